@@ -1,0 +1,1 @@
+"""Exporter: turns PyTorch reference models into artifact directories (ONNX graphs + manifest)."""

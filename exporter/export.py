@@ -1,0 +1,85 @@
+"""`ttsx export`: reference model -> artifact directory with one ONNX graph per recipe graph."""
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ttsx.artifact import FORMAT, FORMAT_VERSION, graph_to_json
+from ttsx.recipes import get_recipe
+
+from .assets import copy_tokenizer, copy_voices
+from .bark_graphs import graph_module
+from .onnx_export import OPSET, export_graph
+from .reference import example_case, make_feed
+from .sources import ModelSource, load_reference, source_record
+from .writer import ArtifactWriter
+
+Progress = Callable[[str], None]
+VERSIONED = ("ttsx", "torch", "transformers", "onnx", "onnxruntime")
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What `ttsx export` was asked to do."""
+
+    recipe: str  # registered recipe name
+    source: ModelSource  # checkpoint, hub id or random weights
+    out: Path  # artifact directory to create
+    force: bool = False  # replace an existing artifact at `out`
+    opset: int = OPSET
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shaped the artifact."""
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def export_artifact(options: ExportOptions, progress: Progress = lambda message: None) -> Path:
+    """Export every graph of the recipe; returns the artifact directory."""
+    recipe = get_recipe(options.recipe)
+    progress(f"loading reference model ({options.source.kind} weights) for {recipe.name}")
+    model = load_reference(recipe, options.source)
+    specs = recipe.graphs()
+    with ArtifactWriter(options.out, options.force) as writer:
+        graphs = {}
+        for i, spec in enumerate(specs, 1):
+            start = time.perf_counter()
+            progress(f"[{i}/{len(specs)}] {spec.stage}: exporting {spec.name}")
+            feed = make_feed(model, recipe, spec, example_case(spec), np.random.default_rng(i))
+            files = export_graph(graph_module(model, recipe, spec), spec, feed, writer.root, options.opset)
+            graphs[spec.name] = graph_to_json(spec, files[0])
+            progress(f"[{i}/{len(specs)}] {spec.stage}: {spec.name} done in {time.perf_counter() - start:.1f} s")
+        manifest = _manifest(recipe, options, model, graphs, writer.root)
+        progress("hashing files and writing manifest.json")
+        return writer.commit(manifest)
+
+
+def _manifest(recipe, options: ExportOptions, model, graphs: dict, root: Path) -> dict:
+    source_dir = Path(options.source.location).expanduser() if options.source.kind == "checkpoint" else None
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "recipe": recipe.name,
+        "family": recipe.family,
+        "precision": "fp32",
+        "opset": options.opset,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "source": source_record(options.source, model),
+        "graphs": graphs,
+        "tokenizer": copy_tokenizer(source_dir, root) if source_dir else None,
+        "voices": copy_voices(source_dir, root) if source_dir else {},
+        "versions": library_versions(),
+    }

@@ -1,0 +1,145 @@
+"""Where reference weights come from: a local checkpoint, a hub id, or seeded random weights."""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ttsx.errors import SourceError
+from ttsx.recipes.bark import BarkRecipe, GptArch
+
+HOW_TO_GET = (
+    "On a machine with network access run: python -c \"from transformers import BarkModel, "
+    "BarkProcessor; m='suno/bark-small'; BarkModel.from_pretrained(m).save_pretrained('DIR'); "
+    "BarkProcessor.from_pretrained(m).save_pretrained('DIR')\" and pass --model DIR "
+    "(or use --random-weights to exercise the toolchain without real weights)."
+)
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """How to obtain the reference model."""
+
+    kind: str  # "random" | "checkpoint" | "hub"
+    location: str | None = None  # directory or hub id
+    seed: int = 0  # for random weights
+
+    @classmethod
+    def parse(cls, model: str | None, random_weights: bool, seed: int) -> "ModelSource":
+        """Interpret the CLI's --model / --random-weights / --seed."""
+        if random_weights and model:
+            raise SourceError("give either --model or --random-weights, not both")
+        if random_weights:
+            return cls("random", seed=seed)
+        if not model:
+            raise SourceError(f"no model source given: pass --model DIR or --random-weights. {HOW_TO_GET}")
+        kind = "checkpoint" if Path(model).exists() or model.startswith((".", "/", "~")) else "hub"
+        return cls(kind, location=model)
+
+
+def bark_config(recipe: BarkRecipe):
+    """The transformers BarkConfig for the recipe's architecture (vocab sizes set explicitly)."""
+    from transformers import BarkConfig
+
+    def gpt(a: GptArch, **extra) -> dict:
+        return dict(num_layers=a.layers, hidden_size=a.hidden, num_heads=a.heads, input_vocab_size=a.input_vocab,
+                    output_vocab_size=a.output_vocab, block_size=a.block_size, bias=a.bias, **extra)
+
+    c = recipe.codec
+    codec = dict(model_type="encodec", num_filters=c.num_filters, hidden_size=c.hidden_size,
+                 upsampling_ratios=list(c.upsampling_ratios), codebook_size=c.codebook_size)
+    fine = gpt(recipe.fine, n_codes_total=recipe.fine.n_codes_total, n_codes_given=recipe.fine.n_codes_given)
+    return BarkConfig(semantic_config=gpt(recipe.semantic), coarse_acoustics_config=gpt(recipe.coarse),
+                      fine_acoustics_config=fine, codec_config=codec)
+
+
+def bark_generation_config(recipe: BarkRecipe):
+    """transformers' BarkGenerationConfig built from the recipe constants."""
+    from transformers.models.bark.generation_configuration_bark import BarkGenerationConfig
+
+    c = recipe.constants
+    semantic = dict(eos_token_id=c.semantic_pad, text_encoding_offset=c.text_offset, text_pad_token=c.text_pad,
+                    semantic_infer_token=c.semantic_infer, semantic_vocab_size=c.semantic_vocab,
+                    max_input_semantic_length=c.max_text_tokens, semantic_rate_hz=c.semantic_rate_hz,
+                    max_new_tokens=c.max_semantic_new_tokens)
+    coarse = dict(coarse_semantic_pad_token=c.coarse_semantic_pad, coarse_rate_hz=c.coarse_rate_hz,
+                  n_coarse_codebooks=c.n_coarse_codebooks, coarse_infer_token=c.coarse_infer,
+                  max_coarse_input_length=c.max_coarse_input, max_coarse_history=c.max_coarse_history,
+                  sliding_window_len=c.coarse_window)
+    fine = dict(max_fine_history_length=c.fine_history, max_fine_input_length=c.fine_window,
+                n_fine_codebooks=c.n_fine_codebooks)
+    return BarkGenerationConfig(semantic_config=semantic, coarse_acoustics_config=coarse,
+                                fine_acoustics_config=fine, sample_rate=c.sample_rate, codebook_size=c.codebook_size)
+
+
+def random_reference(recipe: BarkRecipe, seed: int):
+    """The recipe's real architecture with seeded random weights (no speech: for export/parity/speed)."""
+    from transformers import BarkModel
+
+    torch.manual_seed(seed)
+    model = BarkModel(bark_config(recipe)).eval()
+    model.generation_config = bark_generation_config(recipe)
+    return model
+
+
+def checkpoint_reference(recipe: BarkRecipe, source: ModelSource):
+    """Load a save_pretrained snapshot (or hub id) and check it has the recipe's architecture."""
+    from transformers import BarkModel
+
+    location = os.path.expanduser(source.location or "")
+    if source.kind == "checkpoint" and not Path(location, "config.json").is_file():
+        raise SourceError(f"{location!r} is not a Bark checkpoint directory (no config.json). {HOW_TO_GET}")
+    try:
+        model = BarkModel.from_pretrained(location).eval()  # safetensors, or torch.load(weights_only=True)
+    except (OSError, ValueError) as exc:
+        raise SourceError(f"could not load Bark weights from {location!r}: {exc}. {HOW_TO_GET}") from exc
+    check_architecture(recipe, model.config)
+    return model
+
+
+def check_architecture(recipe: BarkRecipe, config) -> None:
+    """Raise SourceError listing every field where `config` differs from the recipe."""
+    expected = bark_config(recipe)
+    fields = ("num_layers", "hidden_size", "num_heads", "input_vocab_size", "output_vocab_size", "block_size")
+    diffs = []
+    for sub in ("semantic_config", "coarse_acoustics_config", "fine_acoustics_config"):
+        want, got = getattr(expected, sub), getattr(config, sub)
+        diffs += [f"{sub}.{f}: checkpoint {getattr(got, f)} != recipe {getattr(want, f)}"
+                  for f in fields if getattr(got, f) != getattr(want, f)]
+    if diffs:
+        raise SourceError(f"checkpoint does not match recipe {recipe.name!r}: " + "; ".join(diffs)
+                          + ". Pick the recipe of that checkpoint (bark-small or bark).")
+
+
+def load_reference(recipe: BarkRecipe, source: ModelSource):
+    """The reference BarkModel for a source."""
+    if source.kind == "random":
+        return random_reference(recipe, source.seed)
+    return checkpoint_reference(recipe, source)
+
+
+
+def weights_fingerprint(model) -> str:
+    """sha256 over every parameter and buffer (name, dtype, shape, bytes), in name order."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().contiguous().cpu()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
+def source_record(source: ModelSource, model) -> dict:
+    """The manifest's `source` entry."""
+    record = {"kind": source.kind, "random_weights": source.kind == "random",
+              "weights_sha256": weights_fingerprint(model)}
+    if source.kind == "random":
+        record.update(seed=source.seed, note="seeded random weights: exercises export, parity and speed; "
+                      "makes no speech")
+    else:
+        record["location"] = str(Path(source.location).expanduser().resolve()) if source.kind == "checkpoint" \
+            else source.location
+    return record

@@ -1,0 +1,208 @@
+"""Bark: what the model is (architectures, constants, graphs), for bark-tiny, bark-small and bark.
+
+Sources: suno-ai/bark and transformers' `configuration_bark.py` / `generation_configuration_bark.py`.
+Everything that decides parity with `BarkModel.generate` lives here as a named constant.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .registry import register
+from .spec import GraphSpec, TensorSpec, Tolerance, past_specs, present_specs
+
+SAMPLES_PER_FRAME = 320  # EnCodec hop: 8 * 5 * 4 * 2 samples per 75 Hz frame at 24 kHz
+MIN_CODEC_FRAMES = 7  # frames (93 ms); shorter code sequences must be padded before the codec
+
+
+@dataclass(frozen=True)
+class GptArch:
+    """A Bark transformer (semantic, coarse or fine)."""
+
+    layers: int
+    hidden: int
+    heads: int
+    input_vocab: int
+    output_vocab: int
+    block_size: int = 1024  # positions (tokens or frames) the model can attend over
+    bias: bool = False
+
+    @property
+    def head_dim(self) -> int:
+        """Per-head width."""
+        return self.hidden // self.heads
+
+
+@dataclass(frozen=True)
+class FineArch(GptArch):
+    """The non-causal fine model: one embedding per codebook, one head per predicted codebook."""
+
+    n_codes_total: int = 8  # codebooks embedded
+    n_codes_given: int = 1  # codebooks the fine model never predicts (codebook 0)
+
+
+@dataclass(frozen=True)
+class CodecArch:
+    """EnCodec 24 kHz decoder as Bark uses it."""
+
+    num_filters: int = 32
+    hidden_size: int = 128  # codebook vector width
+    upsampling_ratios: tuple[int, ...] = (8, 5, 4, 2)  # product = SAMPLES_PER_FRAME
+    codebook_size: int = 1024
+    n_codebooks: int = 8  # 6 kbps at 75 Hz with 10-bit codebooks
+
+
+@dataclass(frozen=True)
+class BarkConstants:
+    """Generation constants (transformers' Bark generation configs), with units."""
+
+    text_offset: int = 10_048  # added to tokenizer ids before the semantic model
+    text_pad: int = 129_595  # semantic input id for padded text positions
+    semantic_infer: int = 129_599  # id appended after text + history in the semantic prefill
+    semantic_pad: int = 10_000  # semantic EOS and history padding id
+    semantic_vocab: int = 10_000  # semantic tokens 0..9999
+    max_text_tokens: int = 256  # text (and semantic history) window of the prefill, tokens
+    semantic_rate_hz: float = 49.9  # semantic tokens per second of audio
+    max_semantic_new_tokens: int = 768  # semantic tokens per generation, default limit
+    coarse_rate_hz: float = 75.0  # coarse frames per second
+    n_coarse_codebooks: int = 2
+    coarse_semantic_pad: int = 12_048  # pads the semantic part of a coarse window
+    coarse_infer: int = 12_050  # separates semantic input from coarse history
+    max_coarse_input: int = 256  # semantic tokens per coarse window
+    max_coarse_history: int = 630  # coarse tokens (interleaved) carried into a window
+    coarse_window: int = 60  # coarse tokens generated per window
+    n_fine_codebooks: int = 8
+    fine_window: int = 1024  # frames per fine pass
+    fine_history: int = 512  # frames of overlap between fine passes
+    codebook_size: int = 1024
+    sample_rate: int = 24_000  # Hz
+
+    @property
+    def semantic_prefill_positions(self) -> int:
+        """Positions after the prefill: merged text/history window plus the infer token."""
+        return self.max_text_tokens + 1
+
+
+FP32 = Tolerance(atol=1e-4, rtol=1e-3)
+
+
+@dataclass(frozen=True)
+class BarkRecipe:
+    """A Bark size: four stages, six graphs."""
+
+    name: str
+    semantic: GptArch
+    coarse: GptArch
+    fine: FineArch
+    codec: CodecArch = CodecArch()
+    constants: BarkConstants = BarkConstants()
+    tolerance: Tolerance = FP32
+    description: str = ""
+    family: str = field(default="bark", init=False)
+
+    def graphs(self) -> tuple[GraphSpec, ...]:
+        """Every graph this recipe exports, in pipeline order."""
+        return (
+            self._semantic_prefill(),
+            self._decode("semantic", self.semantic),
+            self._coarse_prefill(),
+            self._decode("coarse", self.coarse),
+            self._fine(),
+            self._codec(),
+        )
+
+    def graph(self, name: str) -> GraphSpec:
+        """The graph spec called `name`."""
+        for spec in self.graphs():
+            if spec.name == name:
+                return spec
+        known = ", ".join(g.name for g in self.graphs())
+        raise KeyError(f"recipe {self.name!r} has no graph {name!r}; its graphs: {known}")
+
+    # Prefill and decode are separate graphs (not one graph accepting an empty past, and never an
+    # `If`-merged decoder): TensorRT builds each with its own optimization profile (long T / no
+    # past vs T=1 / growing past), no tensor ever has a zero-length axis, the semantic prefill can
+    # do the reference's text+history embedding merge, and a later fixed-capacity cache changes
+    # only the decode graph.
+    def _semantic_prefill(self) -> GraphSpec:
+        a, c = self.semantic, self.constants
+        ids = ("batch", c.max_text_tokens)
+        return GraphSpec(
+            "semantic_prefill", "semantic", "semantic_prefill",
+            inputs=(TensorSpec("text_ids", "int64", ids), TensorSpec("history_ids", "int64", ids)),
+            outputs=(TensorSpec("logits", "float32", ("batch", a.output_vocab)),)
+            + present_specs(a.layers, a.heads, a.head_dim, c.semantic_prefill_positions),
+            tolerance=self.tolerance,
+            notes="text_ids are tokenizer ids + text_offset, padded with text_pad; history_ids are "
+            "semantic history padded with semantic_pad; the infer token is appended inside.",
+        )
+
+    def _coarse_prefill(self) -> GraphSpec:
+        a = self.coarse
+        return GraphSpec(
+            "coarse_prefill", "coarse", "causal_prefill",
+            inputs=(TensorSpec("input_ids", "int64", ("batch", "sequence")),),
+            outputs=(TensorSpec("logits", "float32", ("batch", a.output_vocab)),)
+            + present_specs(a.layers, a.heads, a.head_dim, "sequence"),
+            tolerance=self.tolerance,
+            notes="one sliding window: semantic input, coarse_infer, coarse history; no past.",
+        )
+
+    def _decode(self, stage: str, a: GptArch) -> GraphSpec:
+        return GraphSpec(
+            f"{stage}_decode", stage, "causal_decode",
+            inputs=(TensorSpec("input_ids", "int64", ("batch", 1)),) + past_specs(a.layers, a.heads, a.head_dim),
+            outputs=(TensorSpec("logits", "float32", ("batch", a.output_vocab)),)
+            + present_specs(a.layers, a.heads, a.head_dim, "total_sequence"),
+            tolerance=self.tolerance,
+            notes="one token; total_sequence = past_sequence + 1 <= block_size.",
+        )
+
+    def _fine(self) -> GraphSpec:
+        a = self.fine
+        # One graph with the codebook index as an input (not one graph per codebook): the six
+        # heads share all transformer weights, so per-codebook graphs would store them six times.
+        # The index masks the embedding sum and gathers the head: no `If`, TensorRT-friendly.
+        return GraphSpec(
+            "fine", "fine", "fine",
+            inputs=(
+                TensorSpec("input_ids", "int64", ("batch", "frames", a.n_codes_total)),
+                TensorSpec("codebook_idx", "int64", ()),
+            ),
+            outputs=(TensorSpec("logits", "float32", ("batch", "frames", a.output_vocab)),),
+            tolerance=self.tolerance,
+            notes=f"codebook_idx in [{a.n_codes_given}, {a.n_codes_total - 1}]; frames <= block_size.",
+        )
+
+    def _codec(self) -> GraphSpec:
+        n = self.codec.n_codebooks
+        return GraphSpec(
+            "codec", "codec", "codec",
+            inputs=(TensorSpec("codes", "int64", ("batch", n, "frames")),),
+            outputs=(TensorSpec("waveform", "float32", ("batch", 1, "samples")),),
+            tolerance=self.tolerance,
+            notes=f"samples = frames * {SAMPLES_PER_FRAME}; codes in [0, codebook_size).",
+            # EnCodec reflect-pads its first conv by 6 and takes another branch for shorter inputs;
+            # the traced graph holds the long-input branch only.
+            min_sizes=(("frames", MIN_CODEC_FRAMES),),
+        )
+
+
+def _gpts(layers: int, hidden: int, heads: int) -> dict:
+    """The three Bark transformers at one size (vocabularies from the suno checkpoints)."""
+    return dict(
+        semantic=GptArch(layers, hidden, heads, input_vocab=129_600, output_vocab=10_048),
+        coarse=GptArch(layers, hidden, heads, input_vocab=12_096, output_vocab=12_096),
+        fine=FineArch(layers, hidden, heads, input_vocab=1_056, output_vocab=1_056),
+    )
+
+
+BARK_TINY = register(BarkRecipe(
+    "bark-tiny", **_gpts(layers=2, hidden=32, heads=2), codec=CodecArch(num_filters=4, hidden_size=16),
+    description="Bark's shapes, vocabularies and constants with a tiny width: for fast tests only.",
+))
+BARK_SMALL = register(BarkRecipe(
+    "bark-small", **_gpts(layers=12, hidden=768, heads=12), description="suno/bark-small architecture.",
+))
+BARK_LARGE = register(BarkRecipe(
+    "bark", **_gpts(layers=24, hidden=1024, heads=16), description="suno/bark (large) architecture.",
+))

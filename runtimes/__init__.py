@@ -1,0 +1,1 @@
+"""Runtimes: stage sessions over exported graphs, one module per backend."""

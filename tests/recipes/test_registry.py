@@ -1,0 +1,52 @@
+import pytest
+
+from ttsx.recipes import UnknownRecipeError, get_recipe, recipe_names, register
+from ttsx.recipes.bark import BarkRecipe
+
+
+def test_unknown_recipe_names_the_known_ones():
+    with pytest.raises(UnknownRecipeError, match="bark-small"):
+        get_recipe("bark-smol")
+
+
+def test_lookup_is_exact():
+    with pytest.raises(UnknownRecipeError):
+        get_recipe("Bark-Small")
+
+
+def test_registering_a_name_twice_raises():
+    with pytest.raises(ValueError, match="already registered"):
+        register(BarkRecipe("bark-small", get_recipe("bark-tiny").semantic, get_recipe("bark-tiny").coarse,
+                            get_recipe("bark-tiny").fine))
+
+
+def test_bark_sizes_are_registered():
+    assert {"bark-tiny", "bark-small", "bark"} <= set(recipe_names())
+
+
+@pytest.mark.parametrize("name, layers, hidden, heads", [("bark-small", 12, 768, 12), ("bark", 24, 1024, 16)])
+def test_real_architectures(name, layers, hidden, heads):
+    recipe = get_recipe(name)
+    for arch in (recipe.semantic, recipe.coarse, recipe.fine):
+        assert (arch.layers, arch.hidden, arch.heads, arch.block_size, arch.bias) == (layers, hidden, heads, 1024, False)
+    assert (recipe.semantic.input_vocab, recipe.semantic.output_vocab) == (129_600, 10_048)
+    assert (recipe.coarse.input_vocab, recipe.coarse.output_vocab) == (12_096, 12_096)
+    assert (recipe.fine.input_vocab, recipe.fine.n_codes_total, recipe.fine.n_codes_given) == (1_056, 8, 1)
+    assert recipe.codec.num_filters == 32 and recipe.codec.n_codebooks == 8
+
+
+def test_every_graph_has_unique_named_io():
+    for name in recipe_names():
+        for spec in get_recipe(name).graphs():
+            names = spec.input_names + spec.output_names
+            assert len(names) == len(set(names)), spec.name
+
+
+def test_kv_cache_names_follow_the_optimum_convention():
+    spec = get_recipe("bark-tiny").graph("semantic_decode")
+    assert spec.input_names[1:5] == ["past_key_values.0.key", "past_key_values.0.value",
+                                     "past_key_values.1.key", "past_key_values.1.value"]
+    assert spec.output_names[1] == "present.0.key"
+    past = spec.inputs[1]
+    assert past.shape == ("batch", 2, "past_sequence", 16)  # [batch, heads, seq, head_dim]
+    assert spec.outputs[1].shape == ("batch", 2, "total_sequence", 16)

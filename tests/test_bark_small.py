@@ -1,0 +1,21 @@
+"""The real bark-small architecture (random weights): export and per-graph parity. ~2.5 min on 2 cores."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from ttsx.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def test_bark_small_exports_and_every_graph_passes_parity(tmp_path):
+    out = tmp_path / "bark-small"
+    runner = CliRunner()
+    result = runner.invoke(main, ["export", "--recipe", "bark-small", "--random-weights", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["recipe"] == "bark-small" and len(manifest["graphs"]) == 6
+    result = runner.invoke(main, ["parity", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "39 passed, 0 failed" in result.output

@@ -1,0 +1,72 @@
+import json
+
+import numpy as np
+import onnx
+import pytest
+
+from ttsx.artifact import load_artifact, sha256_file
+from ttsx.errors import ArtifactError
+from ttsx.parity import format_table, run_parity
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
+def test_every_tiny_graph_matches_transformers(tiny_artifact, backend):
+    rows = run_parity(tiny_artifact, backend=backend)
+    graphs = {r.graph for r in rows}
+    assert graphs == {"semantic_prefill", "semantic_decode", "coarse_prefill", "coarse_decode", "fine", "codec"}
+    assert [r for r in rows if not r.passed] == []
+    cases = {r.case for r in rows}
+    assert {"batch=2 past=1023 (limit)", "batch=3 past=9", "batch=1 T=1"} <= cases
+    assert {f"batch=1 codebook={k}" for k in range(1, 8)} <= cases
+
+
+def _rehash(root):
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["files"] = {name: sha256_file(root / name) for name in manifest["files"]}
+    (root / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_parity_fails_on_a_wrong_graph(tiny_copy):
+    """Perturb the fine graph's weights (and re-hash, as a careless tool would): parity must fail."""
+    path = tiny_copy / "fine.onnx"
+    model = onnx.load(path)
+    for init in model.graph.initializer:
+        values = onnx.numpy_helper.to_array(init)
+        if values.dtype == np.float32 and values.size > 1000:
+            init.CopyFrom(onnx.numpy_helper.from_array(values * 1.1 + 0.01, init.name))
+    onnx.save_model(model, path, save_as_external_data=True, location="fine.onnx.data")
+    _rehash(tiny_copy)
+    rows = run_parity(tiny_copy, graphs=("fine",))
+    assert rows and not any(r.passed for r in rows)
+    assert "FAIL" in format_table(rows)
+
+
+def test_tampered_file_is_named_on_load(tiny_copy):
+    data = tiny_copy / "coarse_decode.onnx.data"
+    raw = bytearray(data.read_bytes())
+    raw[100] ^= 0xFF
+    data.write_bytes(bytes(raw))
+    with pytest.raises(ArtifactError, match="coarse_decode.onnx.data changed since export"):
+        load_artifact(tiny_copy)
+
+
+def test_missing_manifest_means_incomplete(tiny_copy):
+    (tiny_copy / "manifest.json").unlink()
+    with pytest.raises(ArtifactError, match="interrupted export"):
+        load_artifact(tiny_copy)
+
+
+def test_manifest_paths_cannot_leave_the_artifact(tiny_copy):
+    manifest = json.loads((tiny_copy / "manifest.json").read_text())
+    manifest["files"]["../../etc/passwd"] = "0" * 64
+    (tiny_copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="leaves the artifact directory"):
+        load_artifact(tiny_copy)
+
+
+def test_artifact_of_another_recipe_shape_is_refused(tiny_copy):
+    manifest = json.loads((tiny_copy / "manifest.json").read_text())
+    manifest["recipe"] = "bark-small"
+    (tiny_copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="does not match recipe 'bark-small'"):
+        load_artifact(tiny_copy)

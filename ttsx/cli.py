@@ -1,0 +1,86 @@
+"""The `ttsx` command line: each command parses options, finds the recipe, calls one library function.
+
+Heavy imports (torch, transformers, onnxruntime) happen inside commands so `ttsx --help` is instant.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+from ttsx import __version__
+from ttsx.errors import TtsxError
+
+BACKEND_CHOICES = ("onnxruntime", "torch")
+
+
+def _progress(message: str) -> None:
+    click.echo(f"ttsx: {message}", err=True)
+
+
+def _friendly_errors(command):
+    """Turn TtsxError into a one-line message and exit status 1 (no traceback)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except TtsxError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(__version__, prog_name="ttsx")
+def main() -> None:
+    """Export multi-stage TTS models to ONNX/TensorRT and run them, checked against PyTorch."""
+
+
+@main.command("recipes")
+def recipes_command() -> None:
+    """List the registered recipes."""
+    from ttsx.recipes import get_recipe, recipe_names
+
+    for name in recipe_names():
+        click.echo(f"{name:12s} {get_recipe(name).description}")
+
+
+@main.command("export")
+@click.option("--recipe", "recipe_name", required=True, help="Recipe name (see `ttsx recipes`).")
+@click.option("--model", "model", default=None, help="Checkpoint directory (save_pretrained snapshot) or hub id.")
+@click.option("--random-weights", is_flag=True, help="Use the recipe's architecture with seeded random weights.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for --random-weights.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Artifact directory.")
+@click.option("--force", is_flag=True, help="Replace an existing artifact at --output.")
+@_friendly_errors
+def export_command(recipe_name, model, random_weights, seed, output, force) -> None:
+    """Export every graph of a recipe to OUTPUT (ONNX + manifest.json)."""
+    from ttsx.exporter.export import ExportOptions, export_artifact
+    from ttsx.exporter.sources import ModelSource
+    from ttsx.recipes import get_recipe
+
+    get_recipe(recipe_name)  # fail on a bad name before loading anything heavy
+    source = ModelSource.parse(model, random_weights, seed)
+    out = export_artifact(ExportOptions(recipe_name, source, output, force), progress=_progress)
+    click.echo(f"exported {recipe_name} to {out}")
+
+
+@main.command("parity")
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="onnxruntime", show_default=True)
+@click.option("--model", "model_dir", default=None, help="Checkpoint the artifact was exported from, if moved.")
+@click.option("--graph", "graphs", multiple=True, help="Only these graphs (repeatable).")
+@_friendly_errors
+def parity_command(artifact, backend, model_dir, graphs) -> None:
+    """Compare every graph of ARTIFACT with the PyTorch reference; exit 1 if any output fails."""
+    from ttsx.parity import format_table, run_parity
+
+    rows = run_parity(artifact, backend, model_dir, tuple(graphs), progress=_progress)
+    click.echo(format_table(rows))
+    failed = [r for r in rows if not r.passed]
+    click.echo(f"{len(rows) - len(failed)} passed, {len(failed)} failed")
+    if failed:
+        sys.exit(1)

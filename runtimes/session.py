@@ -2,6 +2,8 @@
 
 A session validates names, dtypes and shapes against the graph spec (from the manifest) before the
 backend sees anything, so a bad feed is a FeedError naming the tensor, never a crash in a backend.
+Feeds may hold numpy arrays or values a previous `run` of the same backend returned (for example
+`present.*` caches kept on the backend's device): only outputs named in `host` come back as numpy.
 """
 from __future__ import annotations
 
@@ -27,21 +29,28 @@ class StageSession(ABC):
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Validate `feed` against the spec, then run the graph; outputs keyed by name."""
-        validate_feed(self.spec, feed)
-        return self._run(feed)
+    def run(self, feed: dict, host: tuple[str, ...] | None = None) -> dict:
+        """Validate `feed`, run the graph; outputs in `host` (default: all) come back as numpy."""
+        validate_feed(self.spec, feed, self.describe)
+        return self._run(feed, self.spec.output_names if host is None else host)
 
     @abstractmethod
-    def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _run(self, feed: dict, host) -> dict:
         """Backend-specific execution of an already validated feed."""
+
+    def describe(self, value) -> tuple[tuple[int, ...], str]:
+        """(shape, dtype name) of a feed value; backends extend this for their native tensors."""
+        if not isinstance(value, np.ndarray):
+            raise FeedError(f"{self.spec.name}: got a {type(value).__name__}, expected a numpy array")
+        return value.shape, str(value.dtype)
 
     def close(self) -> None:
         """Release backend resources."""
 
 
-def validate_feed(spec: GraphSpec, feed: dict) -> None:
+def validate_feed(spec: GraphSpec, feed: dict, describe=None) -> None:
     """Raise FeedError unless feed has exactly the spec's inputs with matching dtype and shape."""
+    describe = describe or (lambda v: (np.shape(v), str(getattr(v, "dtype", type(v).__name__))))
     missing = [n for n in spec.input_names if n not in feed]
     extra = [n for n in feed if n not in spec.input_names]
     if missing or extra:
@@ -49,13 +58,11 @@ def validate_feed(spec: GraphSpec, feed: dict) -> None:
                         f"expected exactly {spec.input_names}")
     axes: dict[str, tuple[int, str]] = {}
     for t in spec.inputs:
-        value = feed[t.name]
-        if not isinstance(value, np.ndarray):
-            raise FeedError(f"{spec.name}: input {t.name!r} is {type(value).__name__}, expected a numpy array")
-        if value.dtype != np.dtype(t.dtype):
-            raise FeedError(f"{spec.name}: input {t.name!r} has dtype {value.dtype}, expected {t.dtype}; "
+        shape, dtype = describe(feed[t.name])
+        if dtype != t.dtype:
+            raise FeedError(f"{spec.name}: input {t.name!r} has dtype {dtype}, expected {t.dtype}; "
                             f"convert with .astype(np.{t.dtype})")
-        _check_shape(spec.name, t, value.shape, axes)
+        _check_shape(spec.name, t, tuple(shape), axes)
     for axis, smallest in spec.min_sizes:
         if axis in axes and axes[axis][0] < smallest:
             raise FeedError(f"{spec.name}: axis {axis!r} is {axes[axis][0]} in {axes[axis][1]!r}; this graph "

@@ -10,7 +10,7 @@ from .session import StageSession
 
 
 class TorchSession(StageSession):
-    """One graph's wrapper module (ttsx.exporter.bark_graphs) in eager PyTorch."""
+    """One graph's wrapper module (ttsx.exporter.bark_graphs) in eager PyTorch; caches stay tensors."""
 
     backend = "torch"
 
@@ -18,9 +18,19 @@ class TorchSession(StageSession):
         super().__init__(spec)
         self._module = module.eval()
 
+    def describe(self, value):
+        """numpy arrays and torch tensors."""
+        if isinstance(value, torch.Tensor):
+            return tuple(value.shape), str(value.dtype).removeprefix("torch.")
+        return super().describe(value)
+
     @torch.no_grad()
-    def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        args = [torch.from_numpy(np.ascontiguousarray(feed[name])) for name in self.spec.input_names]
+    def _run(self, feed: dict, host) -> dict:
+        args = [_tensor(feed[name]) for name in self.spec.input_names]
         outputs = self._module(*args)
         outputs = outputs if isinstance(outputs, tuple) else (outputs,)
-        return {name: out.numpy() for name, out in zip(self.spec.output_names, outputs)}
+        return {name: out.numpy() if name in host else out for name, out in zip(self.spec.output_names, outputs)}
+
+
+def _tensor(value) -> torch.Tensor:
+    return value if isinstance(value, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(value))

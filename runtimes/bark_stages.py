@@ -122,11 +122,16 @@ def coarse_tokens(runner: CausalRunner, semantic: list[np.ndarray], voice: dict 
 
 
 def _coarse_window(runner, prompt, n, c: BarkConstants, sampling, rng) -> np.ndarray:
-    """One window: AlternatingCodebooksLogitsProcessor keeps codebook 0 ids on even steps, 1 on odd."""
+    """One window: AlternatingCodebooksLogitsProcessor keeps codebook 0 ids on even steps, 1 on odd.
+
+    As in transformers (unlike suno's original), odd steps also allow every id above codebook 1
+    (12048..12095); fine_codes folds any such id back with a modulo, as transformers does.
+    """
     logits, out = runner.start({"input_ids": prompt.astype(np.int64)}), np.zeros((len(prompt), n), np.int64)
     for i in range(n):
         lo = c.semantic_vocab + (i % 2) * c.codebook_size
-        out[:, i] = choose(keep_range(logits, lo, lo + c.codebook_size), sampling, rng)
+        hi = lo + c.codebook_size if i % 2 == 0 else logits.shape[-1]
+        out[:, i] = choose(keep_range(logits, lo, hi), sampling, rng)
         if i < n - 1:
             logits = runner.step(out[:, i])
     return out

@@ -84,3 +84,57 @@ def parity_command(artifact, backend, model_dir, graphs) -> None:
     click.echo(f"{len(rows) - len(failed)} passed, {len(failed)} failed")
     if failed:
         sys.exit(1)
+
+
+def _read_texts(text: str | None, batch_file: Path | None) -> list[str]:
+    if (text is None) == (batch_file is None):
+        raise click.UsageError("give either TEXT or --batch-file (one text per line), not both or neither")
+    if batch_file is None:
+        return [text]
+    try:
+        lines = batch_file.read_bytes().decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise click.BadParameter(f"{batch_file} is not valid UTF-8 ({exc}); save it as UTF-8",
+                                 param_hint="--batch-file") from None
+    texts = [line for line in lines if line.strip()]
+    if not texts:
+        raise click.BadParameter(f"{batch_file} holds no text", param_hint="--batch-file")
+    return texts
+
+
+@main.command("synthesize")
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.argument("text", required=False)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="WAV file.")
+@click.option("--batch-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="UTF-8 file, one text per line: synthesized as one batch into OUTPUT-001.wav, ...")
+@click.option("--voice", default=None, help="Voice preset name from the artifact, or a path to an .npz file.")
+@click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="onnxruntime", show_default=True)
+@click.option("--seed", type=int, default=None, help="Seed for sampling (reproducible output).")
+@click.option("--greedy", is_flag=True, help="Argmax decoding, as transformers' generate(do_sample=False).")
+@click.option("--temperature", type=click.FloatRange(0, min_open=True), default=0.7, show_default=True)
+@click.option("--top-k", type=click.IntRange(min=1), default=None)
+@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None)
+@click.option("--max-semantic-tokens", type=click.IntRange(1, 768), default=768, show_default=True,
+              help="Semantic tokens per window piece (49.9 per second of audio).")
+@_friendly_errors
+def synthesize_command(artifact, text, output, batch_file, voice, backend, seed, greedy, temperature, top_k, top_p,
+                       max_semantic_tokens) -> None:
+    """Synthesize TEXT (or --batch-file) with ARTIFACT into 24 kHz WAV."""
+    texts = _read_texts(text, batch_file)
+    import ttsx
+    from ttsx.audio import output_paths, write_wav
+    from ttsx.runtimes.bark_pipeline import GenerationOptions
+    from ttsx.runtimes.bark_stages import SemanticOptions
+    from ttsx.runtimes.sampling import SamplingOptions
+
+    sampling = SamplingOptions(greedy=greedy, temperature=temperature, top_k=top_k, top_p=top_p)
+    options = GenerationOptions(semantic=SemanticOptions(sampling, max_new_tokens=max_semantic_tokens),
+                                coarse=sampling, fine_temperature=None if greedy else 0.5, seed=seed)
+    with ttsx.load(artifact, backend=backend) as pipeline:
+        if pipeline.artifact.manifest["source"].get("random_weights"):
+            _progress("random-weights artifact: the audio is noise, not speech")
+        speech = pipeline(texts, voice=voice, options=options, progress=_progress)
+    for path, audio in zip(output_paths(output, len(texts)), speech.audio):
+        write_wav(path, audio, speech.sample_rate)
+        click.echo(f"wrote {path} ({len(audio) / speech.sample_rate:.2f} s)")

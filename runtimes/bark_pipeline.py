@@ -74,16 +74,22 @@ class BarkPipeline:
                  options: GenerationOptions = GenerationOptions(), progress: Progress = lambda m: None) -> Speech:
         """Synthesize one text or a list; long texts are split at sentence ends and their audio joined."""
         texts = [texts] if isinstance(texts, str) else list(texts)
+        self._check_limits(options)
         pieces, owners = self._pieces(texts)
         prompt = load_voice(self.artifact, voice) if voice is not None else None
         rng = np.random.default_rng(options.seed)
-        speech = Speech([], self.constants.sample_rate)
+        speech, piece_audio = Speech([], self.constants.sample_rate), []
         for start in range(0, len(pieces), options.batch_size):
             batch = pieces[start: start + options.batch_size]
-            self._run_batch(batch, prompt, options, rng, speech, progress)
-        speech.audio = [np.concatenate([speech.audio[i] for i, o in enumerate(owners) if o == t] or
-                                       [np.zeros(0, np.float32)]) for t in range(len(texts))]
+            piece_audio += self._run_batch(batch, prompt, options, rng, speech, progress)
+        speech.audio = [np.concatenate([a for a, o in zip(piece_audio, owners) if o == t]) for t in range(len(texts))]
         return speech
+
+    def _check_limits(self, options: GenerationOptions) -> None:
+        """Semantic tokens must fit the positions left in the block after the prefill."""
+        limit = self.recipe.semantic.block_size - self.constants.semantic_prefill_positions + 1
+        if options.semantic.max_new_tokens > limit:
+            raise TtsxError(f"max semantic tokens {options.semantic.max_new_tokens} exceeds the model's {limit}")
 
     def _pieces(self, texts: list[str]) -> tuple[list[list[int]], list[int]]:
         """Token ids per window piece and the index of the text each piece belongs to."""
@@ -99,15 +105,12 @@ class BarkPipeline:
                 owners.append(i)
         return pieces, owners
 
-    def _run_batch(self, batch, prompt, options: GenerationOptions, rng, speech: Speech, progress) -> None:
+    def _run_batch(self, batch, prompt, options: GenerationOptions, rng, speech: Speech, progress) -> list:
+        """Run one batch of window pieces; tokens go into `speech`, the pieces' audio is returned."""
         c = self.constants
-        semantic_options = options.semantic
-        limit = self.recipe.semantic.block_size - c.semantic_prefill_positions + 1  # positions left in the block
-        if semantic_options.max_new_tokens > limit:
-            raise TtsxError(f"max semantic tokens {semantic_options.max_new_tokens} exceeds the model's {limit}")
         progress(f"semantic: {len(batch)} text piece(s)")
         semantic = semantic_tokens(self.semantic, self._text_ids(batch), self._semantic_history(prompt), c,
-                                   semantic_options, rng)
+                                   options.semantic, rng)
         progress(f"coarse: {max(len(s) for s in semantic)} semantic tokens")
         coarse = coarse_tokens(self.coarse, semantic, prompt, c, options.coarse, rng)
         progress(f"fine: {max(len(x) for x in coarse) // c.n_coarse_codebooks} frames")
@@ -118,7 +121,7 @@ class BarkPipeline:
         speech.semantic += semantic
         speech.coarse += coarse
         speech.fine += fine
-        speech.audio += audio
+        return audio
 
     @staticmethod
     def _by_length(items: list[np.ndarray], run) -> list[np.ndarray]:

@@ -40,17 +40,21 @@ class StageSession(ABC):
 
     def describe(self, value) -> tuple[tuple[int, ...], str]:
         """(shape, dtype name) of a feed value; backends extend this for their native tensors."""
-        if not isinstance(value, np.ndarray):
-            raise FeedError(f"{self.spec.name}: got a {type(value).__name__}, expected a numpy array")
-        return value.shape, str(value.dtype)
+        return describe_numpy(value)
 
     def close(self) -> None:
         """Release backend resources."""
 
 
-def validate_feed(spec: GraphSpec, feed: dict, describe=None) -> None:
+def describe_numpy(value) -> tuple[tuple[int, ...], str]:
+    """(shape, dtype name) of a numpy array; anything else is a FeedError."""
+    if not isinstance(value, np.ndarray):
+        raise FeedError(f"got a {type(value).__name__}, expected a numpy array")
+    return value.shape, str(value.dtype)
+
+
+def validate_feed(spec: GraphSpec, feed: dict, describe=describe_numpy) -> None:
     """Raise FeedError unless feed has exactly the spec's inputs with matching dtype and shape."""
-    describe = describe or (lambda v: (np.shape(v), str(getattr(v, "dtype", type(v).__name__))))
     missing = [n for n in spec.input_names if n not in feed]
     extra = [n for n in feed if n not in spec.input_names]
     if missing or extra:

@@ -8,7 +8,7 @@ import numpy as np
 from ttsx.artifact import Artifact, safe_path
 from ttsx.errors import TtsxError
 
-PROMPTS = {"semantic_prompt": (1, 10_000), "coarse_prompt": (2, 1024), "fine_prompt": (2, 1024)}  # rank, id bound
+PROMPTS = {"semantic_prompt": 1, "coarse_prompt": 2, "fine_prompt": 2}  # key: rank
 
 
 def load_voice(artifact: Artifact, voice: str | Path) -> dict[str, np.ndarray]:
@@ -26,13 +26,15 @@ def load_voice(artifact: Artifact, voice: str | Path) -> dict[str, np.ndarray]:
             prompt = {key: np.asarray(data[key]) for key in PROMPTS if key in data}
     except (ValueError, OSError) as exc:
         raise TtsxError(f"voice file {path} can't be read as a plain .npz ({exc})") from exc
-    check_voice(prompt, path)
+    check_voice(prompt, path, artifact.recipe.constants)
     return prompt
 
 
-def check_voice(prompt: dict, where) -> None:
-    """Keys, ranks, integer dtype and id ranges of a history prompt."""
-    for key, (rank, bound) in PROMPTS.items():
+def check_voice(prompt: dict, where, c) -> None:
+    """Keys, ranks, integer dtype and id ranges of a history prompt (c: the recipe's BarkConstants)."""
+    bounds = {"semantic_prompt": c.semantic_vocab, "coarse_prompt": c.codebook_size, "fine_prompt": c.codebook_size}
+    for key, rank in PROMPTS.items():
+        bound = bounds[key]
         value = prompt.get(key)
         if value is None:
             raise TtsxError(f"voice {where}: missing {key!r}")
@@ -40,5 +42,6 @@ def check_voice(prompt: dict, where) -> None:
             raise TtsxError(f"voice {where}: {key!r} must be a non-empty integer array of rank {rank}")
         if value.min() < 0 or value.max() >= bound:
             raise TtsxError(f"voice {where}: {key!r} holds ids outside [0, {bound})")
-    if prompt["coarse_prompt"].shape[0] != 2 or prompt["fine_prompt"].shape[0] != 8:
-        raise TtsxError(f"voice {where}: coarse_prompt must be [2, T] and fine_prompt [8, T]")
+    if prompt["coarse_prompt"].shape[0] != c.n_coarse_codebooks or prompt["fine_prompt"].shape[0] != c.n_fine_codebooks:
+        raise TtsxError(f"voice {where}: coarse_prompt must be [{c.n_coarse_codebooks}, T] and fine_prompt "
+                        f"[{c.n_fine_codebooks}, T]")

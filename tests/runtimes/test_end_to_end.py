@@ -1,4 +1,6 @@
 """Greedy end-to-end parity with transformers' BarkModel.generate (bark-tiny, random weights)."""
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -38,14 +40,14 @@ def transformers_generate(model, tokenizer, texts, voice):
                                              do_sample=False, **configs)
     fine = model.fine_acoustics.generate(coarse, history_prompt=history, codebook_size=1024,
                                          fine_generation_config=gen.fine_acoustics_config, **configs)
+    model.generation_config = copy.deepcopy(gen)
     for name in ("semantic_config", "coarse_acoustics_config", "fine_acoustics_config"):  # generate wants dicts
-        setattr(gen, name, getattr(gen, name).to_dict())
+        setattr(model.generation_config, name, getattr(gen, name).to_dict())
     try:
         audio = model.generate(ids, attention_mask=mask, history_prompt=history, do_sample=False,
                                semantic_max_new_tokens=STEPS)
     finally:
-        model.generation_config = type(gen)(**{k: getattr(gen, k) for k in
-                                               ("semantic_config", "coarse_acoustics_config", "fine_acoustics_config")})
+        model.generation_config = gen
     return semantic.numpy(), coarse.numpy(), fine.numpy(), audio.numpy()
 
 

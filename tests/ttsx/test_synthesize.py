@@ -77,3 +77,11 @@ def test_long_text_is_split_at_sentences_and_joined(tiny_artifact):
 def test_api_rejects_non_text(tiny_artifact):
     with ttsx.load(tiny_artifact) as pipeline, pytest.raises(TtsxError, match="expected str"):
         pipeline(["ok", 3])
+
+
+def test_voice_with_out_of_range_ids_is_refused(tiny_artifact, tmp_path):
+    voice = tmp_path / "bad.npz"
+    np.savez(voice, semantic_prompt=np.array([1, 2, 10_000]), coarse_prompt=np.zeros((2, 4), np.int64),
+             fine_prompt=np.zeros((8, 4), np.int64))
+    with ttsx.load(tiny_artifact) as pipeline, pytest.raises(TtsxError, match=r"semantic_prompt.*\[0, 10000\)"):
+        pipeline("hi", voice=voice, options=GenerationOptions.greedy(4))

@@ -36,7 +36,12 @@ def export_graph(module: torch.nn.Module, spec: GraphSpec, feed: dict[str, np.nd
                               opset_version=opset, dynamo=False, do_constant_folding=True)
         model = onnx.load(str(traced))
     check_io(model, spec)
-    graph_file, data_file = f"{spec.name}.onnx", f"{spec.name}.onnx.data"
+    return save_graph(model, spec.name, out_dir)
+
+
+def save_graph(model: onnx.ModelProto, name: str, out_dir: Path) -> list[str]:
+    """Write out_dir/NAME.onnx with its weights in NAME.onnx.data beside it; return the file names."""
+    graph_file, data_file = f"{name}.onnx", f"{name}.onnx.data"
     onnx.save_model(model, str(out_dir / graph_file), save_as_external_data=True, all_tensors_to_one_file=True,
                     location=data_file, size_threshold=1024, convert_attribute=True)
     onnx.checker.check_model(str(out_dir / graph_file))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .precision import Budget, get_precision
 from .registry import register
 from .spec import GraphSpec, TensorSpec, Tolerance, past_specs, present_specs
 
@@ -83,6 +84,15 @@ class BarkConstants:
 
 
 FP32 = Tolerance(atol=1e-4, rtol=1e-3)
+# Accuracy budgets per reduced precision against fp32 PyTorch (see recipes/precision.py for what
+# each number bounds). Set from `ttsx parity` runs on bark-tiny and bark-small random weights,
+# with margin; docs/BENCHMARKS.md has the measured values.
+BUDGETS = {
+    "fp32": Budget(rel_error=1e-4, top1=1.0, tokens=1.0),
+    "fp16": Budget(rel_error=1e-2, top1=0.9, tokens=0.5),
+    "int8": Budget(rel_error=1e-1, top1=0.7, tokens=0.2),
+    "int8-qdq": Budget(rel_error=1e-1, top1=0.7, tokens=0.2),
+}
 
 
 @dataclass(frozen=True)
@@ -96,23 +106,30 @@ class BarkRecipe:
     codec: CodecArch = CodecArch()
     constants: BarkConstants = BarkConstants()
     tolerance: Tolerance = FP32
+    budgets: dict = field(default_factory=lambda: dict(BUDGETS))  # precision name -> Budget
     description: str = ""
     family: str = field(default="bark", init=False)
 
-    def graphs(self) -> tuple[GraphSpec, ...]:
-        """Every graph this recipe exports, in pipeline order."""
+    def graphs(self, precision: str = "fp32") -> tuple[GraphSpec, ...]:
+        """Every graph this recipe exports at `precision`, in pipeline order."""
+        kv = get_precision(precision).kv_dtype
         return (
-            self._semantic_prefill(),
-            self._decode("semantic", self.semantic),
-            self._coarse_prefill(),
-            self._decode("coarse", self.coarse),
+            self._semantic_prefill(kv),
+            self._decode("semantic", self.semantic, kv),
+            self._coarse_prefill(kv),
+            self._decode("coarse", self.coarse, kv),
             self._fine(),
             self._codec(),
         )
 
-    def graph(self, name: str) -> GraphSpec:
+    def budget(self, precision: str) -> Budget:
+        """The accuracy budget of `precision` (a KeyError names the known precisions)."""
+        get_precision(precision)
+        return self.budgets[precision]
+
+    def graph(self, name: str, precision: str = "fp32") -> GraphSpec:
         """The graph spec called `name`."""
-        for spec in self.graphs():
+        for spec in self.graphs(precision):
             if spec.name == name:
                 return spec
         known = ", ".join(g.name for g in self.graphs())
@@ -123,36 +140,36 @@ class BarkRecipe:
     # past vs T=1 / growing past), no tensor ever has a zero-length axis, the semantic prefill can
     # do the reference's text+history embedding merge, and a later fixed-capacity cache changes
     # only the decode graph.
-    def _semantic_prefill(self) -> GraphSpec:
+    def _semantic_prefill(self, kv: str) -> GraphSpec:
         a, c = self.semantic, self.constants
         ids = ("batch", c.max_text_tokens)
         return GraphSpec(
             "semantic_prefill", "semantic", "semantic_prefill",
             inputs=(TensorSpec("text_ids", "int64", ids), TensorSpec("history_ids", "int64", ids)),
             outputs=(TensorSpec("logits", "float32", ("batch", a.output_vocab)),)
-            + present_specs(a.layers, a.heads, a.head_dim, c.semantic_prefill_positions),
+            + present_specs(a.layers, a.heads, a.head_dim, c.semantic_prefill_positions, kv),
             tolerance=self.tolerance,
             notes="text_ids are tokenizer ids + text_offset, padded with text_pad; history_ids are "
             "semantic history padded with semantic_pad; the infer token is appended inside.",
         )
 
-    def _coarse_prefill(self) -> GraphSpec:
+    def _coarse_prefill(self, kv: str) -> GraphSpec:
         a = self.coarse
         return GraphSpec(
             "coarse_prefill", "coarse", "causal_prefill",
             inputs=(TensorSpec("input_ids", "int64", ("batch", "sequence")),),
             outputs=(TensorSpec("logits", "float32", ("batch", a.output_vocab)),)
-            + present_specs(a.layers, a.heads, a.head_dim, "sequence"),
+            + present_specs(a.layers, a.heads, a.head_dim, "sequence", kv),
             tolerance=self.tolerance,
             notes="one sliding window: semantic input, coarse_infer, coarse history; no past.",
         )
 
-    def _decode(self, stage: str, a: GptArch) -> GraphSpec:
+    def _decode(self, stage: str, a: GptArch, kv: str) -> GraphSpec:
         return GraphSpec(
             f"{stage}_decode", stage, "causal_decode",
-            inputs=(TensorSpec("input_ids", "int64", ("batch", 1)),) + past_specs(a.layers, a.heads, a.head_dim),
+            inputs=(TensorSpec("input_ids", "int64", ("batch", 1)),) + past_specs(a.layers, a.heads, a.head_dim, kv),
             outputs=(TensorSpec("logits", "float32", ("batch", a.output_vocab)),)
-            + present_specs(a.layers, a.heads, a.head_dim, "total_sequence"),
+            + present_specs(a.layers, a.heads, a.head_dim, "total_sequence", kv),
             tolerance=self.tolerance,
             notes="one token; total_sequence = past_sequence + 1 <= block_size.",
         )

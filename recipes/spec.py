@@ -65,20 +65,22 @@ class GraphSpec:
         return [t.name for t in self.outputs]
 
 
-def kv_specs(prefix: str, n_layers: int, heads: int, head_dim: int, seq_axis: str) -> tuple[TensorSpec, ...]:
+def kv_specs(prefix: str, n_layers: int, heads: int, head_dim: int, seq_axis: str,
+             dtype: str = "float32") -> tuple[TensorSpec, ...]:
     """KV-cache tensors `{prefix}.{i}.key|value`, layout [batch, heads, seq, head_dim], in layer order."""
     return tuple(
-        TensorSpec(f"{prefix}.{i}.{part}", "float32", ("batch", heads, seq_axis, head_dim))
+        TensorSpec(f"{prefix}.{i}.{part}", dtype, ("batch", heads, seq_axis, head_dim))
         for i in range(n_layers)
         for part in ("key", "value")
     )
 
 
-def past_specs(n_layers: int, heads: int, head_dim: int) -> tuple[TensorSpec, ...]:
+def past_specs(n_layers: int, heads: int, head_dim: int, dtype: str = "float32") -> tuple[TensorSpec, ...]:
     """Cache inputs: `past_key_values.{i}.key|value` over the `past_sequence` axis."""
-    return kv_specs("past_key_values", n_layers, heads, head_dim, "past_sequence")
+    return kv_specs("past_key_values", n_layers, heads, head_dim, "past_sequence", dtype)
 
 
-def present_specs(n_layers: int, heads: int, head_dim: int, seq_axis: str) -> tuple[TensorSpec, ...]:
+def present_specs(n_layers: int, heads: int, head_dim: int, seq_axis: str,
+                  dtype: str = "float32") -> tuple[TensorSpec, ...]:
     """Cache outputs: `present.{i}.key|value` over `seq_axis`."""
-    return kv_specs("present", n_layers, heads, head_dim, seq_axis)
+    return kv_specs("present", n_layers, heads, head_dim, seq_axis, dtype)

@@ -13,6 +13,7 @@ from ttsx.errors import TtsxError
 from .bark_stages import CausalRunner, SemanticOptions, coarse_tokens, decode_audio, fine_codes, semantic_tokens
 from .factory import open_session
 from .sampling import SamplingOptions
+from .session import StageSession
 from .text import ByteTokenizer, HfTokenizer, normalize, split_for_window
 from .voices import load_voice
 
@@ -50,12 +51,15 @@ class Speech:
 class BarkPipeline:
     """Load once, call many times: `speech = pipeline(["Hello.", "Hi."], voice="v2/en_speaker_6")`."""
 
-    def __init__(self, artifact: Artifact, backend: str = "onnxruntime", reference_model=None, **session_options):
+    def __init__(self, artifact: Artifact, backend: str = "onnxruntime", reference_model=None,
+                 wrap: Callable[[StageSession], StageSession] | None = None, **session_options):
         self.artifact, self.recipe = artifact, artifact.recipe
         self.constants = self.recipe.constants
         self.tokenizer = _tokenizer(artifact)
         self._sessions = {name: open_session(artifact, name, backend, reference_model, **session_options)
                           for name in artifact.graph_names}
+        if wrap is not None:  # e.g. calibration capture (ttsx.exporter.calibration)
+            self._sessions = {name: wrap(session) for name, session in self._sessions.items()}
         self.semantic = CausalRunner(self._sessions["semantic_prefill"], self._sessions["semantic_decode"])
         self.coarse = CausalRunner(self._sessions["coarse_prefill"], self._sessions["coarse_decode"])
 

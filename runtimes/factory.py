@@ -24,5 +24,8 @@ def open_session(artifact: Artifact, graph: str, backend: str = "onnxruntime", r
 
         from .torch_backend import TorchSession
 
-        return TorchSession(graph_module(reference_model, artifact.recipe, artifact.recipe.graph(graph)), spec)
+        # The torch backend is the fp32 reference whatever the artifact's precision: it runs the
+        # export wrappers on the reference weights with the recipe's fp32 I/O.
+        reference = artifact.recipe.graph(graph)
+        return TorchSession(graph_module(reference_model, artifact.recipe, reference), reference)
     raise TtsxError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")

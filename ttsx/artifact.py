@@ -75,6 +75,11 @@ class Artifact:
         return get_recipe(self.manifest["recipe"])
 
     @property
+    def precision(self) -> str:
+        """fp32 (exported), or the reduced precision `ttsx quantize` made."""
+        return self.manifest.get("precision", "fp32")
+
+    @property
     def graph_names(self) -> list[str]:
         """Graph names in pipeline order."""
         return list(self.manifest["graphs"])
@@ -145,7 +150,11 @@ def load_artifact(root: str | Path, verify: bool = True) -> Artifact:
 
 
 def _check_against_recipe(artifact: Artifact, recipe) -> None:
-    expected = {spec.name: spec for spec in recipe.graphs()}
+    precision = artifact.precision
+    try:
+        expected = {spec.name: spec for spec in recipe.graphs(precision)}
+    except KeyError as exc:
+        raise ArtifactError(f"{artifact.root}: {exc.args[0]} (made by a newer ttsx?)") from None
     for name in artifact.graph_names:
         spec = artifact.graph_spec(name)
         want = expected.get(name)

@@ -68,17 +68,42 @@ def export_command(recipe_name, model, random_weights, seed, output, force) -> N
     click.echo(f"exported {recipe_name} to {out}")
 
 
+@main.command("quantize")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--precision", type=click.Choice(["fp16", "int8", "int8-qdq"]), required=True,
+              help="fp16 and int8-qdq are shaped for TensorRT, int8 for onnxruntime on the CPU.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="New artifact directory.")
+@click.option("--force", is_flag=True, help="Replace an existing artifact at --output.")
+@click.option("--calibration-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="UTF-8 prompts, one per line, for int8-qdq calibration (default: built-in prompts).")
+@_friendly_errors
+def quantize_command(source, precision, output, force, calibration_file) -> None:
+    """Make a reduced-precision artifact from the fp32 artifact SOURCE (check it with `ttsx parity`)."""
+    from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact
+
+    options = QuantizeOptions(source, precision, output, force)
+    if calibration_file is not None:
+        options = QuantizeOptions(source, precision, output, force, tuple(_read_texts(None, calibration_file)))
+    out = quantize_artifact(options, progress=_progress)
+    click.echo(f"wrote {precision} artifact {out}")
+
+
 @main.command("parity")
 @click.argument("artifact", type=click.Path(path_type=Path))
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="onnxruntime", show_default=True)
 @click.option("--model", "model_dir", default=None, help="Checkpoint the artifact was exported from, if moved.")
 @click.option("--graph", "graphs", multiple=True, help="Only these graphs (repeatable).")
+@click.option("--end-to-end/--no-end-to-end", default=True, show_default=True,
+              help="Also compare greedy tokens of the whole pipeline with the fp32 PyTorch pipeline.")
 @_friendly_errors
-def parity_command(artifact, backend, model_dir, graphs) -> None:
-    """Compare every graph of ARTIFACT with the PyTorch reference; exit 1 if any output fails."""
+def parity_command(artifact, backend, model_dir, graphs, end_to_end) -> None:
+    """Compare ARTIFACT with the fp32 PyTorch reference, per graph and end to end; exit 1 on any failure.
+
+    fp32 artifacts are held to element-wise tolerances, fp16/int8 artifacts to the recipe's budget.
+    """
     from ttsx.parity import format_table, run_parity
 
-    rows = run_parity(artifact, backend, model_dir, tuple(graphs), progress=_progress)
+    rows = run_parity(artifact, backend, model_dir, tuple(graphs), progress=_progress, end_to_end=end_to_end)
     click.echo(format_table(rows))
     failed = [r for r in rows if not r.passed]
     click.echo(f"{len(rows) - len(failed)} passed, {len(failed)} failed")

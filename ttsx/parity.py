@@ -10,20 +10,22 @@ import numpy as np
 from ttsx.artifact import Artifact, load_artifact
 from ttsx.errors import ArtifactError
 from ttsx.recipes.bark import MIN_CODEC_FRAMES, BarkRecipe
-from ttsx.recipes.spec import GraphSpec, Tolerance
+from ttsx.recipes.precision import Budget
+from ttsx.recipes.spec import GraphSpec
 
 CASE_SEED = 1234  # parity feeds are seeded: CASE_SEED + case index
 
 
 @dataclass(frozen=True)
 class ParityRow:
-    """One compared output (or output group, like present.*) of one case."""
+    """One compared output (or output group, like present.*) of one case, under one metric."""
 
     graph: str
     case: str
     output: str
-    max_abs_diff: float
-    tolerance: Tolerance
+    metric: str  # "max abs diff" (fp32), "rel L2", "top-1 agree" or "tokens agree" (reduced precisions)
+    value: float
+    bound: str  # the tolerance or budget the value was held to
     passed: bool
 
 
@@ -66,51 +68,84 @@ def reference_model(artifact: Artifact, model_dir: str | None = None):
     return model
 
 
-def compare(graph: str, case: str, spec: GraphSpec, got: dict, ref: dict) -> list[ParityRow]:
-    """Rows for each output; present.* tensors are reported as one row (their worst)."""
+def compare(graph: str, case: str, spec: GraphSpec, got: dict, ref: dict, budget: Budget | None = None
+            ) -> list[ParityRow]:
+    """Rows per output (present.* as one row, its worst): element-wise tolerance, or rel L2 under a budget."""
     groups: dict[str, list[str]] = {}
     for name in spec.output_names:
         groups.setdefault("present.*" if name.startswith("present.") else name, []).append(name)
     rows = []
     for label, names in groups.items():
-        worst, passed = 0.0, True
-        for name in names:
-            a, b = np.asarray(got[name], np.float64), np.asarray(ref[name], np.float64)
-            if a.shape != b.shape:
-                worst, passed = float("inf"), False
-                continue
-            diff = np.abs(a - b)
-            worst = max(worst, float(diff.max(initial=0.0)))
-            passed &= bool(np.all(diff <= spec.tolerance.atol + spec.tolerance.rtol * np.abs(b)))
-        rows.append(ParityRow(graph, case, label, worst, spec.tolerance, passed))
+        pairs = [(np.asarray(got[n], np.float64), np.asarray(ref[n], np.float64)) for n in names]
+        if any(a.shape != b.shape for a, b in pairs):
+            rows.append(ParityRow(graph, case, label, "shape", float("inf"), "equal shapes", False))
+        elif budget is None:
+            worst = max(float(np.abs(a - b).max(initial=0.0)) for a, b in pairs)
+            passed = all(np.all(np.abs(a - b) <= spec.tolerance.atol + spec.tolerance.rtol * np.abs(b)) for a, b in pairs)
+            rows.append(ParityRow(graph, case, label, "max abs diff", worst, str(spec.tolerance), bool(passed)))
+        else:
+            worst = max(relative_error(a, b) for a, b in pairs)
+            rows.append(ParityRow(graph, case, label, "rel L2", worst, f"<= {budget.rel_error:g}",
+                                  worst <= budget.rel_error))
     return rows
 
 
+def relative_error(ours: np.ndarray, ref: np.ndarray) -> float:
+    """||ours - ref||_2 / ||ref||_2 (0 when both are zero)."""
+    scale = float(np.linalg.norm(ref))
+    return float(np.linalg.norm(ours - ref)) / scale if scale else float(np.linalg.norm(ours))
+
+
+def top1_row(graph: str, agree: list[np.ndarray], budget: Budget) -> ParityRow:
+    """Pooled share of logits rows (all cases of a graph) whose argmax equals the reference's."""
+    share = float(np.concatenate(agree).mean())
+    return ParityRow(graph, "all cases", "logits", "top-1 agree", share, f">= {budget.top1:g}", share >= budget.top1)
+
+
 def run_parity(artifact_dir: str | Path, backend: str = "onnxruntime", model_dir: str | None = None,
-               graphs: tuple[str, ...] = (), progress: Callable[[str], None] = lambda m: None) -> list[ParityRow]:
-    """Compare the chosen graphs (all by default) with the reference; one row per output per case."""
+               graphs: tuple[str, ...] = (), progress: Callable[[str], None] = lambda m: None,
+               end_to_end: bool = True) -> list[ParityRow]:
+    """Compare the chosen graphs (all by default) with the fp32 reference; optionally greedy end to end.
+
+    fp32 artifacts are held to the element-wise tolerance; reduced precisions to the recipe's budget.
+    """
     from ttsx.exporter.reference import make_feed, reference_outputs
     from ttsx.runtimes.factory import open_session
 
     artifact = load_artifact(artifact_dir)
     recipe = artifact.recipe
-    progress(f"rebuilding the PyTorch reference for {recipe.name}")
+    budget = None if artifact.precision == "fp32" else recipe.budget(artifact.precision)
+    progress(f"rebuilding the PyTorch reference for {recipe.name} ({artifact.precision} artifact)")
     model = reference_model(artifact, model_dir)
     rows = []
     for name in graphs or artifact.graph_names:
-        spec = artifact.graph_spec(name)
+        spec, agree = artifact.graph_spec(name), []
         with open_session(artifact, name, backend, reference_model=model) as session:
             for i, case in enumerate(parity_cases(recipe, spec)):
                 progress(f"{name}: {case.label}")
                 feed = make_feed(model, recipe, spec, case, np.random.default_rng(CASE_SEED + i))
-                rows += compare(name, case.label, spec, session.run(feed), reference_outputs(model, recipe, spec, feed))
+                got, ref = session.run(_cast_feed(feed, session.spec)), reference_outputs(model, recipe, spec, feed)
+                rows += compare(name, case.label, spec, got, ref, budget)
+                if "logits" in ref:
+                    agree.append((got["logits"].argmax(-1) == ref["logits"].argmax(-1)).ravel())
+        if budget is not None and agree:
+            rows.append(top1_row(name, agree, budget))
+    if end_to_end and not graphs and backend != "torch":  # the whole pipeline needs every graph
+        from .agreement import greedy_agreement
+
+        rows += greedy_agreement(artifact, model, backend, recipe.budget(artifact.precision), progress)
     return rows
 
 
+def _cast_feed(feed: dict, spec: GraphSpec) -> dict:
+    """The reference's float32 feed in the graph's input dtypes (fp16 KV caches)."""
+    return {t.name: np.asarray(feed[t.name]).astype(t.dtype, copy=False) for t in spec.inputs}
+
+
 def format_table(rows: list[ParityRow]) -> str:
-    """A plain-text table: graph, case, output, max abs diff, tolerance, pass."""
-    header = ("graph", "case", "output", "max abs diff", "tolerance", "pass")
-    lines = [(r.graph, r.case, r.output, f"{r.max_abs_diff:.3e}", str(r.tolerance), "PASS" if r.passed else "FAIL")
+    """A plain-text table: graph, case, output, metric, value, bound, pass."""
+    header = ("graph", "case", "output", "metric", "value", "bound", "pass")
+    lines = [(r.graph, r.case, r.output, r.metric, f"{r.value:.3e}", r.bound, "PASS" if r.passed else "FAIL")
              for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)

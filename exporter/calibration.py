@@ -1,0 +1,80 @@
+"""Calibration inputs for int8 Q/DQ: real stage inputs captured while the fp32 pipeline synthesizes prompts.
+
+Every graph sees what it sees in production (prefill windows, decode steps at growing pasts, fine
+windows per codebook, codec frames), not random tensors: activation ranges are taken from these.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ttsx.artifact import Artifact
+from ttsx.runtimes.session import StageSession
+
+CALIBRATION_PROMPTS = (
+    "Hello, my name is Suno. And, uh, I like pizza.",
+    "The quick brown fox jumps over the lazy dog; then it rests in the shade.",
+    "Is this the real life? Is this just fantasy?",
+    "Numbers like 3.14, 2026 and 42 are read aloud, too!",
+    "Bonjour, comment allez-vous aujourd'hui ?",
+    "Guten Morgen! Wie spät ist es?",
+    "[laughs] That was not what I expected... at all.",
+    "In the beginning the universe was created. This has made a lot of people very angry.",
+)
+DECODE_STRIDE = 8  # keep every 8th decode step: pasts of many lengths without holding every cache
+SAMPLES_PER_GRAPH = 32  # feeds kept per graph at most
+SAMPLE_BYTES_PER_GRAPH = 512 << 20  # and at most 512 MiB of them (a bark-small decode feed at past 800,
+#                                     batch 4, holds 236 MB of KV cache)
+
+
+class RecordingSession(StageSession):
+    """Wraps a stage session and keeps numpy copies of the feeds it runs (every `stride`-th, up to `limit`)."""
+
+    def __init__(self, inner: StageSession, stride: int = 1, limit: int = SAMPLES_PER_GRAPH,
+                 max_bytes: int = SAMPLE_BYTES_PER_GRAPH):
+        super().__init__(inner.spec)
+        self.inner, self.stride, self.limit, self.max_bytes = inner, stride, limit, max_bytes
+        self.samples: list[dict[str, np.ndarray]] = []
+        self._calls = self._bytes = 0
+
+    def describe(self, value):
+        """As the wrapped backend describes its values."""
+        return self.inner.describe(value)
+
+    def _run(self, feed: dict, host) -> dict:
+        if self._calls % self.stride == 0 and len(self.samples) < self.limit and self._bytes < self.max_bytes:
+            sample = {name: _to_numpy(value) for name, value in feed.items()}
+            self._bytes += sum(a.nbytes for a in sample.values())
+            if self._bytes <= self.max_bytes or not self.samples:
+                self.samples.append(sample)
+        self._calls += 1
+        return self.inner._run(feed, host)
+
+    def close(self) -> None:
+        """Close the wrapped session."""
+        self.inner.close()
+
+
+def capture_feeds(artifact: Artifact, prompts: tuple[str, ...] = CALIBRATION_PROMPTS,
+                  max_semantic_tokens: int = 48, seed: int = 0) -> dict[str, list[dict]]:
+    """Run the fp32 onnxruntime pipeline on prompts (seeded sampling); feeds per graph name."""
+    from ttsx.runtimes.bark_pipeline import BarkPipeline, GenerationOptions
+    from ttsx.runtimes.bark_stages import SemanticOptions
+    from ttsx.runtimes.sampling import SamplingOptions
+
+    recorders: dict[str, RecordingSession] = {}
+
+    def record(session: StageSession) -> StageSession:
+        stride = DECODE_STRIDE if session.spec.kind == "causal_decode" else 1
+        recorders[session.spec.name] = RecordingSession(session, stride)
+        return recorders[session.spec.name]
+
+    semantic = SemanticOptions(SamplingOptions(temperature=0.7), max_new_tokens=max_semantic_tokens)
+    options = GenerationOptions(semantic=semantic, seed=seed, batch_size=4)
+    with BarkPipeline(artifact, wrap=record) as pipeline:
+        pipeline(list(prompts), options=options)
+    return {name: recorder.samples for name, recorder in recorders.items()}
+
+
+def _to_numpy(value) -> np.ndarray:
+    """A host copy of a numpy array, OrtValue or torch tensor."""
+    return value.copy() if isinstance(value, np.ndarray) else np.asarray(value.numpy())

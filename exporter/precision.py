@@ -1,0 +1,100 @@
+"""fp32 ONNX graph -> fp16, int8 (onnxruntime CPU) or int8 Q/DQ (TensorRT) graph with the same I/O names.
+
+    fp32 graph ──fp16──────> initializers and compute fp16; LayerNormalization fp32 (Cast around it);
+                             KV cache fp16 at the boundary, logits/waveform fp32 (Cast before the output)
+               ──int8──────> weight MatMuls -> DynamicQuantizeLinear + MatMulInteger (int8 weights,
+                             per output channel; uint8 activations quantized per call)
+               ──int8-qdq──> weight MatMuls get QuantizeLinear/DequantizeLinear on both inputs:
+                             int8, symmetric, zero point 0, activation scales calibrated on stage
+                             inputs captured from the fp32 pipeline (exporter/calibration.py)
+
+Only MatMuls whose second input is a weight are quantized: attention's QK^T and PV products (two
+activations) and the embedding gathers stay in float, which costs little time and keeps attention exact.
+"""
+from __future__ import annotations
+
+import tempfile
+import warnings
+from pathlib import Path
+
+import onnx
+
+from ttsx.errors import TtsxError
+from ttsx.recipes.spec import GraphSpec
+
+from .onnx_export import check_io, save_graph
+
+# Kept in fp32 inside fp16 graphs: LayerNormalization reduces a mean and variance over the hidden
+# width; squares overflow fp16 (max 65504) once |x| > 256 and the sums lose precision.
+FP16_KEEP_FP32_OPS = ["LayerNormalization"]
+ORT_MAX_IR = 10  # IR 10 (onnx 1.16) is read by every onnxruntime and TensorRT parser ttsx targets
+
+
+def weight_matmuls(model: onnx.ModelProto) -> list[str]:
+    """Names of MatMul nodes whose right-hand input is an initializer (a weight, not an activation)."""
+    weights = {init.name for init in model.graph.initializer}
+    return [n.name for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in weights]
+
+
+def to_fp16(src: Path, spec: GraphSpec, out_dir: Path) -> list[str]:
+    """Convert the graph at src to fp16 with the spec's float32 I/O kept float32."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+    from onnxruntime.transformers.onnx_model import OnnxModel
+
+    model = onnx.load(str(src))
+    keep = [t.name for t in spec.inputs + spec.outputs if t.dtype == "float32"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "values clipped to fp16 range": the -inf attention mask constant
+        converted = convert_float_to_float16(model, keep_io_types=keep, op_block_list=FP16_KEEP_FP32_OPS)
+    converted.ir_version = min(converted.ir_version, ORT_MAX_IR)
+    OnnxModel(converted).topological_sort()  # the converter appends its Cast nodes at the end
+    check_io(converted, spec)
+    return save_graph(converted, spec.name, out_dir)
+
+
+def to_int8_dynamic(src: Path, spec: GraphSpec, out_dir: Path) -> list[str]:
+    """onnxruntime CPU flavour: dynamic quantization of weight MatMuls, int8 per-channel weights."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    nodes = weight_matmuls(onnx.load(str(src), load_external_data=False))
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        out = Path(tmp) / "quantized.onnx"
+        quantize_dynamic(src, out, op_types_to_quantize=["MatMul"], nodes_to_quantize=nodes, per_channel=True,
+                         weight_type=QuantType.QInt8, use_external_data_format=True,
+                         extra_options={"MatMulConstBOnly": True})
+        return _finish(out, spec, out_dir)
+
+
+def to_int8_qdq(src: Path, spec: GraphSpec, out_dir: Path, samples: list[dict]) -> list[str]:
+    """TensorRT flavour: symmetric int8 Q/DQ (zero point 0) around weight MatMuls, calibrated on samples."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    if not samples:
+        raise TtsxError(f"{spec.name}: no calibration inputs were captured; give calibration prompts")
+    nodes = weight_matmuls(onnx.load(str(src), load_external_data=False))
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        out = Path(tmp) / "quantized.onnx"
+        quantize_static(src, out, _Reader(samples), quant_format=QuantFormat.QDQ, op_types_to_quantize=["MatMul"],
+                        nodes_to_quantize=nodes, per_channel=True, activation_type=QuantType.QInt8,
+                        weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+                        use_external_data_format=True,
+                        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
+        return _finish(out, spec, out_dir)
+
+
+def _finish(path: Path, spec: GraphSpec, out_dir: Path) -> list[str]:
+    model = onnx.load(str(path))
+    model.ir_version = min(model.ir_version, ORT_MAX_IR)
+    check_io(model, spec)
+    return save_graph(model, spec.name, out_dir)
+
+
+class _Reader:
+    """onnxruntime CalibrationDataReader over captured feeds."""
+
+    def __init__(self, samples: list[dict]):
+        self._samples = iter(samples)
+
+    def get_next(self) -> dict | None:
+        """The next feed, or None when all were read."""
+        return next(self._samples, None)

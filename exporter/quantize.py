@@ -1,0 +1,123 @@
+"""`ttsx quantize`: an fp32 artifact -> a new artifact at fp16, int8 or int8-qdq (see recipes/precision.py)."""
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from ttsx.artifact import Artifact, graph_to_json, load_artifact, safe_path, sha256_file, MANIFEST
+from ttsx.errors import ArtifactError, TtsxError
+from ttsx.recipes.precision import Precision, get_precision
+
+from .calibration import CALIBRATION_PROMPTS, DECODE_STRIDE, capture_feeds
+from .export import library_versions
+from .precision import FP16_KEEP_FP32_OPS, to_fp16, to_int8_dynamic, to_int8_qdq
+from .writer import ArtifactWriter
+
+Progress = Callable[[str], None]
+METHODS = {
+    "fp16": f"onnxruntime.transformers.float16; kept fp32: {', '.join(FP16_KEEP_FP32_OPS)}; fp16 KV cache",
+    "int8": "onnxruntime.quantization.quantize_dynamic: weight MatMuls, int8 per-channel weights",
+    "int8-qdq": "onnxruntime.quantization.quantize_static, QDQ: weight MatMuls, int8 symmetric weights "
+                "(per channel) and activations (per tensor, MinMax calibration), zero point 0",
+}
+
+
+@dataclass(frozen=True)
+class QuantizeOptions:
+    """What `ttsx quantize` was asked to do."""
+
+    source: Path  # fp32 artifact directory (from `ttsx export`)
+    precision: str  # fp16 | int8 | int8-qdq
+    out: Path  # new artifact directory
+    force: bool = False  # replace an existing artifact at `out`
+    prompts: tuple[str, ...] = CALIBRATION_PROMPTS  # int8-qdq calibration texts
+    calibration_tokens: int = 48  # semantic tokens per calibration prompt
+
+
+def quantize_artifact(options: QuantizeOptions, progress: Progress = lambda message: None) -> Path:
+    """Convert every graph of the source artifact; returns the new artifact directory."""
+    precision = _precision(options.precision)
+    source = load_artifact(options.source)
+    if source.precision != "fp32":
+        raise ArtifactError(f"{source.root} is already {source.precision}; quantize from the fp32 artifact "
+                            "that `ttsx export` wrote")
+    if Path(options.out).absolute() == source.root.absolute():
+        raise ArtifactError("the output would replace the source artifact; choose another -o")
+    samples = {}
+    if precision.name == "int8-qdq":
+        progress(f"calibration: running the fp32 pipeline on {len(options.prompts)} prompts")
+        samples = capture_feeds(source, options.prompts, options.calibration_tokens)
+    with ArtifactWriter(options.out, options.force) as writer:
+        graphs = {}
+        specs = source.recipe.graphs(precision.name)
+        for i, spec in enumerate(specs, 1):
+            start = time.perf_counter()
+            graphs[spec.name] = _convert(source, spec, precision, samples.get(spec.name, []), writer.root)
+            progress(f"[{i}/{len(specs)}] {spec.name}: {graphs[spec.name]['precision']} "
+                     f"in {time.perf_counter() - start:.1f} s")
+        _copy_assets(source, writer.root)
+        return writer.commit(_manifest(source, precision, options, graphs, samples))
+
+
+def _precision(name: str) -> Precision:
+    try:
+        precision = get_precision(name)
+    except KeyError as exc:
+        raise TtsxError(exc.args[0]) from None
+    if precision.name == "fp32":
+        raise TtsxError("fp32 is what `ttsx export` writes; quantize to fp16, int8 or int8-qdq")
+    return precision
+
+
+def _convert(source: Artifact, spec, precision: Precision, samples: list, root: Path) -> dict:
+    """Convert one graph into root (or copy it when its kind stays fp32); its manifest entry."""
+    src = source.graph_path(spec.name)
+    if spec.kind not in precision.quantized_kinds:
+        files = [f for f in (src.name, src.name + ".data") if (src.parent / f).exists()]
+        for name in files:
+            shutil.copy2(src.parent / name, root / name)
+        return {**graph_to_json(spec, files[0]), "precision": "fp32"}
+    if precision.name == "fp16":
+        files = to_fp16(src, spec, root)
+    elif precision.name == "int8":
+        files = to_int8_dynamic(src, spec, root)
+    else:
+        files = to_int8_qdq(src, spec, root, samples)
+    entry = {**graph_to_json(spec, files[0]), "precision": precision.name}
+    if samples:
+        entry["calibration_samples"] = len(samples)
+    return entry
+
+
+def _copy_assets(source: Artifact, root: Path) -> None:
+    """Tokenizer directory and voice files, unchanged."""
+    manifest = source.manifest
+    if manifest.get("tokenizer"):
+        shutil.copytree(safe_path(source.root, manifest["tokenizer"]), root / manifest["tokenizer"])
+    for relative in manifest.get("voices", {}).values():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(safe_path(source.root, relative), root / relative)
+
+
+def _manifest(source: Artifact, precision: Precision, options: QuantizeOptions, graphs: dict, samples: dict) -> dict:
+    manifest = {key: value for key, value in source.manifest.items() if key != "files"}
+    manifest.update(
+        precision=precision.name,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        graphs=graphs,
+        versions=library_versions(),
+        quantization={
+            "target": precision.target,
+            "method": METHODS[precision.name],
+            "derived_from": {"path": str(source.root.absolute()),
+                             "manifest_sha256": sha256_file(source.root / MANIFEST)},
+            "calibration": None if not samples else {
+                "prompts": list(options.prompts), "semantic_tokens": options.calibration_tokens,
+                "decode_stride": DECODE_STRIDE, "sampling": "temperature 0.7, seed 0"},
+        },
+    )
+    return manifest

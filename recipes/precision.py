@@ -1,0 +1,64 @@
+"""Precisions an artifact can hold, and the accuracy budget each one must meet against fp32 PyTorch.
+
+TensorRT 11 is strongly typed, so a precision is a property of the graph, and the two int8
+flavours are different graphs because onnxruntime's CPU kernels and TensorRT want different things:
+
+| precision | made by                              | for                                   | KV cache |
+|-----------|--------------------------------------|---------------------------------------|----------|
+| fp32      | `ttsx export`                        | every backend (the reference graphs)  | float32  |
+| fp16      | `ttsx quantize --precision fp16`     | TensorRT (strongly typed fp16)        | float16  |
+| int8      | `ttsx quantize --precision int8`     | onnxruntime CPU (dynamic int8 MatMul) | float32  |
+| int8-qdq  | `ttsx quantize --precision int8-qdq` | TensorRT (symmetric int8 Q/DQ)        | float32  |
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Precision:
+    """One precision: what it is for and the dtype of the KV cache crossing the graph boundary."""
+
+    name: str
+    target: str  # the backend the graphs are shaped for
+    kv_dtype: str = "float32"
+    quantized_kinds: tuple[str, ...] = ()  # graph kinds converted; the others stay fp32 (recorded per graph)
+
+
+TRANSFORMER_KINDS = ("semantic_prefill", "causal_prefill", "causal_decode", "fine")
+PRECISIONS = {
+    "fp32": Precision("fp32", "any backend"),
+    # The codec converts too: its convolutions are well inside fp16's range (budget checked below).
+    "fp16": Precision("fp16", "TensorRT (strongly typed fp16 network)", "float16", TRANSFORMER_KINDS + ("codec",)),
+    # The codec stays fp32 in both int8 flavours: it holds no MatMul worth quantizing and its
+    # convolutions make the audio directly (the issue's "keep EnCodec in higher precision").
+    "int8": Precision("int8", "onnxruntime on the CPU (dynamic int8 weights, uint8 activations)",
+                      quantized_kinds=TRANSFORMER_KINDS),
+    "int8-qdq": Precision("int8-qdq", "TensorRT (explicit symmetric int8 Q/DQ, zero point 0)",
+                          quantized_kinds=TRANSFORMER_KINDS),
+}
+
+
+def get_precision(name: str) -> Precision:
+    """The precision called `name`, or a KeyError listing the known ones."""
+    if name not in PRECISIONS:
+        raise KeyError(f"unknown precision {name!r}; known precisions: {', '.join(PRECISIONS)}")
+    return PRECISIONS[name]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What a reduced-precision artifact may lose against the fp32 PyTorch reference.
+
+    rel_error bounds ||ours - ref||_2 / ||ref||_2 per output tensor (logits, caches, waveform);
+    top1 is the least share of logits rows whose argmax equals the reference's;
+    tokens is the least share of greedy tokens, per stage, identical to the fp32 reference end to end
+    (after a divergence the sequences differ by construction, so this also bounds how early it may come).
+    """
+
+    rel_error: float
+    top1: float
+    tokens: float
+
+    def __str__(self) -> str:
+        return f"rel<={self.rel_error:g} top1>={self.top1:g} tokens>={self.tokens:g}"

@@ -1,0 +1,122 @@
+"""fp16, int8 and int8-qdq artifacts of bark-tiny: made from the fp32 export, checked against fp32 PyTorch."""
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from ttsx.artifact import load_artifact
+from ttsx.errors import ArtifactError, TtsxError
+from ttsx.exporter.precision import weight_matmuls
+from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact
+from ttsx.parity import format_table, run_parity
+from ttsx.recipes.precision import Budget
+
+PRECISIONS = ("fp16", "int8", "int8-qdq")
+
+
+@pytest.fixture(scope="module")
+def quantize(tiny_artifact, tmp_path_factory):
+    """quantize(precision) -> the tiny artifact at that precision (made once per module)."""
+    made = {}
+
+    def make(precision):
+        if precision not in made:
+            out = tmp_path_factory.mktemp("quantized") / precision
+            made[precision] = quantize_artifact(QuantizeOptions(tiny_artifact, precision, out))
+        return made[precision]
+
+    return make
+
+
+def _graph(root, name):
+    return onnx.load(str(root / f"{name}.onnx"))
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_every_precision_meets_its_budget_per_graph_and_end_to_end(quantize, precision):
+    quantized = quantize(precision)
+    rows = run_parity(quantized)
+    assert [r for r in rows if not r.passed] == [], format_table([r for r in rows if not r.passed])
+    metrics = {r.metric for r in rows}
+    assert {"rel L2", "top-1 agree", "tokens agree"} <= metrics
+    assert {r.output for r in rows if r.graph == "end to end"} == {"semantic tokens", "coarse tokens", "fine tokens"}
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_manifest_records_precision_and_method(quantize, precision, tiny_artifact):
+    quantized = quantize(precision)
+    artifact = load_artifact(quantized)
+    manifest = artifact.manifest
+    assert manifest["precision"] == quantized.name
+    assert manifest["quantization"]["method"]
+    assert manifest["quantization"]["derived_from"]["path"] == str(tiny_artifact.absolute())
+    assert manifest["source"] == load_artifact(tiny_artifact).manifest["source"]
+    codec = manifest["graphs"]["codec"]["precision"]
+    assert codec == ("fp16" if quantized.name == "fp16" else "fp32")  # EnCodec kept fp32 for int8
+    calibration = manifest["quantization"]["calibration"]
+    assert (calibration is not None) == (quantized.name == "int8-qdq")
+
+
+def test_fp16_graphs_are_fp16_inside_with_fp32_logits(quantize):
+    quantized = quantize("fp16")
+    model = _graph(quantized, "semantic_decode")
+    io = {v.name: v.type.tensor_type.elem_type for v in list(model.graph.input) + list(model.graph.output)}
+    assert io["logits"] == onnx.TensorProto.FLOAT
+    assert io["past_key_values.0.key"] == io["present.0.key"] == onnx.TensorProto.FLOAT16
+    weights = [i for i in model.graph.initializer if i.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)
+               and np.prod(i.dims) > 1000]
+    assert weights and all(i.data_type == onnx.TensorProto.FLOAT16 for i in weights)
+    casts = {n.output[0]: n for n in model.graph.node if n.op_type == "Cast"}
+    norms = [n for n in model.graph.node if n.op_type == "LayerNormalization"]
+    assert norms and all(casts[n.input[0]].attribute[0].i == onnx.TensorProto.FLOAT for n in norms)
+
+
+def test_qdq_graphs_are_symmetric_int8_with_zero_points_zero(quantize, tiny_artifact):
+    quantized = quantize("int8-qdq")
+    for name in ("semantic_decode", "coarse_prefill", "fine"):
+        model = _graph(quantized, name)
+        inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+        qdq = [n for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+        assert qdq, name
+        for node in qdq:
+            zero_point = inits[node.input[2]]
+            assert zero_point.dtype == np.int8 and not zero_point.any(), node.name
+            assert (inits[node.input[1]] > 0).all(), node.name
+        dequantized = {n.output[0] for n in qdq if n.op_type == "DequantizeLinear"}
+        matmuls = [n for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in dequantized]
+        assert len(matmuls) == len(weight_matmuls(_graph(tiny_artifact, name))) > 0, name
+
+
+def test_int8_graphs_use_integer_matmuls_for_every_weight(quantize):
+    quantized = quantize("int8")
+    model = _graph(quantized, "semantic_decode")
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("MatMulInteger") > 0
+    assert weight_matmuls(model) == []  # no float MatMul against a weight is left
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_a_budget_that_is_exceeded_fails_parity(quantize, precision, monkeypatch):
+    quantized = quantize(precision)
+    artifact = load_artifact(quantized)
+    monkeypatch.setitem(artifact.recipe.budgets, quantized.name, Budget(rel_error=1e-7, top1=1.0, tokens=1.0))
+    rows = run_parity(quantized, graphs=("semantic_decode",))
+    assert any(not r.passed and r.metric == "rel L2" for r in rows)
+
+
+def test_quantizing_needs_an_fp32_source(quantize, tmp_path):
+    quantized = quantize("fp16")
+    with pytest.raises(ArtifactError, match="quantize from the fp32 artifact"):
+        quantize_artifact(QuantizeOptions(quantized, "int8", tmp_path / "again"))
+
+
+def test_bad_precision_and_in_place_output_are_refused(tiny_artifact, tmp_path):
+    with pytest.raises(TtsxError, match="unknown precision 'int4'"):
+        quantize_artifact(QuantizeOptions(tiny_artifact, "int4", tmp_path / "x"))
+    with pytest.raises(TtsxError, match="fp32 is what `ttsx export` writes"):
+        quantize_artifact(QuantizeOptions(tiny_artifact, "fp32", tmp_path / "x"))
+    with pytest.raises(ArtifactError, match="replace the source artifact"):
+        quantize_artifact(QuantizeOptions(tiny_artifact, "int8", tiny_artifact, force=True))
+    assert json.loads((tiny_artifact / "manifest.json").read_text())["precision"] == "fp32"

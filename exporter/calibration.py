@@ -69,7 +69,7 @@ def capture_feeds(artifact: Artifact, prompts: tuple[str, ...] = CALIBRATION_PRO
         return recorders[session.spec.name]
 
     semantic = SemanticOptions(SamplingOptions(temperature=0.7), max_new_tokens=max_semantic_tokens)
-    options = GenerationOptions(semantic=semantic, seed=seed, batch_size=4)
+    options = GenerationOptions(semantic=semantic, seed=seed, batch_size=1)  # small feeds: calibration memory
     with BarkPipeline(artifact, wrap=record) as pipeline:
         pipeline(list(prompts), options=options)
     return {name: recorder.samples for name, recorder in recorders.items()}

@@ -19,6 +19,7 @@ from .bark_graphs import graph_module
 from .onnx_export import OPSET, export_graph
 from .reference import example_case, make_feed
 from .sources import ModelSource, load_reference, source_record
+from .tensorrt_check import readiness
 from .writer import ArtifactWriter
 
 Progress = Callable[[str], None]
@@ -61,6 +62,7 @@ def export_artifact(options: ExportOptions, progress: Progress = lambda message:
             feed = make_feed(model, recipe, spec, example_case(spec), np.random.default_rng(i))
             files = export_graph(graph_module(model, recipe, spec), spec, feed, writer.root, options.opset)
             graphs[spec.name] = graph_to_json(spec, files[0])
+            graphs[spec.name]["tensorrt_problems"] = readiness(writer.root / files[0], spec.name, progress)
             progress(f"[{i}/{len(specs)}] {spec.stage}: {spec.name} done in {time.perf_counter() - start:.1f} s")
         manifest = _manifest(recipe, options, model, graphs, writer.root)
         progress("hashing files and writing manifest.json")

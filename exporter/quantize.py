@@ -8,13 +8,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from ttsx.artifact import Artifact, graph_to_json, load_artifact, safe_path, sha256_file, MANIFEST
+from ttsx.artifact import MANIFEST, Artifact, graph_to_json, load_artifact, safe_path, sha256_file
 from ttsx.errors import ArtifactError, TtsxError
 from ttsx.recipes.precision import Precision, get_precision
 
 from .calibration import CALIBRATION_PROMPTS, DECODE_STRIDE, capture_feeds
 from .export import library_versions
 from .precision import FP16_KEEP_FP32_OPS, to_fp16, to_int8_dynamic, to_int8_qdq
+from .tensorrt_check import readiness
 from .writer import ArtifactWriter
 
 Progress = Callable[[str], None]
@@ -57,6 +58,8 @@ def quantize_artifact(options: QuantizeOptions, progress: Progress = lambda mess
         for i, spec in enumerate(specs, 1):
             start = time.perf_counter()
             graphs[spec.name] = _convert(source, spec, precision, samples.get(spec.name, []), writer.root)
+            graphs[spec.name]["tensorrt_problems"] = readiness(writer.root / graphs[spec.name]["file"], spec.name,
+                                                               progress)
             progress(f"[{i}/{len(specs)}] {spec.name}: {graphs[spec.name]['precision']} "
                      f"in {time.perf_counter() - start:.1f} s")
         _copy_assets(source, writer.root)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +95,10 @@ def checkpoint_reference(recipe: BarkRecipe, source: ModelSource):
         raise SourceError(f"{location!r} is not a Bark checkpoint directory (no config.json). {HOW_TO_GET}")
     try:
         model = BarkModel.from_pretrained(location).eval()  # safetensors, or torch.load(weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise SourceError(f"could not load Bark weights from {location!r}: the pickled checkpoint holds objects "
+                          "other than tensors, and ttsx never unpickles those (they can run code). Convert it "
+                          "to model.safetensors with a trusted tool first.") from None
     except (OSError, ValueError) as exc:
         raise SourceError(f"could not load Bark weights from {location!r}: {exc}. {HOW_TO_GET}") from exc
     check_architecture(recipe, model.config)

@@ -5,6 +5,7 @@ points at missing or partial files); OUT is either the previous complete artifac
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -13,6 +14,8 @@ from pathlib import Path
 
 from ttsx.artifact import MANIFEST, sha256_file
 from ttsx.errors import ArtifactError
+
+OUT_OF_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # disk full, quota, file size limit
 
 
 class ArtifactWriter:
@@ -30,9 +33,12 @@ class ArtifactWriter:
         self.root.mkdir()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, exc, traceback) -> None:
         if not self.committed:
             shutil.rmtree(self.root, ignore_errors=True)
+        if isinstance(exc, OSError) and exc.errno in OUT_OF_SPACE:
+            raise ArtifactError(f"out of disk space while writing {self.out} ({exc.strerror}); nothing was "
+                                f"written there. Free space on {self.out.parent} or choose another -o") from exc
 
     def _check_target(self) -> None:
         if not self.out.exists():

@@ -142,10 +142,10 @@ class BarkRecipe:
     # only the decode graph.
     def _semantic_prefill(self, kv: str) -> GraphSpec:
         a, c = self.semantic, self.constants
-        ids = ("batch", c.max_text_tokens)
+        ids, vocab = ("batch", c.max_text_tokens), (0, a.input_vocab)
         return GraphSpec(
             "semantic_prefill", "semantic", "semantic_prefill",
-            inputs=(TensorSpec("text_ids", "int64", ids), TensorSpec("history_ids", "int64", ids)),
+            inputs=(TensorSpec("text_ids", "int64", ids, vocab), TensorSpec("history_ids", "int64", ids, vocab)),
             outputs=(TensorSpec("logits", "float32", ("batch", a.output_vocab)),)
             + present_specs(a.layers, a.heads, a.head_dim, c.semantic_prefill_positions, kv),
             tolerance=self.tolerance,
@@ -157,7 +157,7 @@ class BarkRecipe:
         a = self.coarse
         return GraphSpec(
             "coarse_prefill", "coarse", "causal_prefill",
-            inputs=(TensorSpec("input_ids", "int64", ("batch", "sequence")),),
+            inputs=(TensorSpec("input_ids", "int64", ("batch", "sequence"), (0, a.input_vocab)),),
             outputs=(TensorSpec("logits", "float32", ("batch", a.output_vocab)),)
             + present_specs(a.layers, a.heads, a.head_dim, "sequence", kv),
             tolerance=self.tolerance,
@@ -167,7 +167,8 @@ class BarkRecipe:
     def _decode(self, stage: str, a: GptArch, kv: str) -> GraphSpec:
         return GraphSpec(
             f"{stage}_decode", stage, "causal_decode",
-            inputs=(TensorSpec("input_ids", "int64", ("batch", 1)),) + past_specs(a.layers, a.heads, a.head_dim, kv),
+            inputs=(TensorSpec("input_ids", "int64", ("batch", 1), (0, a.input_vocab)),)
+            + past_specs(a.layers, a.heads, a.head_dim, kv),
             outputs=(TensorSpec("logits", "float32", ("batch", a.output_vocab)),)
             + present_specs(a.layers, a.heads, a.head_dim, "total_sequence", kv),
             tolerance=self.tolerance,
@@ -182,8 +183,8 @@ class BarkRecipe:
         return GraphSpec(
             "fine", "fine", "fine",
             inputs=(
-                TensorSpec("input_ids", "int64", ("batch", "frames", a.n_codes_total)),
-                TensorSpec("codebook_idx", "int64", ()),
+                TensorSpec("input_ids", "int64", ("batch", "frames", a.n_codes_total), (0, a.input_vocab)),
+                TensorSpec("codebook_idx", "int64", (), (a.n_codes_given, a.n_codes_total)),
             ),
             outputs=(TensorSpec("logits", "float32", ("batch", "frames", a.output_vocab)),),
             tolerance=self.tolerance,
@@ -194,7 +195,7 @@ class BarkRecipe:
         n = self.codec.n_codebooks
         return GraphSpec(
             "codec", "codec", "codec",
-            inputs=(TensorSpec("codes", "int64", ("batch", n, "frames")),),
+            inputs=(TensorSpec("codes", "int64", ("batch", n, "frames"), (0, self.codec.codebook_size)),),
             outputs=(TensorSpec("waveform", "float32", ("batch", 1, "samples")),),
             tolerance=self.tolerance,
             notes=f"samples = frames * {SAMPLES_PER_FRAME}; codes in [0, codebook_size).",

@@ -15,6 +15,9 @@ class TensorSpec:
     name: str
     dtype: str
     shape: tuple[Dim, ...]
+    # valid ids [low, high) of an int64 input, checked before running; not part of equality, so
+    # manifests written before bounds existed still match their recipe
+    bounds: tuple[int, int] | None = field(default=None, compare=False)
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
@@ -22,12 +25,14 @@ class TensorSpec:
 
     def to_json(self) -> dict:
         """The manifest form of this spec."""
-        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
+        data = {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
+        return data if self.bounds is None else {**data, "bounds": list(self.bounds)}
 
     @classmethod
     def from_json(cls, data: dict) -> "TensorSpec":
         """Inverse of to_json."""
-        return cls(data["name"], data["dtype"], tuple(data["shape"]))
+        bounds = tuple(data["bounds"]) if data.get("bounds") is not None else None
+        return cls(data["name"], data["dtype"], tuple(data["shape"]), bounds)
 
 
 @dataclass(frozen=True)

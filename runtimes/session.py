@@ -67,10 +67,20 @@ def validate_feed(spec: GraphSpec, feed: dict, describe=describe_numpy) -> None:
             raise FeedError(f"{spec.name}: input {t.name!r} has dtype {dtype}, expected {t.dtype}; "
                             f"convert with .astype(np.{t.dtype})")
         _check_shape(spec.name, t, tuple(shape), axes)
+        if t.bounds is not None and isinstance(feed[t.name], np.ndarray):
+            _check_bounds(spec.name, t, feed[t.name])
     for axis, smallest in spec.min_sizes:
         if axis in axes and axes[axis][0] < smallest:
             raise FeedError(f"{spec.name}: axis {axis!r} is {axes[axis][0]} in {axes[axis][1]!r}; this graph "
                             f"needs at least {smallest} (pad the input)")
+
+
+def _check_bounds(graph: str, t, value: np.ndarray) -> None:
+    """Ids outside [low, high) would index past an embedding table inside the backend."""
+    low, high = t.bounds
+    if value.size and (value.min() < low or value.max() >= high):
+        raise FeedError(f"{graph}: input {t.name!r} holds ids in [{value.min()}, {value.max()}]; valid ids are "
+                        f"{low}..{high - 1}")
 
 
 def _check_shape(graph: str, t, shape: tuple, axes: dict) -> None:

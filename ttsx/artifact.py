@@ -85,10 +85,10 @@ class Artifact:
         return list(self.manifest["graphs"])
 
     def graph_spec(self, name: str) -> GraphSpec:
-        """The I/O spec of graph `name` as recorded in the manifest."""
+        """The I/O spec of graph `name`: the recipe's (load_artifact checked the manifest agrees with it)."""
         if name not in self.manifest["graphs"]:
             raise ArtifactError(f"artifact {self.root} has no graph {name!r}; it has {', '.join(self.graph_names)}")
-        return graph_from_json(name, self.manifest["graphs"][name])
+        return self.recipe.graph(name, self.precision)
 
     def graph_path(self, name: str) -> Path:
         """Absolute path of graph `name`'s .onnx file."""
@@ -132,6 +132,40 @@ def verify_files(root: Path, manifest: dict) -> None:
                                 "re-export the artifact or restore the file")
 
 
+def verify_external_data(root: Path, manifest: dict) -> None:
+    """Every external-data location inside every graph stays in root and is a hashed manifest file.
+
+    A graph may name any path as its weights file (`../../home/user/.ssh/id_rsa`, a symlink out):
+    onnxruntime would read it. The manifest hash covers the .onnx file, not where it points.
+    """
+    import onnx
+
+    for entry in manifest.get("graphs", {}).values():
+        graph_file = safe_path(root, entry["file"])
+        model = onnx.load(str(graph_file), load_external_data=False)
+        for tensor in _tensors(model.graph):
+            if tensor.data_location != onnx.TensorProto.EXTERNAL:
+                continue
+            location = {e.key: e.value for e in tensor.external_data}.get("location", "")
+            relative = (Path(entry["file"]).parent / location).as_posix()
+            safe_path(root, relative)
+            if relative not in manifest.get("files", {}):
+                raise ArtifactError(f"{graph_file.name}: tensor {tensor.name!r} reads weights from {location!r}, "
+                                    f"which {MANIFEST} does not list; re-export the artifact")
+
+
+def _tensors(graph):
+    """Initializers and tensor attributes of a graph and its subgraphs."""
+    yield from graph.initializer
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.HasField("t"):
+                yield attribute.t
+            yield from attribute.tensors
+            for sub in ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs):
+                yield from _tensors(sub)
+
+
 def load_artifact(root: str | Path, verify: bool = True) -> Artifact:
     """Read and (by default) verify an artifact directory."""
     root = Path(root)
@@ -144,6 +178,7 @@ def load_artifact(root: str | Path, verify: bool = True) -> Artifact:
         raise ArtifactError(f"{root}: {exc}") from None
     if verify:
         verify_files(root, manifest)
+        verify_external_data(root, manifest)
     artifact = Artifact(root, manifest)
     _check_against_recipe(artifact, recipe)
     return artifact
@@ -156,7 +191,7 @@ def _check_against_recipe(artifact: Artifact, recipe) -> None:
     except KeyError as exc:
         raise ArtifactError(f"{artifact.root}: {exc.args[0]} (made by a newer ttsx?)") from None
     for name in artifact.graph_names:
-        spec = artifact.graph_spec(name)
+        spec = graph_from_json(name, artifact.manifest["graphs"][name])
         want = expected.get(name)
         if want is None or (spec.inputs, spec.outputs) != (want.inputs, want.outputs):
             raise ArtifactError(f"graph {name!r} in {artifact.root} does not match recipe {recipe.name!r} "

@@ -1,0 +1,140 @@
+"""TensorRT-readiness of an ONNX graph, checked without TensorRT: ops, opset, dtypes, Q/DQ and If rules.
+
+Runs on every graph `ttsx export` and `ttsx quantize` write (a warning there) and before
+`ttsx build-engine` (a refusal there). The op table is exporter/tensorrt_support.py.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+from onnx import numpy_helper
+
+from .tensorrt_support import (IO_ONLY_DTYPES, MAX_OPSET, MIN_OPSET, PARSER_DOC, SUPPORTED_DTYPES, SUPPORTED_OPS,
+                               UNSUPPORTED_OPS)
+
+DEFAULT_DOMAINS = ("", "ai.onnx")
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing TensorRT 11 would reject, located in a graph."""
+
+    graph: str
+    where: str  # node or tensor name
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.graph}: {self.where}: {self.message}"
+
+
+def readiness(path: Path, graph: str, warn) -> list[str]:
+    """check_graph as manifest strings; each problem also goes to `warn` (a progress callback)."""
+    problems = [str(p) for p in check_graph(path, graph)]
+    if problems:
+        warn(f"warning: {graph} is not TensorRT-ready ({len(problems)} problems, all in manifest.json), "
+             f"first: {problems[0]}")
+    return problems
+
+
+def check_graph(path: Path, graph: str) -> list[Problem]:
+    """Every problem TensorRT's ONNX parser would have with the graph at path (empty list: ready)."""
+    model = onnx.load(str(path), load_external_data=False)
+    found = _opset(model, graph) + _io_dtypes(model.graph, graph)
+    initializers = {i.name: i for i in model.graph.initializer}
+    found += [Problem(graph, i.name, f"initializer of type {_type_name(i.data_type)}, which TensorRT does not "
+                      "take") for i in model.graph.initializer if _type_name(i.data_type) not in SUPPORTED_DTYPES]
+    for node in _nodes(model.graph):
+        found += _check_node(node, graph, initializers)
+    return found + _check_cache_updates(model.graph, graph)
+
+
+def _check_cache_updates(g, graph: str) -> list[Problem]:
+    """An in-place KV update (TensorScatter) needs the cache as a graph input with a static capacity."""
+    inputs = {v.name: v for v in g.input}
+    problems = []
+    for node in (n for n in _nodes(g) if n.op_type == "TensorScatter"):
+        cache = inputs.get(node.input[0])
+        dims = cache.type.tensor_type.shape.dim if cache is not None else []
+        if len(dims) < 2 or not dims[-2].HasField("dim_value"):
+            problems.append(Problem(graph, node.name or "TensorScatter", "in-place cache update on a cache that is "
+                                    "not a graph input with a static sequence capacity (axis -2)"))
+    return problems
+
+
+def _opset(model, graph: str) -> list[Problem]:
+    version = next((o.version for o in model.opset_import if o.domain in DEFAULT_DOMAINS), None)
+    if version is None or not MIN_OPSET <= version <= MAX_OPSET:
+        return [Problem(graph, "opset_import", f"opset {version}; TensorRT's parser takes {MIN_OPSET}..{MAX_OPSET}")]
+    return []
+
+
+def _io_dtypes(g, graph: str) -> list[Problem]:
+    allowed = SUPPORTED_DTYPES
+    return [Problem(graph, v.name, f"graph input/output of type {_type_name(v.type.tensor_type.elem_type)}, which "
+                    "TensorRT does not take; cast it in the graph") for v in list(g.input) + list(g.output)
+            if _type_name(v.type.tensor_type.elem_type) not in allowed]
+
+
+def _nodes(g):
+    """Nodes of a graph and of every subgraph (If/Loop/Scan bodies)."""
+    for node in g.node:
+        yield node
+        for attribute in node.attribute:
+            for sub in ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs):
+                yield from _nodes(sub)
+
+
+def _check_node(node, graph: str, initializers: dict) -> list[Problem]:
+    where = node.name or node.op_type
+    if node.domain not in DEFAULT_DOMAINS:
+        return [Problem(graph, where, f"custom-domain op {node.domain}::{node.op_type}; TensorRT needs a plugin")]
+    if node.op_type in UNSUPPORTED_OPS or node.op_type not in SUPPORTED_OPS:
+        return [Problem(graph, where, f"{node.op_type} is not supported by TensorRT's ONNX parser ({PARSER_DOC})")]
+    if node.op_type in QDQ_OPS:
+        return _check_qdq(node, graph, initializers)
+    if node.op_type == "If":
+        return _check_if(node, graph)
+    if node.op_type == "Cast":
+        to = _type_name(next(a.i for a in node.attribute if a.name == "to"))
+        if to not in SUPPORTED_DTYPES or to in IO_ONLY_DTYPES:
+            return [Problem(graph, where, f"Cast to {to}, which TensorRT does not compute in")]
+    return []
+
+
+def _check_qdq(node, graph: str, initializers: dict) -> list[Problem]:
+    """Strongly typed int8: constant positive scales, zero point 0 of an 8-bit signed type."""
+    where, problems = node.name or node.op_type, []
+    scale = initializers.get(node.input[1])
+    if scale is None:
+        problems.append(Problem(graph, where, "Q/DQ scale is computed at run time; TensorRT needs an initializer"))
+    elif (numpy_helper.to_array(scale) <= 0).any():
+        problems.append(Problem(graph, where, "Q/DQ scale has values <= 0"))
+    if len(node.input) > 2 and node.input[2]:
+        zero = initializers.get(node.input[2])
+        if zero is None or numpy_helper.to_array(zero).any():
+            problems.append(Problem(graph, where, "Q/DQ zero point is not a constant 0: TensorRT quantizes "
+                                    "symmetrically only (requantize with symmetric activations and weights)"))
+        elif _type_name(zero.data_type) not in ("INT8", "FLOAT8E4M3FN", "INT4"):
+            problems.append(Problem(graph, where, f"Q/DQ of type {_type_name(zero.data_type)}; TensorRT takes "
+                                    "INT8, INT4 or FP8 (uint8 Q/DQ is onnxruntime's CPU flavour)"))
+    return problems
+
+
+def _check_if(node, graph: str) -> list[Problem]:
+    """Both branches must produce outputs of the same element type and rank."""
+    branches = {a.name: a.g for a in node.attribute if a.name in ("then_branch", "else_branch")}
+    then, other = branches.get("then_branch"), branches.get("else_branch")
+    if then is None or other is None:
+        return []
+    signature = lambda g: [(o.type.tensor_type.elem_type, len(o.type.tensor_type.shape.dim)) for o in g.output]  # noqa: E731
+    if signature(then) != signature(other):
+        return [Problem(graph, node.name or "If", "If branches produce outputs of different types or ranks; "
+                        "TensorRT can't build it (export prefill and decode as separate graphs)")]
+    return []
+
+
+def _type_name(data_type: int) -> str:
+    return onnx.TensorProto.DataType.Name(data_type)

@@ -1,0 +1,126 @@
+"""Fuzzed bad input: every case is a clear TtsxError / usage error with a non-zero exit, never a crash or hang."""
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import ttsx
+from ttsx.cli import main
+from ttsx.errors import FeedError, TtsxError
+from ttsx.recipes import recipe_names
+from ttsx.runtimes.bark_pipeline import GenerationOptions
+
+FAST = GenerationOptions.greedy(2, seed=0, batch_size=16)  # 2 semantic tokens per piece: seconds per call
+FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(scope="module")
+def pipeline(tiny_artifact):
+    with ttsx.load(tiny_artifact) as loaded:
+        yield loaded
+
+
+@FUZZ
+@given(text=st.text(alphabet=st.characters(codec="utf-8"), max_size=300))
+def test_any_text_gives_audio_or_a_clear_error(pipeline, text):
+    """Every script, control characters, whitespace, empty: audio, or a TtsxError naming the text."""
+    try:
+        speech = pipeline(text, options=FAST)
+    except TtsxError as exc:
+        assert "empty or tokenizes to nothing" in str(exc)
+        assert not text.strip()  # only text with no words is refused
+        return
+    assert len(speech.audio) == 1 and speech.audio[0].size > 0 and np.isfinite(speech.audio[0]).all()
+
+
+def test_100_kb_text_is_split_and_synthesized(pipeline):
+    text = "A sentence that goes on for a while. " * 2800  # 103 600 characters
+    speech = pipeline(text, options=GenerationOptions.greedy(1, seed=0, batch_size=64))
+    assert len(speech.audio) == 1 and len(speech.semantic) > 100
+
+
+def test_non_text_input_is_refused(pipeline):
+    with pytest.raises(TtsxError, match="expected str"):
+        pipeline([b"bytes are not text"], options=FAST)
+
+
+ARRAYS = hnp.arrays(dtype=st.sampled_from([np.int64, np.int32, np.float32, np.float64, np.bool_]),
+                    shape=hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=6))
+
+
+@pytest.fixture(scope="module")
+def sessions(tiny_artifact):
+    from ttsx.artifact import load_artifact
+    from ttsx.runtimes.factory import open_session
+
+    artifact = load_artifact(tiny_artifact)
+    opened = {name: open_session(artifact, name) for name in ("semantic_decode", "fine", "codec")}
+    yield opened
+    for session in opened.values():
+        session.close()
+
+
+@FUZZ
+@given(graph=st.sampled_from(["semantic_decode", "fine", "codec"]), data=st.data())
+def test_fuzzed_feeds_are_feed_errors(sessions, graph, data):
+    """Random dtypes, shapes and values for every input: the session answers or raises FeedError."""
+    session = sessions[graph]
+    feed = {}
+    for t in session.spec.inputs:
+        if data.draw(st.booleans(), label=f"{t.name} well formed"):
+            shape = tuple(d if isinstance(d, int) else 2 for d in t.shape)
+            feed[t.name] = data.draw(hnp.arrays(t.dtype, shape, elements=_elements(t)), label=t.name)
+        else:
+            feed[t.name] = data.draw(ARRAYS, label=t.name)
+    try:
+        outputs = session.run(feed)
+    except FeedError:
+        return
+    assert set(outputs) == set(session.spec.output_names)
+
+
+def _elements(t):
+    if t.dtype != "int64":
+        return st.floats(-3, 3, width=32)
+    low, high = t.bounds or (0, 10)
+    return st.integers(low - 2, high + 1)  # sometimes out of range on purpose
+
+
+@pytest.mark.parametrize("graph,name,value,message", [
+    ("semantic_decode", "input_ids", 129_600, "valid ids are 0..129599"),
+    ("fine", "codebook_idx", 0, "valid ids are 1..7"),
+    ("codec", "codes", -1, "valid ids are 0..1023"),
+])
+def test_out_of_range_ids_are_named(sessions, graph, name, value, message):
+    session = sessions[graph]
+    feed = {t.name: np.zeros(tuple(d if isinstance(d, int) else 8 for d in t.shape), t.dtype)
+            for t in session.spec.inputs}
+    feed["codebook_idx"] = np.array(1, np.int64) if "codebook_idx" in feed else None
+    feed = {k: v for k, v in feed.items() if v is not None}
+    feed[name] = np.full_like(feed[name], value)
+    with pytest.raises(FeedError, match=message):
+        session.run(feed)
+
+
+@FUZZ
+@given(name=st.text(max_size=30).filter(lambda n: n not in recipe_names()))
+def test_fuzzed_recipe_names_are_refused_with_the_known_list(tmp_path, name):
+    result = CliRunner().invoke(main, ["export", "--recipe", name, "--random-weights", "-o", str(tmp_path / "o")])
+    assert result.exit_code in (1, 2)
+    assert isinstance(result.exception, SystemExit)  # a handled error, not a crash
+    assert "known recipes: bark, bark-small, bark-tiny" in result.output or "Usage" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["--temperature", "-1"], ["--top-p", "2"], ["--top-k", "0"], ["--max-semantic-tokens", "0"],
+    ["--max-semantic-tokens", "100000"], ["--seed", "x"], ["--backend", "tensorflow"], ["--voice", "../../etc/passwd"],
+])
+def test_bad_synthesize_options_exit_non_zero_with_a_message(tiny_artifact, tmp_path, args):
+    result = CliRunner().invoke(main, ["synthesize", str(tiny_artifact), "hi", "-o", str(tmp_path / "x.wav"), *args])
+    assert result.exit_code in (1, 2), result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "Error" in result.output
+    assert not (tmp_path / "x.wav").exists()

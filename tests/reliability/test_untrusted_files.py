@@ -1,0 +1,88 @@
+"""Artifacts, checkpoints and voices from others: nothing outside the artifact is read, nothing is unpickled."""
+import json
+import os
+import pickle
+
+import numpy as np
+import onnx
+import pytest
+
+from ttsx.artifact import load_artifact, sha256_file
+from ttsx.errors import ArtifactError, SourceError, TtsxError
+from ttsx.exporter.sources import ModelSource, checkpoint_reference, random_reference
+from ttsx.recipes import get_recipe
+from ttsx.runtimes.voices import load_voice
+
+
+def _rehash(root):
+    """Re-sign the manifest, as an attacker who hands out a whole artifact would."""
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["files"] = {name: sha256_file(root / name) for name in manifest["files"]}
+    (root / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _point_weights_at(root, graph, location):
+    model = onnx.load(str(root / f"{graph}.onnx"), load_external_data=False)
+    for init in model.graph.initializer:
+        for entry in init.external_data:
+            if entry.key == "location":
+                entry.value = location
+    onnx.save_model(model, str(root / f"{graph}.onnx"))
+    _rehash(root)
+
+
+def test_external_data_outside_the_artifact_is_refused(tiny_copy, tmp_path):
+    (tmp_path / "secret.bin").write_bytes(b"\0" * 4096)
+    _point_weights_at(tiny_copy, "fine", "../secret.bin")
+    with pytest.raises(ArtifactError, match="'../secret.bin'.*leaves the artifact directory"):
+        load_artifact(tiny_copy)
+
+
+def test_external_data_via_symlink_out_of_the_artifact_is_refused(tiny_copy, tmp_path):
+    outside = tmp_path / "outside.data"
+    os.replace(tiny_copy / "fine.onnx.data", outside)
+    os.symlink(outside, tiny_copy / "fine.onnx.data")
+    _rehash(tiny_copy)
+    with pytest.raises(ArtifactError, match="outside the artifact directory"):
+        load_artifact(tiny_copy)
+
+
+def test_external_data_in_an_unlisted_file_is_refused(tiny_copy):
+    (tiny_copy / "extra.data").write_bytes((tiny_copy / "fine.onnx.data").read_bytes())
+    _point_weights_at(tiny_copy, "fine", "extra.data")
+    with pytest.raises(ArtifactError, match="does not list"):
+        load_artifact(tiny_copy)
+
+
+def test_changed_file_is_named(tiny_copy):
+    (tiny_copy / "codec.onnx.data").write_bytes(b"x")
+    with pytest.raises(ArtifactError, match=r"codec.onnx.data changed since export"):
+        load_artifact(tiny_copy)
+
+
+class _Exploit:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_pickled_checkpoint_is_never_unpickled(tmp_path):
+    root = tmp_path / "ckpt"
+    random_reference(get_recipe("bark-tiny"), seed=0).config.save_pretrained(root)
+    marker = tmp_path / "pwned"
+    with open(root / "pytorch_model.bin", "wb") as f:
+        pickle.dump({"weight": _Exploit(marker)}, f)
+    with pytest.raises(SourceError, match="could not load Bark weights"):
+        checkpoint_reference(get_recipe("bark-tiny"), ModelSource("checkpoint", str(root)))
+    assert not marker.exists()
+
+
+def test_pickled_voice_is_refused(tiny_artifact, tmp_path):
+    path = tmp_path / "voice.npz"
+    np.savez(path, semantic_prompt=np.array([_Exploit(tmp_path / "pwned")], dtype=object),
+             coarse_prompt=np.zeros((2, 3), np.int64), fine_prompt=np.zeros((8, 3), np.int64))
+    with pytest.raises(TtsxError, match="can't be read as a plain .npz"):
+        load_voice(load_artifact(tiny_artifact), path)
+    assert not (tmp_path / "pwned").exists()

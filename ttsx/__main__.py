@@ -1,0 +1,5 @@
+"""`python -m ttsx`: the same as the `ttsx` command."""
+from ttsx.cli import main
+
+if __name__ == "__main__":
+    main()

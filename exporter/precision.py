@@ -13,6 +13,8 @@ activations) and the embedding gathers stay in float, which costs little time an
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import tempfile
 import warnings
 from pathlib import Path
@@ -57,7 +59,7 @@ def to_int8_dynamic(src: Path, spec: GraphSpec, out_dir: Path) -> list[str]:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     nodes = weight_matmuls(onnx.load(str(src), load_external_data=False))
-    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp, _quiet():
         out = Path(tmp) / "quantized.onnx"
         quantize_dynamic(src, out, op_types_to_quantize=["MatMul"], nodes_to_quantize=nodes, per_channel=True,
                          weight_type=QuantType.QInt8, use_external_data_format=True,
@@ -72,7 +74,7 @@ def to_int8_qdq(src: Path, spec: GraphSpec, out_dir: Path, samples: list[dict]) 
     if not samples:
         raise TtsxError(f"{spec.name}: no calibration inputs were captured; give calibration prompts")
     nodes = weight_matmuls(onnx.load(str(src), load_external_data=False))
-    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp, _quiet():
         out = Path(tmp) / "quantized.onnx"
         quantize_static(src, out, _Reader(samples), quant_format=QuantFormat.QDQ, op_types_to_quantize=["MatMul"],
                         nodes_to_quantize=nodes, per_channel=True, activation_type=QuantType.QInt8,
@@ -80,6 +82,16 @@ def to_int8_qdq(src: Path, spec: GraphSpec, out_dir: Path, samples: list[dict]) 
                         use_external_data_format=True,
                         extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
         return _finish(out, spec, out_dir)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence onnxruntime.quantization's root-logger advice ("consider pre-processing ...")."""
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def _finish(path: Path, spec: GraphSpec, out_dir: Path) -> list[str]:

@@ -84,14 +84,20 @@ class BarkConstants:
 
 
 FP32 = Tolerance(atol=1e-4, rtol=1e-3)
-# Accuracy budgets per reduced precision against fp32 PyTorch (see recipes/precision.py for what
-# each number bounds). Set from `ttsx parity` runs on bark-tiny and bark-small random weights,
-# with margin; docs/BENCHMARKS.md has the measured values.
+# Accuracy budgets per precision against fp32 PyTorch (recipes/precision.py says what each number
+# bounds), set with margin from `ttsx parity` on random weights; docs/BENCHMARKS.md has the
+# measurements. bark-tiny's width-32 random model has near-tied logits, so greedy paths part early
+# under any quantization noise: its token budgets are looser than bark-small's.
 BUDGETS = {
     "fp32": Budget(rel_error=1e-4, top1=1.0, tokens=1.0),
-    "fp16": Budget(rel_error=1e-2, top1=0.9, tokens=0.5),
-    "int8": Budget(rel_error=1e-1, top1=0.7, tokens=0.2),
-    "int8-qdq": Budget(rel_error=1e-1, top1=0.7, tokens=0.2),
+    "fp16": Budget(rel_error=1e-2, top1=0.99, tokens=0.9),  # small: 8.7e-4, 0.9985, >= 0.995
+    "int8": Budget(rel_error=0.1, top1=0.85, tokens=0.5),  # small: 7.5e-2, 0.94, >= 0.71
+    "int8-qdq": Budget(rel_error=0.15, top1=0.85, tokens=0.5),
+}
+TINY_BUDGETS = {
+    **BUDGETS,
+    "int8": Budget(rel_error=0.05, top1=0.75, tokens=0.15),  # tiny: 1.6e-2, 0.857, >= 0.219
+    "int8-qdq": Budget(rel_error=0.05, top1=0.75, tokens=0.15),
 }
 
 
@@ -216,6 +222,7 @@ def _gpts(layers: int, hidden: int, heads: int) -> dict:
 
 BARK_TINY = register(BarkRecipe(
     "bark-tiny", **_gpts(layers=2, hidden=32, heads=2), codec=CodecArch(num_filters=4, hidden_size=16),
+    budgets=TINY_BUDGETS,
     description="Bark's shapes, vocabularies and constants with a tiny width: for fast tests only.",
 ))
 BARK_SMALL = register(BarkRecipe(

@@ -1,4 +1,4 @@
-"""The real bark-small architecture (random weights): export and per-graph parity. ~2.5 min on 2 cores."""
+"""The real bark-small architecture (random weights): export, per-graph and end-to-end parity."""
 import json
 
 import pytest
@@ -18,4 +18,5 @@ def test_bark_small_exports_and_every_graph_passes_parity(tmp_path):
     assert manifest["recipe"] == "bark-small" and len(manifest["graphs"]) == 6
     result = runner.invoke(main, ["parity", str(out)])
     assert result.exit_code == 0, result.output
-    assert "39 passed, 0 failed" in result.output
+    assert "42 passed, 0 failed" in result.output  # 39 graph rows + 3 end-to-end token rows (all identical)
+    assert result.output.count("first divergence: none") == 3

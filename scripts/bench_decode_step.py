@@ -6,26 +6,14 @@ Prints a table (median ms per step over --steps steps, batch 1).
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import onnxruntime as ort
 
+from benchtools import timed
+
 import ttsx
 from ttsx.runtimes.sampling import SamplingOptions, choose
-
-
-def timed(fn, steps: int) -> float:
-    """Median wall time of fn() in ms after 3 warm-up calls."""
-    for _ in range(3):
-        fn()
-    samples = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(samples)
 
 
 def main() -> None:
@@ -62,9 +50,9 @@ def main() -> None:
         logits = runner.step(token[0])
         choose(logits[:, :10_001], SamplingOptions(greedy=True), rng)
 
-    rows = [("bare session.run, numpy caches", timed(bare_numpy, args.steps)),
-            ("bare IO binding, OrtValue caches", timed(bare_bound, args.steps)),
-            ("ttsx pipeline step (validate + bind + sample)", timed(pipeline_step, args.steps))]
+    rows = [("bare session.run, numpy caches", timed(bare_numpy, args.steps, warmup=3)),
+            ("bare IO binding, OrtValue caches", timed(bare_bound, args.steps, warmup=3)),
+            ("ttsx pipeline step (validate + bind + sample)", timed(pipeline_step, args.steps, warmup=3))]
     print(f"semantic_decode, batch 1, past {args.past}, {pipeline.recipe.name}, median of {args.steps} steps")
     print(f"{'path':48s} {'ms/step':>8s}")
     for name, ms in rows:

@@ -11,29 +11,17 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import time
 
 import numpy as np
 import onnx
 import torch
 
+from benchtools import timed
 from ttsx.artifact import load_artifact
 from ttsx.exporter.bark_graphs import build_cache
 from ttsx.parity import reference_model
 from ttsx.runtimes.factory import open_session
-
-
-def timed(fn, steps: int) -> float:
-    """Median wall time of fn() in ms after 2 warm-up calls."""
-    for _ in range(2):
-        fn()
-    samples = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(samples)
 
 
 def read_bandwidth_gbs() -> float:
@@ -80,12 +68,12 @@ def ort_rows(artifact, args) -> list[tuple]:
     rows = []
     with open_session(artifact, "semantic_decode") as session:
         feed = decode_feed(session.spec, args.past, rng)
-        ms = timed(lambda: session.run(feed, host=("logits",)), args.steps)
+        ms = timed(lambda: session.run(feed, host=("logits",)), args.steps, warmup=2)
         rows.append((label, "semantic decode step", ms, weight_bytes(artifact.graph_path("semantic_decode"))))
     with open_session(artifact, "fine") as session:
         ids = rng.integers(0, 1024, (1, 1024, 8))
         feeds = [{"input_ids": ids, "codebook_idx": np.array(k, np.int64)} for k in range(2, 8)]
-        ms = timed(lambda: [session.run(f) for f in feeds], max(3, args.steps // 10))
+        ms = timed(lambda: [session.run(f) for f in feeds], max(3, args.steps // 10), warmup=2)
         rows.append((label, "fine window (6 passes)", ms, 6 * weight_bytes(artifact.graph_path("fine"))))
     return rows
 
@@ -105,9 +93,9 @@ def torch_rows(artifact, args) -> list[tuple]:
     ids = torch.randint(0, 1024, (1, 1024, 8))
     fine = lambda: [model.fine_acoustics(k, ids) for k in range(2, 8)]  # noqa: E731
     label = "eager transformers fp32"
-    return [(label, "semantic decode step", timed(step, args.steps),
+    return [(label, "semantic decode step", timed(step, args.steps, warmup=2),
              weight_bytes(artifact.graph_path("semantic_decode"))),
-            (label, "fine window (6 passes)", timed(fine, max(3, args.steps // 10)),
+            (label, "fine window (6 passes)", timed(fine, max(3, args.steps // 10), warmup=2),
              6 * weight_bytes(artifact.graph_path("fine")))]
 
 

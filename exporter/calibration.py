@@ -41,11 +41,12 @@ class RecordingSession(StageSession):
         return self.inner.describe(value)
 
     def _run(self, feed: dict, host) -> dict:
-        if self._calls % self.stride == 0 and len(self.samples) < self.limit and self._bytes < self.max_bytes:
+        if self._calls % self.stride == 0 and len(self.samples) < self.limit:
             sample = {name: _to_numpy(value) for name, value in feed.items()}
-            self._bytes += sum(a.nbytes for a in sample.values())
-            if self._bytes <= self.max_bytes or not self.samples:
+            size = sum(a.nbytes for a in sample.values())
+            if self._bytes + size <= self.max_bytes or not self.samples:  # always keep one
                 self.samples.append(sample)
+                self._bytes += size
         self._calls += 1
         return self.inner._run(feed, host)
 

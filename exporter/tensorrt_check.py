@@ -72,10 +72,9 @@ def _opset(model, graph: str) -> list[Problem]:
 
 
 def _io_dtypes(g, graph: str) -> list[Problem]:
-    allowed = SUPPORTED_DTYPES
     return [Problem(graph, v.name, f"graph input/output of type {_type_name(v.type.tensor_type.elem_type)}, which "
                     "TensorRT does not take; cast it in the graph") for v in list(g.input) + list(g.output)
-            if _type_name(v.type.tensor_type.elem_type) not in allowed]
+            if _type_name(v.type.tensor_type.elem_type) not in SUPPORTED_DTYPES]
 
 
 def _nodes(g):

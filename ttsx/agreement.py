@@ -49,13 +49,15 @@ def token_agreement(ours: list[np.ndarray], ref: list[np.ndarray]) -> tuple[floa
     Arrays are [T] (semantic) or [codebooks, T] (coarse, fine); steps count along T.
     """
     matched = total = 0
-    first = None
+    diverged = []  # first differing step per sequence that differs
     for a, b in zip(ours, ref):
         a, b = np.atleast_2d(a), np.atleast_2d(b)
         n = min(a.shape[-1], b.shape[-1])
         same = (a[:, :n] == b[:, :n]).all(axis=0)
         matched += int((a[:, :n] == b[:, :n]).sum())
         total += b.size
-        steps = [int(np.argmin(same))] if not same.all() else ([n] if a.shape[-1] != b.shape[-1] else [])
-        first = min([first] + steps) if first is not None else (steps[0] if steps else None)
-    return (matched / total if total else 1.0), first
+        if not same.all():
+            diverged.append(int(np.argmin(same)))
+        elif a.shape[-1] != b.shape[-1]:
+            diverged.append(n)
+    return (matched / total if total else 1.0), min(diverged, default=None)

@@ -79,12 +79,11 @@ def export_command(recipe_name, model, random_weights, seed, output, force) -> N
 @_friendly_errors
 def quantize_command(source, precision, output, force, calibration_file) -> None:
     """Make a reduced-precision artifact from the fp32 artifact SOURCE (check it with `ttsx parity`)."""
+    from ttsx.exporter.calibration import CALIBRATION_PROMPTS
     from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact
 
-    options = QuantizeOptions(source, precision, output, force)
-    if calibration_file is not None:
-        options = QuantizeOptions(source, precision, output, force, tuple(_read_texts(None, calibration_file)))
-    out = quantize_artifact(options, progress=_progress)
+    prompts = tuple(_read_texts(None, calibration_file)) if calibration_file else CALIBRATION_PROMPTS
+    out = quantize_artifact(QuantizeOptions(source, precision, output, force, prompts), progress=_progress)
     click.echo(f"wrote {precision} artifact {out}")
 
 

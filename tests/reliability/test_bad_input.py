@@ -95,11 +95,9 @@ def _elements(t):
 ])
 def test_out_of_range_ids_are_named(sessions, graph, name, value, message):
     session = sessions[graph]
-    feed = {t.name: np.zeros(tuple(d if isinstance(d, int) else 8 for d in t.shape), t.dtype)
-            for t in session.spec.inputs}
-    feed["codebook_idx"] = np.array(1, np.int64) if "codebook_idx" in feed else None
-    feed = {k: v for k, v in feed.items() if v is not None}
-    feed[name] = np.full_like(feed[name], value)
+    feed = {t.name: np.full(tuple(d if isinstance(d, int) else 8 for d in t.shape), (t.bounds or (0,))[0], t.dtype)
+            for t in session.spec.inputs}  # every id at its lowest valid value ...
+    feed[name] = np.full_like(feed[name], value)  # ... but one input out of range
     with pytest.raises(FeedError, match=message):
         session.run(feed)
 

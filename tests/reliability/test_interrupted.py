@@ -39,7 +39,6 @@ def test_killed_first_export_leaves_nothing_or_a_complete_artifact(tmp_path, tri
     code = _run_and_kill(EXPORT + ["-o", str(out)], trigger)
     assert code in (-signal.SIGKILL, 0)
     assert _state(out) in ("absent", "complete")
-    assert not (out / "manifest.json").exists() or _state(out) == "complete"
     rerun = subprocess.run(EXPORT + ["-o", str(out)], capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
     assert _state(out) == "complete"

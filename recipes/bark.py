@@ -5,6 +5,7 @@ Everything that decides parity with `BarkModel.generate` lives here as a named c
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from .precision import Budget, get_precision
@@ -82,6 +83,16 @@ class BarkConstants:
         """Positions after the prefill: merged text/history window plus the infer token."""
         return self.max_text_tokens + 1
 
+    @property
+    def coarse_prompt_tokens(self) -> int:
+        """Longest coarse prefill: semantic window, infer token, coarse history."""
+        return self.max_coarse_input + 1 + self.max_coarse_history
+
+    @property
+    def max_codec_frames(self) -> int:
+        """Codec frames of the longest window piece (max_semantic_new_tokens at 75 / 49.9 Hz)."""
+        return math.ceil(self.max_semantic_new_tokens * self.coarse_rate_hz / self.semantic_rate_hz)
+
 
 FP32 = Tolerance(atol=1e-4, rtol=1e-3)
 # Accuracy budgets per precision against fp32 PyTorch (recipes/precision.py says what each number
@@ -140,6 +151,27 @@ class BarkRecipe:
                 return spec
         known = ", ".join(g.name for g in self.graphs())
         raise KeyError(f"recipe {self.name!r} has no graph {name!r}; its graphs: {known}")
+
+    def axis_ranges(self, name: str, max_batch: int) -> dict[str, tuple[int, int, int]]:
+        """(min, opt, max) per symbolic input axis of graph `name`: the sizes a TensorRT profile accepts.
+
+        min/max cover every size the graph is valid for (parity probes both ends), so one engine
+        serves the pipeline and `ttsx parity`; opt is the size the pipeline runs most.
+        """
+        c, kind = self.constants, self.graph(name).kind
+        arch = self.semantic if name.startswith("semantic") else self.coarse
+        ranges = {"batch": (1, 1, max_batch)}
+        if kind == "causal_decode":
+            typical = (c.semantic_prefill_positions + c.max_semantic_new_tokens // 2 if arch is self.semantic
+                       else c.coarse_prompt_tokens + c.coarse_window // 2)
+            ranges["past_sequence"] = (1, typical, arch.block_size - 1)
+        elif kind == "causal_prefill":
+            ranges["sequence"] = (1, c.coarse_prompt_tokens, arch.block_size)
+        elif kind == "fine":
+            ranges["frames"] = (1, c.fine_window, self.fine.block_size)
+        elif kind == "codec":
+            ranges["frames"] = (MIN_CODEC_FRAMES, c.fine_window, c.max_codec_frames)
+        return ranges
 
     # Prefill and decode are separate graphs (not one graph accepting an empty past, and never an
     # `If`-merged decoder): TensorRT builds each with its own optimization profile (long T / no

@@ -1,0 +1,80 @@
+"""The recipe's axis ranges (TensorRT optimization profiles) cover every shape ttsx feeds a graph.
+
+An engine refuses shapes outside its profile, so a range too narrow would only show on a TensorRT
+machine; here the pipeline's and parity's real feeds are recorded and checked against the ranges.
+"""
+import numpy as np
+import pytest
+
+from ttsx.artifact import load_artifact
+from ttsx.exporter.reference import make_feed
+from ttsx.exporter.tensorrt_build import input_profiles
+from ttsx.parity import parity_cases
+from ttsx.recipes import get_recipe, recipe_names
+from ttsx.runtimes.bark_pipeline import BarkPipeline, GenerationOptions
+from ttsx.runtimes.session import StageSession
+
+MAX_BATCH = 8
+
+
+def inside(shape, profile) -> bool:
+    low, _, high = profile
+    return len(shape) == len(low) and all(lo <= s <= hi for s, lo, hi in zip(shape, low, high))
+
+
+@pytest.mark.parametrize("name", recipe_names())
+def test_every_symbolic_input_axis_has_an_ordered_range(name):
+    recipe = get_recipe(name)
+    for spec in recipe.graphs():
+        ranges = recipe.axis_ranges(spec.name, MAX_BATCH)
+        for low, opt, high in ranges.values():
+            assert 1 <= low <= opt <= high, (spec.name, ranges)
+        for low, opt, high in input_profiles(spec, ranges).values():  # raises on an axis without a range
+            assert len(low) == len(opt) == len(high)
+
+
+def test_the_largest_pipeline_shapes_fit(tiny_artifact):
+    """Analytic limits: the longest semantic run, the longest coarse window, the longest codec piece."""
+    recipe, c = get_recipe("bark-tiny"), get_recipe("bark-tiny").constants
+    longest_past = c.semantic_prefill_positions + c.max_semantic_new_tokens - 2  # last decode step's past
+    assert longest_past <= recipe.axis_ranges("semantic_decode", 1)["past_sequence"][2]
+    coarse_past = c.coarse_prompt_tokens + c.coarse_window - 2
+    assert coarse_past <= recipe.axis_ranges("coarse_decode", 1)["past_sequence"][2]
+    assert c.coarse_prompt_tokens <= recipe.axis_ranges("coarse_prefill", 1)["sequence"][2]
+
+
+class Recorder(StageSession):
+    """Passes runs through and records every input shape."""
+
+    def __init__(self, inner: StageSession, seen: dict):
+        super().__init__(inner.spec)
+        self.inner, self.seen = inner, seen
+
+    def _run(self, feed, host):
+        self.seen.setdefault(self.spec.name, set()).add(tuple((k, tuple(self.describe(v)[0])) for k, v in feed.items()))
+        return self.inner._run(feed, host)
+
+    def describe(self, value):
+        return self.inner.describe(value)
+
+    def close(self):
+        self.inner.close()
+
+
+def test_pipeline_and_parity_feeds_lie_inside_the_profiles(tiny_artifact, tiny_reference):
+    seen: dict = {}
+    options = GenerationOptions.greedy(60, batch_size=3)
+    artifact = load_artifact(tiny_artifact)
+    with BarkPipeline(artifact, wrap=lambda s: Recorder(s, seen)) as pipeline:
+        pipeline(["Hello there.", "A second text, a little longer than the first.", "Three"], options=options)
+    recipe = artifact.recipe
+    for spec in recipe.graphs():
+        for i, case in enumerate(parity_cases(recipe, spec)):
+            feed = make_feed(tiny_reference, recipe, spec, case, np.random.default_rng(i))
+            seen.setdefault(spec.name, set()).add(tuple((k, tuple(np.shape(v))) for k, v in feed.items()))
+    assert set(seen) == set(artifact.graph_names)
+    for name, feeds in seen.items():
+        profiles = input_profiles(recipe.graph(name), recipe.axis_ranges(name, MAX_BATCH))
+        for feed in feeds:
+            for tensor, shape in feed:
+                assert inside(shape, profiles[tensor]), (name, tensor, shape, profiles[tensor])

@@ -11,7 +11,7 @@ from ttsx.artifact import Artifact, safe_path
 from ttsx.errors import TtsxError
 
 from .bark_stages import CausalRunner, SemanticOptions, coarse_tokens, decode_audio, fine_codes, semantic_tokens
-from .factory import open_session
+from .factory import open_sessions
 from .sampling import SamplingOptions
 from .session import StageSession
 from .text import ByteTokenizer, HfTokenizer, normalize, split_for_window
@@ -56,8 +56,7 @@ class BarkPipeline:
         self.artifact, self.recipe = artifact, artifact.recipe
         self.constants = self.recipe.constants
         self.tokenizer = _tokenizer(artifact)
-        self._sessions = {name: open_session(artifact, name, backend, reference_model, **session_options)
-                          for name in artifact.graph_names}
+        self._sessions = open_sessions(artifact, artifact.graph_names, backend, reference_model, **session_options)
         if wrap is not None:  # e.g. calibration capture (ttsx.exporter.calibration)
             self._sessions = {name: wrap(session) for name, session in self._sessions.items()}
         self.semantic = CausalRunner(self._sessions["semantic_prefill"], self._sessions["semantic_decode"])

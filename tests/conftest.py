@@ -6,6 +6,26 @@ import shutil
 import pytest
 
 
+def _tensorrt_and_gpu() -> str | None:
+    """None when TensorRT 11 and a CUDA GPU are usable, else why not."""
+    try:
+        from ttsx.engines import gpu_identity, import_tensorrt
+
+        import_tensorrt()
+        gpu_identity()
+    except Exception as exc:  # TtsxError from either check
+        return str(exc)
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `tensorrt` skip, saying what went unchecked, where TensorRT 11 or a GPU is missing."""
+    marked = [item for item in items if "tensorrt" in item.keywords]
+    why = _tensorrt_and_gpu() if marked else None
+    for item in marked if why else []:
+        item.add_marker(pytest.mark.skip(reason=f"NOT CHECKED: TensorRT engine build/run ({why})"))
+
+
 @pytest.fixture(scope="session")
 def tiny_artifact(tmp_path_factory):
     """A bark-tiny artifact exported from seeded random weights (seed 0)."""
@@ -31,3 +51,19 @@ def tiny_reference():
     from ttsx.recipes import get_recipe
 
     return random_reference(get_recipe("bark-tiny"), seed=0)
+
+
+@pytest.fixture(scope="session")
+def quantize(tiny_artifact, tmp_path_factory):
+    """quantize(precision) -> the tiny artifact at that precision (made once per test session)."""
+    from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact
+
+    made = {}
+
+    def make(precision):
+        if precision not in made:
+            out = tmp_path_factory.mktemp("quantized") / precision
+            made[precision] = quantize_artifact(QuantizeOptions(tiny_artifact, precision, out))
+        return made[precision]
+
+    return make

@@ -22,7 +22,8 @@ STAGES = ("semantic", "coarse", "fine")
 
 def greedy_agreement(artifact: Artifact, model, backend: str, budget: Budget,
                      progress: Callable[[str], None] = lambda m: None,
-                     prompts: tuple[str, ...] = AGREEMENT_PROMPTS, tokens: int = AGREEMENT_TOKENS) -> list:
+                     prompts: tuple[str, ...] = AGREEMENT_PROMPTS, tokens: int = AGREEMENT_TOKENS,
+                     **session_options) -> list:
     """Rows "tokens agree" per stage: artifact on `backend` vs the torch reference, greedy."""
     from ttsx.parity import ParityRow
     from ttsx.runtimes.bark_pipeline import BarkPipeline, GenerationOptions
@@ -32,7 +33,7 @@ def greedy_agreement(artifact: Artifact, model, backend: str, budget: Budget,
     with BarkPipeline(artifact, "torch", reference_model=model) as pipeline:
         ref = pipeline(list(prompts), options=options)
     progress(f"end to end: {artifact.precision} artifact on {backend}")
-    with BarkPipeline(artifact, backend) as pipeline:
+    with BarkPipeline(artifact, backend, **session_options) as pipeline:
         ours = pipeline(list(prompts), options=options)
     rows = []
     for stage in STAGES:

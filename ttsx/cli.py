@@ -13,7 +13,8 @@ import click
 from ttsx import __version__
 from ttsx.errors import TtsxError
 
-BACKEND_CHOICES = ("onnxruntime", "torch")
+BACKEND_CHOICES = ("onnxruntime", "torch", "tensorrt")
+ENGINES_HELP = "TensorRT engine directory for --backend tensorrt (default: ARTIFACT/engines)."
 
 
 def _progress(message: str) -> None:
@@ -87,27 +88,61 @@ def quantize_command(source, precision, output, force, calibration_file) -> None
     click.echo(f"wrote {precision} artifact {out}")
 
 
+@main.command("build-engine")
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None,
+              help="Engine precision (default: the artifact's). From an fp32 artifact, fp16 and int8 graphs are "
+                   "made on the way (int8: explicit Q/DQ, calibrated like `ttsx quantize --precision int8-qdq`).")
+@click.option("--max-batch", type=click.IntRange(1, 256), default=8, show_default=True,
+              help="Largest batch the engines accept.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Engine directory (default: ARTIFACT/engines).")
+@click.option("--timing-cache", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Timing cache file shared across builds (read if present, then updated).")
+@click.option("--workspace-mib", type=click.IntRange(min=1), default=None, help="Builder workspace limit, MiB.")
+@click.option("--force", is_flag=True, help="Replace an existing engine directory.")
+@_friendly_errors
+def build_engine_command(artifact, precision, max_batch, output, timing_cache, workspace_mib, force) -> None:
+    """Build one TensorRT 11 engine per graph of ARTIFACT (needs TensorRT and an NVIDIA GPU).
+
+    Graphs that fail the TensorRT-readiness check are refused before anything is built.
+    """
+    from ttsx.exporter.tensorrt_build import BuildOptions, build_engines
+
+    options = BuildOptions(artifact, output, precision, max_batch, timing_cache, workspace_mib, force)
+    out = build_engines(options, progress=_progress)
+    click.echo(f"wrote TensorRT engines to {out}")
+
+
 @main.command("parity")
 @click.argument("artifact", type=click.Path(path_type=Path))
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="onnxruntime", show_default=True)
+@click.option("--engines", type=click.Path(path_type=Path), default=None, help=ENGINES_HELP)
 @click.option("--model", "model_dir", default=None, help="Checkpoint the artifact was exported from, if moved.")
 @click.option("--graph", "graphs", multiple=True, help="Only these graphs (repeatable).")
 @click.option("--end-to-end/--no-end-to-end", default=True, show_default=True,
               help="Also compare greedy tokens of the whole pipeline with the fp32 PyTorch pipeline.")
 @_friendly_errors
-def parity_command(artifact, backend, model_dir, graphs, end_to_end) -> None:
+def parity_command(artifact, backend, engines, model_dir, graphs, end_to_end) -> None:
     """Compare ARTIFACT with the fp32 PyTorch reference, per graph and end to end; exit 1 on any failure.
 
     fp32 artifacts are held to element-wise tolerances, fp16/int8 artifacts to the recipe's budget.
     """
     from ttsx.parity import format_table, run_parity
 
-    rows = run_parity(artifact, backend, model_dir, tuple(graphs), progress=_progress, end_to_end=end_to_end)
+    rows = run_parity(artifact, backend, model_dir, tuple(graphs), progress=_progress, end_to_end=end_to_end,
+                      **_engine_options(backend, engines))
     click.echo(format_table(rows))
     failed = [r for r in rows if not r.passed]
     click.echo(f"{len(rows) - len(failed)} passed, {len(failed)} failed")
     if failed:
         sys.exit(1)
+
+
+def _engine_options(backend: str, engines: Path | None) -> dict:
+    if engines is not None and backend != "tensorrt":
+        raise click.UsageError("--engines is for --backend tensorrt")
+    return {"engines": engines} if backend == "tensorrt" else {}
 
 
 def _read_texts(text: str | None, batch_file: Path | None) -> list[str]:
@@ -134,6 +169,7 @@ def _read_texts(text: str | None, batch_file: Path | None) -> list[str]:
               help="UTF-8 file, one text per line: synthesized as one batch into OUTPUT-001.wav, ...")
 @click.option("--voice", default=None, help="Voice preset name from the artifact, or a path to an .npz file.")
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="onnxruntime", show_default=True)
+@click.option("--engines", type=click.Path(path_type=Path), default=None, help=ENGINES_HELP)
 @click.option("--seed", type=int, default=None, help="Seed for sampling (reproducible output).")
 @click.option("--greedy", is_flag=True, help="Argmax decoding, as transformers' generate(do_sample=False).")
 @click.option("--temperature", type=click.FloatRange(0, min_open=True), default=0.7, show_default=True)
@@ -142,8 +178,8 @@ def _read_texts(text: str | None, batch_file: Path | None) -> list[str]:
 @click.option("--max-semantic-tokens", type=click.IntRange(1, 768), default=768, show_default=True,
               help="Semantic tokens per window piece (49.9 per second of audio).")
 @_friendly_errors
-def synthesize_command(artifact, text, output, batch_file, voice, backend, seed, greedy, temperature, top_k, top_p,
-                       max_semantic_tokens) -> None:
+def synthesize_command(artifact, text, output, batch_file, voice, backend, engines, seed, greedy, temperature, top_k,
+                       top_p, max_semantic_tokens) -> None:
     """Synthesize TEXT (or --batch-file) with ARTIFACT into 24 kHz WAV."""
     texts = _read_texts(text, batch_file)
     import ttsx
@@ -155,7 +191,7 @@ def synthesize_command(artifact, text, output, batch_file, voice, backend, seed,
     sampling = SamplingOptions(greedy=greedy, temperature=temperature, top_k=top_k, top_p=top_p)
     options = GenerationOptions(semantic=SemanticOptions(sampling, max_new_tokens=max_semantic_tokens),
                                 coarse=sampling, fine_temperature=None if greedy else 0.5, seed=seed)
-    with ttsx.load(artifact, backend=backend) as pipeline:
+    with ttsx.load(artifact, backend=backend, **_engine_options(backend, engines)) as pipeline:
         if pipeline.artifact.manifest["source"].get("random_weights"):
             _progress("random-weights artifact: the audio is noise, not speech")
         speech = pipeline(texts, voice=voice, options=options, progress=_progress)

@@ -104,36 +104,46 @@ def top1_row(graph: str, agree: list[np.ndarray], budget: Budget) -> ParityRow:
 
 def run_parity(artifact_dir: str | Path, backend: str = "onnxruntime", model_dir: str | None = None,
                graphs: tuple[str, ...] = (), progress: Callable[[str], None] = lambda m: None,
-               end_to_end: bool = True) -> list[ParityRow]:
+               end_to_end: bool = True, **session_options) -> list[ParityRow]:
     """Compare the chosen graphs (all by default) with the fp32 reference; optionally greedy end to end.
 
-    fp32 artifacts are held to the element-wise tolerance; reduced precisions to the recipe's budget.
+    fp32 is held to the element-wise tolerance, reduced precisions to the recipe's budget; the
+    precision is the backend's (a tensorrt engine directory records its own). `session_options`
+    go to the backend (e.g. `engines=` for tensorrt).
     """
-    from ttsx.exporter.reference import make_feed, reference_outputs
-    from ttsx.runtimes.factory import open_session
+    from ttsx.runtimes.factory import backend_precision, open_session
 
     artifact = load_artifact(artifact_dir)
     recipe = artifact.recipe
-    budget = None if artifact.precision == "fp32" else recipe.budget(artifact.precision)
-    progress(f"rebuilding the PyTorch reference for {recipe.name} ({artifact.precision} artifact)")
+    precision = backend_precision(artifact, backend, session_options.get("engines"))
+    budget = None if precision == "fp32" else recipe.budget(precision)
+    progress(f"rebuilding the PyTorch reference for {recipe.name} ({precision} on {backend})")
     model = reference_model(artifact, model_dir)
     rows = []
     for name in graphs or artifact.graph_names:
-        spec, agree = artifact.graph_spec(name), []
-        with open_session(artifact, name, backend, reference_model=model) as session:
-            for i, case in enumerate(parity_cases(recipe, spec)):
-                progress(f"{name}: {case.label}")
-                feed = make_feed(model, recipe, spec, case, np.random.default_rng(CASE_SEED + i))
-                got, ref = session.run(_cast_feed(feed, session.spec)), reference_outputs(model, recipe, spec, feed)
-                rows += compare(name, case.label, spec, got, ref, budget)
-                if "logits" in ref:
-                    agree.append((got["logits"].argmax(-1) == ref["logits"].argmax(-1)).ravel())
-        if budget is not None and agree:
-            rows.append(top1_row(name, agree, budget))
+        with open_session(artifact, name, backend, reference_model=model, **session_options) as session:
+            rows += _graph_rows(session, model, recipe, budget, progress)
     if end_to_end and not graphs and backend != "torch":  # the whole pipeline needs every graph
         from .agreement import greedy_agreement
 
-        rows += greedy_agreement(artifact, model, backend, recipe.budget(artifact.precision), progress)
+        rows += greedy_agreement(artifact, model, backend, recipe.budget(precision), progress, **session_options)
+    return rows
+
+
+def _graph_rows(session, model, recipe: BarkRecipe, budget: Budget | None, progress) -> list[ParityRow]:
+    """Every parity case of one graph on one session, plus the pooled top-1 row under a budget."""
+    from ttsx.exporter.reference import make_feed, reference_outputs
+
+    spec, rows, agree = session.spec, [], []
+    for i, case in enumerate(parity_cases(recipe, spec)):
+        progress(f"{spec.name}: {case.label}")
+        feed = make_feed(model, recipe, spec, case, np.random.default_rng(CASE_SEED + i))
+        got, ref = session.run(_cast_feed(feed, spec)), reference_outputs(model, recipe, spec, feed)
+        rows += compare(spec.name, case.label, spec, got, ref, budget)
+        if "logits" in ref:
+            agree.append((got["logits"].argmax(-1) == ref["logits"].argmax(-1)).ravel())
+    if budget is not None and agree:
+        rows.append(top1_row(spec.name, agree, budget))
     return rows
 
 

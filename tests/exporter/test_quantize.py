@@ -16,20 +16,6 @@ from ttsx.recipes.precision import Budget
 PRECISIONS = ("fp16", "int8", "int8-qdq")
 
 
-@pytest.fixture(scope="module")
-def quantize(tiny_artifact, tmp_path_factory):
-    """quantize(precision) -> the tiny artifact at that precision (made once per module)."""
-    made = {}
-
-    def make(precision):
-        if precision not in made:
-            out = tmp_path_factory.mktemp("quantized") / precision
-            made[precision] = quantize_artifact(QuantizeOptions(tiny_artifact, precision, out))
-        return made[precision]
-
-    return make
-
-
 def _graph(root, name):
     return onnx.load(str(root / f"{name}.onnx"))
 

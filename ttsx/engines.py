@@ -1,0 +1,95 @@
+"""TensorRT engine directories: the manifest format, and the checks that an engine fits this machine.
+
+    ENGINES/                   default: ARTIFACT/engines
+      manifest.json            format "ttsx-engines"; written last, lists every file with its sha256
+      semantic_prefill.engine  one serialized engine per graph, one optimization profile each
+      ...
+      timing.cache             TensorRT's kernel timings, reused by the next build
+
+An engine runs only on the TensorRT version and GPU model it was built with; anything else is an
+EngineMismatchError that says to rebuild. Nothing here imports TensorRT at module import.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ttsx.artifact import MANIFEST, Artifact, sha256_file, verify_files
+from ttsx.errors import ArtifactError, TtsxError
+
+ENGINE_FORMAT = "ttsx-engines"
+ENGINE_FORMAT_VERSION = 1
+ENGINES_DIR = "engines"  # default engine directory inside the artifact
+TENSORRT_PIP = "pip install 'ttsx[tensorrt]'  (tensorrt-cu13 11.x; needs an NVIDIA driver for CUDA 13)"
+
+
+class EngineMismatchError(TtsxError):
+    """An engine directory was built for another TensorRT, GPU or artifact."""
+
+
+def import_tensorrt():
+    """The tensorrt module, or a TtsxError saying how to install it."""
+    try:
+        import tensorrt
+    except (ImportError, OSError) as exc:  # OSError: the bindings load but libnvinfer.so.11 is missing
+        raise TtsxError(f"TensorRT is not usable here ({exc}); install it with {TENSORRT_PIP}") from None
+    major = int(tensorrt.__version__.split(".")[0])
+    if major < 11:
+        raise TtsxError(f"TensorRT {tensorrt.__version__} is installed; ttsx builds strongly typed TensorRT 11 "
+                        f"engines: {TENSORRT_PIP}")
+    return tensorrt
+
+
+def gpu_identity() -> dict:
+    """{"name", "compute_capability"} of the current CUDA device, or a TtsxError without one."""
+    import torch
+
+    if not torch.cuda.is_available():
+        raise TtsxError("TensorRT engines need a CUDA GPU and torch built with CUDA; none is visible here")
+    major, minor = torch.cuda.get_device_capability()
+    return {"name": torch.cuda.get_device_name(), "compute_capability": f"{major}.{minor}"}
+
+
+def default_engines_dir(artifact_dir: str | Path) -> Path:
+    """Where `ttsx build-engine` writes and the tensorrt backend looks when no directory is given."""
+    return Path(artifact_dir) / ENGINES_DIR
+
+
+def read_engine_manifest(root: Path, artifact_dir: Path | None = None) -> dict:
+    """Parse and verify ENGINES/manifest.json (every engine file present with its sha256)."""
+    path = root / MANIFEST
+    hint = f"`ttsx build-engine {artifact_dir or 'ARTIFACT'} -o {root}`"
+    if not path.is_file():
+        raise ArtifactError(f"no TensorRT engines at {root} ({MANIFEST} missing); build them with {hint}")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{path} is not valid JSON ({exc}); rebuild with {hint} --force") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != ENGINE_FORMAT:
+        raise ArtifactError(f"{path} is not a {ENGINE_FORMAT} manifest; build engines with {hint}")
+    if manifest.get("format_version") != ENGINE_FORMAT_VERSION:
+        raise EngineMismatchError(f"{path} has format_version {manifest.get('format_version')}; this ttsx reads "
+                                  f"{ENGINE_FORMAT_VERSION}: rebuild with {hint} --force")
+    verify_files(root, {"files": manifest.get("files", {}), "graphs": manifest.get("engines", {})})
+    return manifest
+
+
+def check_compatible(manifest: dict, tensorrt_version: str, gpu: dict, root: Path) -> None:
+    """Engines are tied to the TensorRT version and GPU model that built them."""
+    built, here = manifest["tensorrt"], {"version": tensorrt_version, **gpu}
+    differs = [key for key in ("version", "name", "compute_capability") if built.get(key) != here.get(key)]
+    if differs:
+        describe = lambda d: f"TensorRT {d.get('version')} on {d.get('name')} (sm {d.get('compute_capability')})"  # noqa: E731
+        raise EngineMismatchError(f"the engines in {root} were built with {describe(built)}; this machine has "
+                                  f"{describe(here)}. TensorRT engines are not portable: rebuild them here with "
+                                  f"`ttsx build-engine {manifest['source']['path']} -o {root} --force`")
+
+
+def check_source(manifest: dict, artifact: Artifact, root: Path) -> None:
+    """The engines must come from this artifact (or from a precision derived from it during the build)."""
+    mine = sha256_file(artifact.root / MANIFEST)
+    source = manifest["source"]
+    if mine not in (source["manifest_sha256"], source.get("derived_from_sha256")):
+        raise EngineMismatchError(f"the engines in {root} were built from {source['path']}, not from "
+                                  f"{artifact.root} (manifest sha256 differs); rebuild with "
+                                  f"`ttsx build-engine {artifact.root} -o {root} --force`")

@@ -45,6 +45,7 @@ class SemanticOptions:
     sampling: SamplingOptions = SamplingOptions()
     max_new_tokens: int = 768  # semantic tokens (49.9 per second of audio)
     min_eos_p: float | None = None  # force EOS once its probability exceeds this
+    allow_eos: bool = True  # False: EOS is suppressed, every row runs to max_new_tokens (benchmarks)
 
 
 def semantic_tokens(runner: CausalRunner, text_ids: np.ndarray, history: np.ndarray, c: BarkConstants,
@@ -56,7 +57,8 @@ def semantic_tokens(runner: CausalRunner, text_ids: np.ndarray, history: np.ndar
     tokens = np.full((batch, options.max_new_tokens), c.semantic_pad, np.int64)
     done = np.zeros(batch, bool)
     for step in range(options.max_new_tokens):
-        scores = keep_range(logits, 0, c.semantic_pad + 1)  # ids semantic_vocab..pad-1 and > pad are suppressed
+        # ids semantic_vocab..pad-1 and > pad are suppressed; the pad (EOS) too when allow_eos is off
+        scores = keep_range(logits, 0, c.semantic_pad + 1 if options.allow_eos else c.semantic_vocab)
         if options.min_eos_p:
             scores = _prioritize_eos(scores, c.semantic_pad, options.min_eos_p)
         token = np.where(done, c.semantic_pad, choose(scores, options.sampling, rng))

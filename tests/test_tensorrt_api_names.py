@@ -64,7 +64,8 @@ def own_names() -> set[str]:
 
 def other_names() -> set[str]:
     """Attribute names of the non-TensorRT libraries the modules use."""
-    owners = (torch, torch.cuda, torch.cuda.Stream, torch.cuda.CUDAGraph, torch.Tensor, np, np.ndarray, Path, dict, list, str, bytes, builtins, json,
+    owners = (torch, torch.cuda, torch.cuda.Stream, torch.cuda.CUDAGraph, torch.Tensor, np, np.ndarray, Path, dict,
+              list, str, bytes, builtins, json,
               time, warnings, tempfile, datetime, datetime.datetime, datetime.timezone)
     return {name for owner in owners for name in dir(owner)} | TORCH_CUDA_ONLY
 

@@ -139,6 +139,36 @@ def parity_command(artifact, backend, engines, model_dir, graphs, end_to_end) ->
         sys.exit(1)
 
 
+@main.command("bench")
+@click.argument("artifacts", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--backend", "backends", multiple=True, type=click.Choice(("onnxruntime", "tensorrt")),
+              default=("onnxruntime",), show_default=True, help="ttsx backends to run (repeatable).")
+@click.option("--semantic-tokens", type=click.IntRange(1, 768), default=256, show_default=True,
+              help="Semantic tokens per sequence; EOS is suppressed so every run makes exactly this many.")
+@click.option("--batch", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option("--repeats", type=click.IntRange(1, 100), default=3, show_default=True,
+              help="Timed runs per runtime, after one untimed warm-up run; medians are shown.")
+@click.option("--baseline/--no-baseline", default=True, show_default=True,
+              help="Also run eager transformers fp32 on the first artifact's reference weights.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write machine, versions, workload and results as JSON.")
+@_friendly_errors
+def bench_command(artifacts, backends, semantic_tokens, batch, repeats, baseline, json_path) -> None:
+    """Time a fixed workload through eager transformers and each ARTIFACT (greedy, EOS suppressed)."""
+    import json
+
+    from ttsx.bench import Workload, format_results, run_bench, to_json
+
+    workload = Workload(semantic_tokens, batch, repeats)
+    results = run_bench(list(artifacts), tuple(backends), workload, baseline, progress=_progress)
+    click.echo(f"workload: {semantic_tokens} semantic tokens x batch {batch}, greedy, EOS suppressed; "
+               f"median of {repeats} runs after 1 warm-up")
+    click.echo(format_results(results, workload))
+    if json_path:
+        json_path.write_text(json.dumps(to_json(results, workload), indent=2) + "\n", encoding="utf-8")
+        click.echo(f"wrote {json_path}")
+
+
 def _engine_options(backend: str, engines: Path | None) -> dict:
     if engines is not None and backend != "tensorrt":
         raise click.UsageError("--engines is for --backend tensorrt")

@@ -79,10 +79,13 @@ def check_compatible(manifest: dict, tensorrt_version: str, gpu: dict, root: Pat
     built, here = manifest["tensorrt"], {"version": tensorrt_version, **gpu}
     differs = [key for key in ("version", "name", "compute_capability") if built.get(key) != here.get(key)]
     if differs:
-        describe = lambda d: f"TensorRT {d.get('version')} on {d.get('name')} (sm {d.get('compute_capability')})"  # noqa: E731
-        raise EngineMismatchError(f"the engines in {root} were built with {describe(built)}; this machine has "
-                                  f"{describe(here)}. TensorRT engines are not portable: rebuild them here with "
+        raise EngineMismatchError(f"the engines in {root} were built with {_describe(built)}; this machine has "
+                                  f"{_describe(here)}. TensorRT engines are not portable: rebuild them here with "
                                   f"`ttsx build-engine {manifest['source']['path']} -o {root} --force`")
+
+
+def _describe(build: dict) -> str:
+    return f"TensorRT {build.get('version')} on {build.get('name')} (sm {build.get('compute_capability')})"
 
 
 def check_source(manifest: dict, artifact: Artifact, root: Path) -> None:

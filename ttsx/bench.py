@@ -41,7 +41,7 @@ class BenchResult:
     stage_s: dict[str, float]  # wall seconds per stage (STAGES)
     total_s: float
     audio_s: float  # seconds of audio made, all sequences
-    coarse_tokens: int  # per sequence
+    coarse_frames: int  # per sequence (2 coarse tokens each)
     warmup_s: float  # load (or build) plus the untimed first run
     peak_rss_mb: float  # process RSS peak during this runtime's runs
     speedup: float | None = None  # eager transformers' total / this total
@@ -202,7 +202,7 @@ def format_results(results: list[BenchResult], workload: Workload) -> str:
     lines = []
     for r in results:
         lines.append((r.runtime, f"{r.stage_s['semantic'] * 1e3 / workload.semantic_tokens:.2f}",
-                      f"{r.stage_s['coarse'] * 1e3 / max(1, 2 * r.coarse_tokens):.2f}", f"{r.stage_s['fine']:.2f}",
+                      f"{r.stage_s['coarse'] * 1e3 / max(1, 2 * r.coarse_frames):.2f}", f"{r.stage_s['fine']:.2f}",
                       f"{r.stage_s['codec']:.2f}", f"{r.total_s:.2f}", f"{r.audio_s:.2f}", f"{r.rtf:.3f}",
                       "-" if r.speedup is None else f"{r.speedup:.2f}x", f"{r.warmup_s:.1f}", f"{r.peak_rss_mb:.0f}"))
     widths = [max(len(x) for x in column) for column in zip(header, *lines)]

@@ -21,7 +21,7 @@ def test_bench_smoke_runs_transformers_and_ttsx_on_the_same_workload(tiny_artifa
     runs = {r["runtime"]: r for r in report["results"]}
     assert set(runs) == {"eager transformers fp32", "ttsx onnxruntime fp32", "ttsx onnxruntime int8"}
     assert len({r["audio_s"] for r in runs.values()}) == 1  # EOS suppressed: the same audio length everywhere
-    assert len({r["coarse_tokens"] for r in runs.values()}) == 1
+    assert len({r["coarse_frames"] for r in runs.values()}) == 1
     for r in runs.values():
         assert set(r["stage_s"]) == {"semantic", "coarse", "fine", "codec"} and r["total_s"] > 0
         assert r["rtf"] == r["total_s"] / r["audio_s"] and r["peak_rss_mb"] > 0

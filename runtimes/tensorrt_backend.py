@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ttsx.artifact import Artifact, safe_path
-from ttsx.engines import (check_compatible, check_source, default_engines_dir, gpu_identity, import_tensorrt,
-                          read_engine_manifest)
+from ttsx.artifact import Artifact
+from ttsx.engines import (check_compatible, check_source, default_engines_dir, engine_bytes, gpu_identity,
+                          import_tensorrt, read_engine_manifest)
 from ttsx.errors import FeedError, TtsxError
 from ttsx.recipes.spec import GraphSpec
 
@@ -44,7 +44,7 @@ class EngineSet:
         if graph not in self.manifest["engines"]:
             raise TtsxError(f"{self.root} has no engine for graph {graph!r}; rebuild with `ttsx build-engine`")
         entry = self.manifest["engines"][graph]
-        engine = self.runtime.deserialize_cuda_engine(safe_path(self.root, entry["file"]).read_bytes())
+        engine = self.runtime.deserialize_cuda_engine(engine_bytes(self.root, self.manifest, graph))
         if engine is None:
             raise TtsxError(f"TensorRT could not deserialize {self.root / entry['file']}; rebuild the engines")
         return TensorrtSession(engine, self.recipe.graph(graph, self.precision), entry["profile"], self, cuda_graphs)

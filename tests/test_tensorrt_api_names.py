@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import builtins
 import datetime
+import hashlib
 import json
 import tempfile
 import time
@@ -66,7 +67,7 @@ def other_names() -> set[str]:
     """Attribute names of the non-TensorRT libraries the modules use."""
     owners = (torch, torch.cuda, torch.cuda.Stream, torch.cuda.CUDAGraph, torch.Tensor, np, np.ndarray, Path, dict,
               list, str, bytes, builtins, json,
-              time, warnings, tempfile, datetime, datetime.datetime, datetime.timezone)
+              time, warnings, tempfile, datetime, datetime.datetime, datetime.timezone, hashlib, hashlib.sha256())
     return {name for owner in owners for name in dir(owner)} | TORCH_CUDA_ONLY
 
 

@@ -105,15 +105,19 @@ def read_manifest(root: Path) -> dict:
     if not path.is_file():
         raise ArtifactError(f"{root} has no {MANIFEST}: it is not a complete ttsx artifact (an interrupted "
                             "export?); run `ttsx export` again")
+    return parse_manifest(path, FORMAT, FORMAT_VERSION, "re-export the artifact with this ttsx")
+
+
+def parse_manifest(path: Path, fmt: str, version: int, fix: str, outdated=ArtifactError) -> dict:
+    """Parse a JSON manifest of format `fmt` and `version`; each error ends with `fix`."""
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{path} is not valid JSON ({exc}); re-export the artifact") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ArtifactError(f"{path} is not a {FORMAT} manifest")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise ArtifactError(f"{path} has format_version {manifest.get('format_version')}; this ttsx reads "
-                            f"{FORMAT_VERSION}: re-export with this version")
+        raise ArtifactError(f"{path} is not valid JSON ({exc}); {fix}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != fmt:
+        raise ArtifactError(f"{path} is not a {fmt} manifest; {fix}")
+    if manifest.get("format_version") != version:
+        raise outdated(f"{path} has format_version {manifest.get('format_version')}; this ttsx reads {version}: {fix}")
     return manifest
 
 

@@ -11,10 +11,10 @@ EngineMismatchError that says to rebuild. Nothing here imports TensorRT at modul
 """
 from __future__ import annotations
 
-import json
+import hashlib
 from pathlib import Path
 
-from ttsx.artifact import MANIFEST, Artifact, sha256_file, verify_files
+from ttsx.artifact import MANIFEST, Artifact, parse_manifest, safe_path, sha256_file
 from ttsx.errors import ArtifactError, TtsxError
 
 ENGINE_FORMAT = "ttsx-engines"
@@ -56,22 +56,23 @@ def default_engines_dir(artifact_dir: str | Path) -> Path:
 
 
 def read_engine_manifest(root: Path, artifact_dir: Path | None = None) -> dict:
-    """Parse and verify ENGINES/manifest.json (every engine file present with its sha256)."""
+    """Parse ENGINES/manifest.json (engine files are hashed as they are loaded: engine_bytes)."""
     path = root / MANIFEST
     hint = f"`ttsx build-engine {artifact_dir or 'ARTIFACT'} -o {root}`"
     if not path.is_file():
         raise ArtifactError(f"no TensorRT engines at {root} ({MANIFEST} missing); build them with {hint}")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{path} is not valid JSON ({exc}); rebuild with {hint} --force") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != ENGINE_FORMAT:
-        raise ArtifactError(f"{path} is not a {ENGINE_FORMAT} manifest; build engines with {hint}")
-    if manifest.get("format_version") != ENGINE_FORMAT_VERSION:
-        raise EngineMismatchError(f"{path} has format_version {manifest.get('format_version')}; this ttsx reads "
-                                  f"{ENGINE_FORMAT_VERSION}: rebuild with {hint} --force")
-    verify_files(root, {"files": manifest.get("files", {}), "graphs": manifest.get("engines", {})})
-    return manifest
+    return parse_manifest(path, ENGINE_FORMAT, ENGINE_FORMAT_VERSION, f"rebuild with {hint} --force",
+                          outdated=EngineMismatchError)
+
+
+def engine_bytes(root: Path, manifest: dict, graph: str) -> bytes:
+    """The serialized engine of `graph`, refused unless its bytes have the manifest's sha256."""
+    relative = manifest["engines"][graph]["file"]
+    data = safe_path(root, relative).read_bytes()
+    if hashlib.sha256(data).hexdigest() != manifest.get("files", {}).get(relative):
+        raise ArtifactError(f"{root / relative} changed since it was built (sha256 differs from {MANIFEST}) or is "
+                            f"not listed there; rebuild with `ttsx build-engine ... -o {root} --force`")
+    return data
 
 
 def check_compatible(manifest: dict, tensorrt_version: str, gpu: dict, root: Path) -> None:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from ttsx.artifact import MANIFEST, load_artifact, sha256_file
 from ttsx.cli import main
-from ttsx.engines import EngineMismatchError, check_compatible, check_source, read_engine_manifest
+from ttsx.engines import EngineMismatchError, check_compatible, check_source, engine_bytes, read_engine_manifest
 from ttsx.errors import ArtifactError, TtsxError
 from ttsx.exporter.tensorrt_build import engine_precision, input_profiles
 from ttsx.recipes import get_recipe
@@ -102,9 +102,10 @@ def test_damaged_or_missing_engine_directories_are_refused(tiny_artifact, tmp_pa
     with pytest.raises(ArtifactError, match="no TensorRT engines .* build them with `ttsx build-engine"):
         read_engine_manifest(tmp_path / "nowhere", tiny_artifact)
     root = engine_dir(tmp_path, tiny_artifact)
+    assert engine_bytes(root, read_engine_manifest(root), "codec") == b"not an engine"
     (root / "codec.engine").write_bytes(b"tampered")
-    with pytest.raises(ArtifactError, match="changed since export"):
-        read_engine_manifest(root)
+    with pytest.raises(ArtifactError, match="changed since it was built"):
+        engine_bytes(root, read_engine_manifest(root), "codec")
     shutil.rmtree(root)
     root = engine_dir(tmp_path, tiny_artifact, format_version=0)
     with pytest.raises(EngineMismatchError, match="rebuild"):

@@ -33,7 +33,7 @@ def test_every_symbolic_input_axis_has_an_ordered_range(name):
             assert len(low) == len(opt) == len(high)
 
 
-def test_the_largest_pipeline_shapes_fit(tiny_artifact):
+def test_the_largest_pipeline_shapes_fit():
     """Analytic limits: the longest semantic run, the longest coarse window, the longest codec piece."""
     recipe, c = get_recipe("bark-tiny"), get_recipe("bark-tiny").constants
     longest_past = c.semantic_prefill_positions + c.max_semantic_new_tokens - 2  # last decode step's past

@@ -22,8 +22,9 @@ CALIBRATION_PROMPTS = (
 )
 DECODE_STRIDE = 8  # keep every 8th decode step: pasts of many lengths without holding every cache
 SAMPLES_PER_GRAPH = 32  # feeds kept per graph at most
-SAMPLE_BYTES_PER_GRAPH = 512 << 20  # and at most 512 MiB of them (a bark-small decode feed at past 800,
-#                                     batch 4, holds 236 MB of KV cache)
+SAMPLE_BYTES_PER_GRAPH = 512 << 20  # and at most 512 MiB of them (a 12-layer, 768-wide decode feed at past
+#                                     800, batch 4, holds 236 MB of KV cache)
+CALIBRATION_SAMPLING = "the family's default sampling, seed 0, batch 1"
 
 
 class RecordingSession(StageSession):
@@ -56,22 +57,20 @@ class RecordingSession(StageSession):
 
 
 def capture_feeds(artifact: Artifact, prompts: tuple[str, ...] = CALIBRATION_PROMPTS,
-                  max_semantic_tokens: int = 48, seed: int = 0) -> dict[str, list[dict]]:
+                  max_tokens: int = 48, seed: int = 0) -> dict[str, list[dict]]:
     """Run the fp32 onnxruntime pipeline on prompts (seeded sampling); feeds per graph name."""
-    from ttsx.runtimes.bark_pipeline import BarkPipeline, GenerationOptions
-    from ttsx.runtimes.bark_stages import SemanticOptions
-    from ttsx.runtimes.sampling import SamplingOptions
+    from ttsx.runtimes.factory import open_pipeline
+    from ttsx.runtimes.pipeline import SynthesisOptions
 
     recorders: dict[str, RecordingSession] = {}
 
     def record(session: StageSession) -> StageSession:
-        stride = DECODE_STRIDE if session.spec.kind == "causal_decode" else 1
+        stride = DECODE_STRIDE if session.spec.cache else 1  # decode steps: every 8th
         recorders[session.spec.name] = RecordingSession(session, stride)
         return recorders[session.spec.name]
 
-    semantic = SemanticOptions(SamplingOptions(temperature=0.7), max_new_tokens=max_semantic_tokens)
-    options = GenerationOptions(semantic=semantic, seed=seed, batch_size=1)  # small feeds: calibration memory
-    with BarkPipeline(artifact, wrap=record) as pipeline:
+    options = SynthesisOptions(seed=seed, max_tokens=max_tokens, batch_size=1)  # small feeds: calibration memory
+    with open_pipeline(artifact, wrap=record) as pipeline:
         pipeline(list(prompts), options=options)
     return {name: recorder.samples for name, recorder in recorders.items()}
 

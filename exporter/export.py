@@ -12,13 +12,10 @@ from typing import Callable
 import numpy as np
 
 from ttsx.artifact import FORMAT, FORMAT_VERSION, graph_to_json
-from ttsx.recipes import get_recipe
+from ttsx.recipes import get_family, get_recipe
+from ttsx.recipes.source import ModelSource, source_record
 
-from .assets import copy_tokenizer, copy_voices
-from .bark_graphs import graph_module
 from .onnx_export import OPSET, export_graph
-from .reference import example_case, make_feed
-from .sources import ModelSource, load_reference, source_record
 from .tensorrt_check import readiness
 from .writer import ArtifactWriter
 
@@ -51,26 +48,27 @@ def library_versions() -> dict[str, str]:
 def export_artifact(options: ExportOptions, progress: Progress = lambda message: None) -> Path:
     """Export every graph of the recipe; returns the artifact directory."""
     recipe = get_recipe(options.recipe)
+    family = get_family(recipe.family)
     progress(f"loading reference model ({options.source.kind} weights) for {recipe.name}")
-    model = load_reference(recipe, options.source)
+    model = family.load_reference(recipe, options.source)
     specs = recipe.graphs()
     with ArtifactWriter(options.out, options.force) as writer:
         graphs = {}
         for i, spec in enumerate(specs, 1):
             start = time.perf_counter()
             progress(f"[{i}/{len(specs)}] {spec.stage}: exporting {spec.name}")
-            feed = make_feed(model, recipe, spec, example_case(spec), np.random.default_rng(i))
-            files = export_graph(graph_module(model, recipe, spec), spec, feed, writer.root, options.opset)
+            feed = family.example_feed(model, recipe, spec, np.random.default_rng(i))
+            files = export_graph(family.graph_module(model, recipe, spec), spec, feed, writer.root, options.opset)
             graphs[spec.name] = graph_to_json(spec, files[0])
             graphs[spec.name]["tensorrt_problems"] = readiness(writer.root / files[0], spec.name, progress)
             progress(f"[{i}/{len(specs)}] {spec.stage}: {spec.name} done in {time.perf_counter() - start:.1f} s")
-        manifest = _manifest(recipe, options, model, graphs, writer.root)
+        manifest = _manifest(recipe, family, options, model, graphs, writer.root)
         progress("hashing files and writing manifest.json")
         return writer.commit(manifest)
 
 
-def _manifest(recipe, options: ExportOptions, model, graphs: dict, root: Path) -> dict:
-    source_dir = Path(options.source.location).expanduser() if options.source.kind == "checkpoint" else None
+def _manifest(recipe, family, options: ExportOptions, model, graphs: dict, root: Path) -> dict:
+    assets = family.write_assets(model, options.source, root)
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -79,9 +77,9 @@ def _manifest(recipe, options: ExportOptions, model, graphs: dict, root: Path) -
         "precision": "fp32",
         "opset": options.opset,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "source": source_record(options.source, model),
+        "source": source_record(options.source, family.fingerprint(model)),
         "graphs": graphs,
-        "tokenizer": copy_tokenizer(source_dir, root) if source_dir else None,
-        "voices": copy_voices(source_dir, root) if source_dir else {},
+        "tokenizer": assets.get("tokenizer"),
+        "voices": assets.get("voices", {}),
         "versions": library_versions(),
     }

@@ -13,8 +13,8 @@ from ttsx.errors import TtsxError
 from ttsx.recipes.spec import GraphSpec
 
 OPSET = 18  # LayerNormalization is one op from 17; 18 is well supported by ORT and TensorRT's parser
-ONNX_DTYPES = {"int64": onnx.TensorProto.INT64, "float32": onnx.TensorProto.FLOAT,
-               "float16": onnx.TensorProto.FLOAT16}
+ONNX_DTYPES = {"int64": onnx.TensorProto.INT64, "int32": onnx.TensorProto.INT32, "float32": onnx.TensorProto.FLOAT,
+               "float16": onnx.TensorProto.FLOAT16, "bool": onnx.TensorProto.BOOL}
 
 
 def dynamic_axes(spec: GraphSpec) -> dict[str, dict[int, str]]:

@@ -1,6 +1,6 @@
 """fp32 ONNX graph -> fp16, int8 (onnxruntime CPU) or int8 Q/DQ (TensorRT) graph with the same I/O names.
 
-    fp32 graph ──fp16──────> initializers and compute fp16; LayerNormalization fp32 (Cast around it);
+    fp32 graph ──fp16──────> initializers and compute fp16; the spec's fp32_ops (norms) fp32 (Cast around them);
                              KV cache fp16 at the boundary, logits/waveform fp32 (Cast before the output)
                ──int8──────> weight MatMuls -> DynamicQuantizeLinear + MatMulInteger (int8 weights,
                              per output channel; uint8 activations quantized per call)
@@ -26,9 +26,6 @@ from ttsx.recipes.spec import GraphSpec
 
 from .onnx_export import check_io, save_graph
 
-# Kept in fp32 inside fp16 graphs: LayerNormalization reduces a mean and variance over the hidden
-# width; squares overflow fp16 (max 65504) once |x| > 256 and the sums lose precision.
-FP16_KEEP_FP32_OPS = ["LayerNormalization"]
 ORT_MAX_IR = 10  # IR 10 (onnx 1.16) is read by every onnxruntime and TensorRT parser ttsx targets
 
 
@@ -39,7 +36,11 @@ def weight_matmuls(model: onnx.ModelProto) -> list[str]:
 
 
 def to_fp16(src: Path, spec: GraphSpec, out_dir: Path) -> list[str]:
-    """Convert the graph at src to fp16 with the spec's float32 I/O kept float32."""
+    """Convert the graph at src to fp16 with the spec's float32 I/O kept float32.
+
+    The spec's `convert.fp32_ops` stay fp32: norms reduce a mean (and variance) over the hidden
+    width, whose squares overflow fp16 (max 65504) once |x| > 256 and whose sums lose precision.
+    """
     from onnxruntime.transformers.float16 import convert_float_to_float16
     from onnxruntime.transformers.onnx_model import OnnxModel
 
@@ -47,7 +48,7 @@ def to_fp16(src: Path, spec: GraphSpec, out_dir: Path) -> list[str]:
     keep = [t.name for t in spec.inputs + spec.outputs if t.dtype == "float32"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "values clipped to fp16 range": the -inf attention mask constant
-        converted = convert_float_to_float16(model, keep_io_types=keep, op_block_list=FP16_KEEP_FP32_OPS)
+        converted = convert_float_to_float16(model, keep_io_types=keep, op_block_list=list(spec.convert.fp32_ops))
     converted.ir_version = min(converted.ir_version, ORT_MAX_IR)
     OnnxModel(converted).topological_sort()  # the converter appends its Cast nodes at the end
     check_io(converted, spec)

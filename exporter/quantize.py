@@ -12,15 +12,15 @@ from ttsx.artifact import MANIFEST, Artifact, graph_to_json, load_artifact, safe
 from ttsx.errors import ArtifactError, TtsxError
 from ttsx.recipes.precision import Precision, get_precision
 
-from .calibration import CALIBRATION_PROMPTS, DECODE_STRIDE, capture_feeds
+from .calibration import CALIBRATION_PROMPTS, CALIBRATION_SAMPLING, DECODE_STRIDE, capture_feeds
 from .export import library_versions
-from .precision import FP16_KEEP_FP32_OPS, to_fp16, to_int8_dynamic, to_int8_qdq
+from .precision import to_fp16, to_int8_dynamic, to_int8_qdq
 from .tensorrt_check import readiness
 from .writer import ArtifactWriter
 
 Progress = Callable[[str], None]
 METHODS = {
-    "fp16": f"onnxruntime.transformers.float16; kept fp32: {', '.join(FP16_KEEP_FP32_OPS)}; fp16 KV cache",
+    "fp16": "onnxruntime.transformers.float16; kept fp32: each graph's convert.fp32_ops; fp16 KV cache",
     "int8": "onnxruntime.quantization.quantize_dynamic: weight MatMuls, int8 per-channel weights",
     "int8-qdq": "onnxruntime.quantization.quantize_static, QDQ: weight MatMuls, int8 symmetric weights "
                 "(per channel) and activations (per tensor, MinMax calibration), zero point 0",
@@ -36,7 +36,7 @@ class QuantizeOptions:
     out: Path  # new artifact directory
     force: bool = False  # replace an existing artifact at `out`
     prompts: tuple[str, ...] = CALIBRATION_PROMPTS  # int8-qdq calibration texts
-    calibration_tokens: int = 48  # semantic tokens per calibration prompt
+    calibration_tokens: int = 48  # first-stage tokens per calibration prompt
 
 
 def quantize_artifact(options: QuantizeOptions, progress: Progress = lambda message: None) -> Path:
@@ -77,9 +77,9 @@ def _precision(name: str) -> Precision:
 
 
 def _convert(source: Artifact, spec, precision: Precision, samples: list, root: Path) -> dict:
-    """Convert one graph into root (or copy it when its kind stays fp32); its manifest entry."""
+    """Convert one graph into root (or copy it when the spec keeps it fp32); its manifest entry."""
     src = source.graph_path(spec.name)
-    if spec.kind not in precision.quantized_kinds:
+    if not spec.converted(precision):
         files = [f for f in (src.name, src.name + ".data") if (src.parent / f).exists()]
         for name in files:
             shutil.copy2(src.parent / name, root / name)
@@ -119,8 +119,8 @@ def _manifest(source: Artifact, precision: Precision, options: QuantizeOptions, 
             "derived_from": {"path": str(source.root.absolute()),
                              "manifest_sha256": sha256_file(source.root / MANIFEST)},
             "calibration": None if not samples else {
-                "prompts": list(options.prompts), "semantic_tokens": options.calibration_tokens,
-                "decode_stride": DECODE_STRIDE, "sampling": "temperature 0.7, seed 0"},
+                "prompts": list(options.prompts), "tokens": options.calibration_tokens,
+                "decode_stride": DECODE_STRIDE, "sampling": CALIBRATION_SAMPLING},
         },
     )
     return manifest

@@ -57,7 +57,7 @@ def input_profiles(spec: GraphSpec, ranges: dict[str, tuple[int, int, int]]) -> 
         missing = [d for d in tensor.shape if isinstance(d, str) and d not in ranges]
         if missing:
             raise TtsxError(f"{spec.name}: input {tensor.name!r} has axes {missing} with no profile range "
-                            "in the recipe (BarkRecipe.axis_ranges)")
+                            "in the recipe (its axis_ranges)")
         profiles[tensor.name] = tuple(tuple(ranges[d][i] if isinstance(d, str) else d for d in tensor.shape)
                                       for i in range(3))
     return profiles

@@ -1,5 +1,4 @@
-"""Recipes: what each model is. Importing this package registers every recipe."""
-from .registry import UnknownRecipeError, get_recipe, recipe_names, register
-from . import bark  # noqa: F401  (registers bark-tiny, bark-small, bark)
+"""Recipes: what each model is, one folder per family (registered in recipes/registry.py)."""
+from .registry import UnknownRecipeError, get_family, get_recipe, recipe_names, register
 
-__all__ = ["UnknownRecipeError", "get_recipe", "recipe_names", "register"]
+__all__ = ["UnknownRecipeError", "get_family", "get_recipe", "recipe_names", "register"]

@@ -21,21 +21,16 @@ class Precision:
 
     name: str
     target: str  # the backend the graphs are shaped for
-    kv_dtype: str = "float32"
-    quantized_kinds: tuple[str, ...] = ()  # graph kinds converted; the others stay fp32 (recorded per graph)
+    kv_dtype: str = "float32"  # KV-cache tensors of converted graphs
 
 
-TRANSFORMER_KINDS = ("semantic_prefill", "causal_prefill", "causal_decode", "fine")
+# Which graphs a precision converts is each graph's own rule (GraphSpec.convert): vocoders and
+# codecs, for example, stay fp32 in the int8 flavours.
 PRECISIONS = {
     "fp32": Precision("fp32", "any backend"),
-    # The codec converts too: its convolutions are well inside fp16's range (budget checked below).
-    "fp16": Precision("fp16", "TensorRT (strongly typed fp16 network)", "float16", TRANSFORMER_KINDS + ("codec",)),
-    # The codec stays fp32 in both int8 flavours: it holds no MatMul worth quantizing and its
-    # convolutions make the audio directly (the issue's "keep EnCodec in higher precision").
-    "int8": Precision("int8", "onnxruntime on the CPU (dynamic int8 weights, uint8 activations)",
-                      quantized_kinds=TRANSFORMER_KINDS),
-    "int8-qdq": Precision("int8-qdq", "TensorRT (explicit symmetric int8 Q/DQ, zero point 0)",
-                          quantized_kinds=TRANSFORMER_KINDS),
+    "fp16": Precision("fp16", "TensorRT (strongly typed fp16 network)", "float16"),
+    "int8": Precision("int8", "onnxruntime on the CPU (dynamic int8 weights, uint8 activations)"),
+    "int8-qdq": Precision("int8-qdq", "TensorRT (explicit symmetric int8 Q/DQ, zero point 0)"),
 }
 
 

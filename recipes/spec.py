@@ -1,11 +1,18 @@
-"""Declarative pieces a recipe is made of: tensor specs, graph specs, tolerances."""
+"""Declarative pieces a recipe is made of: tensor specs, graph specs, cache pairs, tolerances.
+
+A GraphSpec answers every question generic code asks about a graph (optimum's OnnxConfig idea):
+its inputs and outputs, which inputs are KV cache and which output replaces each of them on the
+next step (`cache`), how it converts to each precision (`convert`), and its tolerance. Generic code
+never asks which model or which kind of graph it has.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 Dim = int | str  # a static size, or the name of a symbolic axis
 
-DTYPES = ("int64", "float32", "float16")
+DTYPES = ("int64", "int32", "float32", "float16", "bool")
+FLOAT_DTYPES = ("float32", "float16")
 
 
 @dataclass(frozen=True)
@@ -15,9 +22,9 @@ class TensorSpec:
     name: str
     dtype: str
     shape: tuple[Dim, ...]
-    # valid ids [low, high) of an int64 input, checked before running; not part of equality, so
-    # manifests written before bounds existed still match their recipe
+    # valid values [low, high) of an integer input, checked before running; not part of equality
     bounds: tuple[int, int] | None = field(default=None, compare=False)
+    kv: bool = False  # a KV-cache tensor: takes the precision's cache dtype
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
@@ -26,13 +33,15 @@ class TensorSpec:
     def to_json(self) -> dict:
         """The manifest form of this spec."""
         data = {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
-        return data if self.bounds is None else {**data, "bounds": list(self.bounds)}
+        if self.bounds is not None:
+            data["bounds"] = list(self.bounds)
+        return {**data, "kv": True} if self.kv else data
 
     @classmethod
     def from_json(cls, data: dict) -> "TensorSpec":
         """Inverse of to_json."""
         bounds = tuple(data["bounds"]) if data.get("bounds") is not None else None
-        return cls(data["name"], data["dtype"], tuple(data["shape"]), bounds)
+        return cls(data["name"], data["dtype"], tuple(data["shape"]), bounds, bool(data.get("kv", False)))
 
 
 @dataclass(frozen=True)
@@ -47,17 +56,45 @@ class Tolerance:
 
 
 @dataclass(frozen=True)
-class GraphSpec:
-    """One exported ONNX graph: which stage it belongs to, what it computes, its I/O."""
+class CachePair:
+    """A cache input and the output that replaces it on the next step."""
 
-    name: str  # file stem and manifest key, e.g. "semantic_decode"
-    stage: str  # "semantic" | "coarse" | "fine" | "codec"
-    kind: str  # what the graph computes; selects wrapper, reference and parity cases
+    past: str  # input name, e.g. past_key_values.0.key
+    present: str  # output name, e.g. present.0.key
+    axis: int = 2  # the sequence axis, which grows by one position per step
+
+    def to_json(self) -> list:
+        """The manifest form."""
+        return [self.past, self.present, self.axis]
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """How a graph converts to reduced precisions (`ttsx quantize`)."""
+
+    int8: bool = True  # weight MatMuls quantized in the int8 and int8-qdq flavours; False: stays fp32
+    fp16: bool = True  # converted to fp16 in fp16 artifacts; False: stays fp32
+    fp32_ops: tuple[str, ...] = ()  # op types kept fp32 inside an fp16 graph (norms whose sums overflow fp16)
+
+    def to_json(self) -> dict:
+        """The manifest form."""
+        return {"int8": self.int8, "fp16": self.fp16, "fp32_ops": list(self.fp32_ops)}
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """One exported ONNX graph: which stage it belongs to, its I/O, cache pairs and conversion rules."""
+
+    name: str  # file stem and manifest key
+    stage: str  # the pipeline stage it serves (a family's own names)
+    kind: str  # family-private: which wrapper, reference and cases the family uses; generic code never reads it
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     tolerance: Tolerance
     notes: str = field(default="", compare=False)
     min_sizes: tuple[tuple[str, int], ...] = ()  # (symbolic axis, smallest size the graph is valid for)
+    cache: tuple[CachePair, ...] = ()  # decode graphs: each cache input and the output that replaces it
+    convert: Conversion = Conversion()
 
     @property
     def input_names(self) -> list[str]:
@@ -69,23 +106,49 @@ class GraphSpec:
         """Output names in graph order."""
         return [t.name for t in self.outputs]
 
+    @property
+    def step_inputs(self) -> list[str]:
+        """Inputs that are not cache: what a caller feeds on every step."""
+        past = {pair.past for pair in self.cache}
+        return [name for name in self.input_names if name not in past]
 
-def kv_specs(prefix: str, n_layers: int, heads: int, head_dim: int, seq_axis: str,
-             dtype: str = "float32") -> tuple[TensorSpec, ...]:
+    @property
+    def kv_outputs(self) -> list[str]:
+        """Outputs that are KV cache (a prefill's or a decode step's present.*)."""
+        return [t.name for t in self.outputs if t.kv]
+
+    def converted(self, precision) -> bool:
+        """Whether `precision` (a recipes.precision.Precision) converts this graph."""
+        return precision.name != "fp32" and (self.convert.fp16 if precision.name == "fp16" else self.convert.int8)
+
+    def at_precision(self, precision) -> "GraphSpec":
+        """This spec as `precision` stores it: KV tensors of a converted graph take the precision's cache dtype."""
+        if not self.converted(precision) or precision.kv_dtype == "float32":
+            return self
+        cast = lambda ts: tuple(replace(t, dtype=precision.kv_dtype) if t.kv else t for t in ts)  # noqa: E731
+        return replace(self, inputs=cast(self.inputs), outputs=cast(self.outputs))
+
+
+def kv_specs(prefix: str, n_layers: int, heads: int, head_dim: int, seq_axis: Dim) -> tuple[TensorSpec, ...]:
     """KV-cache tensors `{prefix}.{i}.key|value`, layout [batch, heads, seq, head_dim], in layer order."""
     return tuple(
-        TensorSpec(f"{prefix}.{i}.{part}", dtype, ("batch", heads, seq_axis, head_dim))
+        TensorSpec(f"{prefix}.{i}.{part}", "float32", ("batch", heads, seq_axis, head_dim), kv=True)
         for i in range(n_layers)
         for part in ("key", "value")
     )
 
 
-def past_specs(n_layers: int, heads: int, head_dim: int, dtype: str = "float32") -> tuple[TensorSpec, ...]:
+def past_specs(n_layers: int, heads: int, head_dim: int) -> tuple[TensorSpec, ...]:
     """Cache inputs: `past_key_values.{i}.key|value` over the `past_sequence` axis."""
-    return kv_specs("past_key_values", n_layers, heads, head_dim, "past_sequence", dtype)
+    return kv_specs("past_key_values", n_layers, heads, head_dim, "past_sequence")
 
 
-def present_specs(n_layers: int, heads: int, head_dim: int, seq_axis: str,
-                  dtype: str = "float32") -> tuple[TensorSpec, ...]:
+def present_specs(n_layers: int, heads: int, head_dim: int, seq_axis: Dim) -> tuple[TensorSpec, ...]:
     """Cache outputs: `present.{i}.key|value` over `seq_axis`."""
-    return kv_specs("present", n_layers, heads, head_dim, seq_axis, dtype)
+    return kv_specs("present", n_layers, heads, head_dim, seq_axis)
+
+
+def cache_pairs(n_layers: int) -> tuple[CachePair, ...]:
+    """past_key_values.{i}.key|value -> present.{i}.key|value, sequence on axis 2."""
+    return tuple(CachePair(f"past_key_values.{i}.{part}", f"present.{i}.{part}")
+                 for i in range(n_layers) for part in ("key", "value"))

@@ -1,12 +1,33 @@
-"""Open stage sessions on a named backend; adding a backend is one module plus one entry here."""
+"""Open stage sessions on a named backend, and a family's pipeline over them.
+
+Adding a backend is one module plus one entry here; adding a family touches nothing here (the
+torch backend runs whatever `Family.graph_module` returns for a graph).
+"""
 from __future__ import annotations
+
+from typing import Callable
 
 from ttsx.artifact import Artifact
 from ttsx.errors import TtsxError
+from ttsx.recipes import get_family
 
 from .session import StageSession
 
 BACKENDS = ("onnxruntime", "torch", "tensorrt")
+
+
+def open_pipeline(artifact: Artifact, backend: str = "onnxruntime", reference_model=None,
+                  wrap: Callable[[StageSession], StageSession] | None = None, **options):
+    """The artifact's family pipeline over sessions of every graph on `backend` (`wrap`: e.g. a recorder)."""
+    sessions = open_sessions(artifact, artifact.graph_names, backend, reference_model, **options)
+    if wrap is not None:
+        sessions = {name: wrap(session) for name, session in sessions.items()}
+    try:
+        return get_family(artifact.recipe.family).open_pipeline(artifact, sessions)
+    except BaseException:
+        for session in sessions.values():
+            session.close()
+        raise
 
 
 def open_sessions(artifact: Artifact, graphs: list[str], backend: str = "onnxruntime", reference_model=None,
@@ -26,7 +47,7 @@ def open_sessions(artifact: Artifact, graphs: list[str], backend: str = "onnxrun
 
 def open_session(artifact: Artifact, graph: str, backend: str = "onnxruntime", reference_model=None,
                  **options) -> StageSession:
-    """A session for `graph` of `artifact` on `backend` (torch needs the reference BarkModel)."""
+    """A session for `graph` of `artifact` on `backend` (torch needs the reference model)."""
     if backend not in BACKENDS:
         raise TtsxError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
     spec = artifact.graph_spec(graph)
@@ -38,14 +59,13 @@ def open_session(artifact: Artifact, graph: str, backend: str = "onnxruntime", r
         return open_sessions(artifact, [graph], backend, **options)[graph]
     if reference_model is None:
         raise TtsxError("the torch backend runs the reference modules: load the reference model first")
-    from ttsx.exporter.bark_graphs import graph_module
-
     from .torch_backend import TorchSession
 
     # The torch backend is the fp32 reference whatever the artifact's precision: it runs the
-    # export wrappers on the reference weights with the recipe's fp32 I/O.
-    reference = artifact.recipe.graph(graph)
-    return TorchSession(graph_module(reference_model, artifact.recipe, reference), reference)
+    # family's export wrappers on the reference weights with the recipe's fp32 I/O.
+    recipe = artifact.recipe
+    reference = recipe.graph(graph)
+    return TorchSession(get_family(recipe.family).graph_module(reference_model, recipe, reference), reference)
 
 
 def backend_precision(artifact: Artifact, backend: str, engines=None) -> str:

@@ -11,7 +11,8 @@ from ttsx.recipes.spec import GraphSpec
 from .session import StageSession
 
 DEFAULT_PROVIDERS = ("CPUExecutionProvider",)
-ORT_DTYPES = {"tensor(float)": "float32", "tensor(int64)": "int64", "tensor(float16)": "float16"}
+ORT_DTYPES = {"tensor(float)": "float32", "tensor(int64)": "int64", "tensor(float16)": "float16",
+              "tensor(int32)": "int32", "tensor(bool)": "bool"}
 
 
 def available_providers() -> list[str]:

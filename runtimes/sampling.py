@@ -16,6 +16,7 @@ class SamplingOptions:
     temperature: float = 0.7  # logits are divided by this before softmax
     top_k: int | None = None  # keep the k most likely tokens
     top_p: float | None = None  # keep the smallest set whose probability reaches top_p
+    min_keep: int = 1  # top-k and top-p keep at least this many ids (transformers' min_tokens_to_keep)
 
     def __post_init__(self):
         if self.temperature <= 0:
@@ -39,19 +40,21 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def top_k_filter(x: np.ndarray, k: int) -> np.ndarray:
-    """-inf below the k-th largest value per row."""
+def top_k_filter(x: np.ndarray, k: int, min_keep: int = 1) -> np.ndarray:
+    """-inf below the k-th largest value per row (k at least min_keep)."""
+    k = max(k, min_keep)
     if k >= x.shape[-1]:
         return x
     kth = np.partition(x, -k, axis=-1)[:, -k:].min(axis=-1, keepdims=True)
     return np.where(x < kth, NEG_INF, x)
 
 
-def top_p_filter(x: np.ndarray, p: float) -> np.ndarray:
-    """-inf outside the nucleus of probability p (the most likely token always stays)."""
-    order = np.argsort(-x, axis=-1)
+def top_p_filter(x: np.ndarray, p: float, min_keep: int = 1) -> np.ndarray:
+    """-inf outside the nucleus of probability p; the min_keep most likely tokens always stay."""
+    order = np.argsort(-x, axis=-1, kind="stable")
     probs = np.take_along_axis(softmax(x), order, axis=-1)
     drop_sorted = np.cumsum(probs, axis=-1) - probs >= p
+    drop_sorted[..., :min_keep] = False
     drop = np.zeros_like(drop_sorted)
     np.put_along_axis(drop, order, drop_sorted, axis=-1)
     return np.where(drop, NEG_INF, x)
@@ -70,7 +73,26 @@ def choose(logits: np.ndarray, options: SamplingOptions, rng: np.random.Generato
         return np.argmax(logits, axis=-1).astype(np.int64)
     x = logits.astype(np.float32) / np.float32(options.temperature)
     if options.top_k:
-        x = top_k_filter(x, options.top_k)
+        x = top_k_filter(x, options.top_k, options.min_keep)
     if options.top_p is not None and options.top_p < 1:
-        x = top_p_filter(x, options.top_p)
+        x = top_p_filter(x, options.top_p, options.min_keep)
     return sample(softmax(x), rng)
+
+
+def repetition_penalty(logits: np.ndarray, history: np.ndarray, penalty: float, window: int,
+                       max_rows: int | None = None) -> np.ndarray:
+    """Scale each row's logits by penalty ** (count of the id among its last `window` tokens).
+
+    logits [rows, vocab], history [rows, n] int; negative logits are multiplied, positive ones
+    divided (CTRL's rule). `max_rows`: rows from that index on are left unpenalised (one model's
+    reference counts only its first rows).
+    """
+    if penalty == 1.0 or history.shape[1] == 0:
+        return logits
+    recent = history[:, -window:]
+    counts = np.zeros(logits.shape, np.int64)
+    np.add.at(counts, (np.repeat(np.arange(len(recent)), recent.shape[1]), recent.ravel()), 1)
+    if max_rows is not None:
+        counts[max_rows:] = 0
+    alpha = np.float32(penalty) ** counts.astype(np.float32)
+    return np.where(logits < 0, logits * alpha, logits / alpha).astype(np.float32)

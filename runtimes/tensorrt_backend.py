@@ -60,14 +60,15 @@ class TensorrtSession(StageSession):
 
         super().__init__(spec)
         self._torch, self._trt, self._engine, self._stream = torch, engines.trt, engine, engines.stream
-        self._profile = profile
+        self.profile = profile  # input name -> {"min", "opt", "max"} shapes
         self._check_io()
         self._context = self.new_context()
         aliases = {o: engine.get_aliased_input_tensor(o) for o in spec.output_names}
         self._aliases = {o: i for o, i in aliases.items() if i}  # None or "" when not in place
         self._decode = None
-        if spec.kind == "causal_decode" and not self._aliases:  # concatenating cache: ping-pong buffers
-            block = profile[spec.input_names[-1]]["max"][2] + 1  # longest present
+        if spec.cache and not self._aliases:  # concatenating cache: ping-pong buffers
+            first = spec.cache[0]
+            block = profile[first.past]["max"][first.axis] + 1  # longest present
             self._decode = DecodeSteps(self, block, cuda_graphs)
 
     def new_context(self, shared_memory=None):
@@ -94,7 +95,8 @@ class TensorrtSession(StageSession):
         inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         if sorted(inputs) != sorted(self.spec.input_names) or len(names) != len(self.spec.inputs + self.spec.outputs):
             raise TtsxError(f"{self.spec.name}: engine tensors {names} do not match the recipe's; rebuild the engines")
-        types = {trt.DataType.FLOAT: "float32", trt.DataType.HALF: "float16", trt.DataType.INT64: "int64"}
+        types = {trt.DataType.FLOAT: "float32", trt.DataType.HALF: "float16", trt.DataType.INT64: "int64",
+                 trt.DataType.INT32: "int32", trt.DataType.BOOL: "bool"}
         for t in self.spec.inputs + self.spec.outputs:
             got = types.get(engine.get_tensor_dtype(t.name), str(engine.get_tensor_dtype(t.name)))
             if got != t.dtype:
@@ -127,7 +129,7 @@ class TensorrtSession(StageSession):
         """Every input shape must lie inside the engine's profile; outside it TensorRT would fail."""
         for name, value in feed.items():
             shape = tuple(np.shape(value)) if isinstance(value, np.ndarray) else tuple(value.shape)
-            low, high = self._profile[name]["min"], self._profile[name]["max"]
+            low, high = self.profile[name]["min"], self.profile[name]["max"]
             if any(s < lo or s > hi for s, lo, hi in zip(shape, low, high)):
                 raise FeedError(f"{self.spec.name}: input {name!r} has shape {shape}, outside the engine's profile "
                                 f"{tuple(low)}..{tuple(high)}; rebuild with a larger --max-batch if batch is the axis")

@@ -6,8 +6,9 @@
 
 The exported decode graphs grow the cache by concatenation (present has one more position than
 past), so the output can't alias the input: two buffer sets of `block` positions hold it, and a
-[B, H, T, D] cache is the contiguous prefix of its set. Per step the host copies the token ids in
-and the logits out; nothing else crosses.
+[B, H, T, D] cache is the contiguous prefix of its set. Per step the host copies the step inputs
+(token ids, and positions or masks where the graph takes them) in and the logits out; nothing
+else crosses.
 
 CUDA graphs: with a growing cache every step has a new shape, and a graph captured on a TensorRT
 context stays valid only while that context keeps the shapes it was captured with (NVIDIA/TensorRT
@@ -34,10 +35,12 @@ class DecodeSteps:
         import torch
 
         self.torch, self.session, self.block = torch, session, block  # block: positions of the longest present
-        self.pairs = list(zip(session.spec.input_names[1:], session.spec.output_names[1:]))  # (past, present)
+        self.pairs = [(pair.past, pair.present) for pair in session.spec.cache]
+        self.axis = session.spec.cache[0].axis  # the sequence axis of every cache tensor
+        self.step_inputs = session.spec.step_inputs  # token ids, and positions or masks where the graph takes them
         self.sets: list[dict] = []  # two {present name: [B, H, block, D] buffer}
         self.written: tuple[int, int] | None = None  # (set, cache length) the latest step wrote
-        self.ids = None  # [B, 1] int64 device buffer
+        self.inputs: dict = {}  # step input name -> device buffer of the profile's largest shape
         self.scratch = None  # TensorRT scratch memory shared by the capture contexts
         self.graphs: dict | None = {} if cuda_graphs else None  # key -> (context, graph, outputs)
 
@@ -47,30 +50,40 @@ class DecodeSteps:
         if self._ensure(pasts) and self.graphs:
             self.graphs.clear()  # captured graphs point into the buffers just replaced
         source = self._source(pasts)
-        batch, length = pasts[self.pairs[0][0]].shape[0], pasts[self.pairs[0][0]].shape[2]
-        ids = self.ids[:batch]
-        ids.copy_(self.torch.from_numpy(np.ascontiguousarray(feed["input_ids"]))
-                  if isinstance(feed["input_ids"], np.ndarray) else feed["input_ids"])
+        batch, length = pasts[self.pairs[0][0]].shape[0], pasts[self.pairs[0][0]].shape[self.axis]
+        steps = {name: self._copy_in(name, feed[name]) for name in self.step_inputs}
         key = (batch, length, source)
         if self.graphs is not None and key in self.graphs:
             _, graph, outputs = self.graphs[key]
             graph.replay()
         else:
-            inputs = {"input_ids": ids, **{p: _prefix(self.sets[source][q], pasts[p].shape) for p, q in self.pairs}}
+            inputs = {**steps, **{p: _prefix(self.sets[source][q], pasts[p].shape) for p, q in self.pairs}}
             outputs = self._first_run(key, inputs, 1 - source)
         self.written = (1 - source, length + 1)
-        # a replayed graph rewrites its logits tensor: hand out a copy unless it goes to the host now
-        return outputs if "logits" in host else {**outputs, "logits": outputs["logits"].clone()}
+        # a replayed graph rewrites its non-cache outputs: hand out copies unless they go to the host now
+        presents = {q for _, q in self.pairs}
+        return {n: v if n in presents or n in host else v.clone() for n, v in outputs.items()}
+
+    def _copy_in(self, name: str, value):
+        """The step input copied into its fixed device buffer (the address a captured graph reads)."""
+        if name not in self.inputs:
+            spec = next(t for t in self.session.spec.inputs if t.name == name)
+            largest = tuple(self.session.profile[name]["max"])
+            self.inputs[name] = self.torch.empty(largest, dtype=getattr(self.torch, spec.dtype), device="cuda")
+        source = self.torch.from_numpy(np.ascontiguousarray(value)) if isinstance(value, np.ndarray) else value
+        target = _prefix(self.inputs[name], tuple(source.shape))
+        target.copy_(source)
+        return target
 
     def _ensure(self, pasts: dict) -> bool:
-        """Allocate both sets and the ids buffer for this batch; True when (re)allocated."""
+        """Allocate both buffer sets for this batch; True when (re)allocated."""
         past = pasts[self.pairs[0][0]]
-        batch, heads, _, dim = past.shape
-        if self.sets and self.sets[0][self.pairs[0][1]].shape[0] >= batch:
+        shape = list(past.shape)
+        if self.sets and self.sets[0][self.pairs[0][1]].shape[0] >= shape[0]:
             return False
-        self.sets = [{q: self.torch.empty((batch, heads, self.block, dim), dtype=past.dtype, device="cuda")
+        shape[self.axis] = self.block
+        self.sets = [{q: self.torch.empty(tuple(shape), dtype=past.dtype, device="cuda")
                       for _, q in self.pairs} for _ in range(2)]
-        self.ids = self.torch.empty((batch, 1), dtype=self.torch.int64, device="cuda")
         self.written = None
         return True
 
@@ -80,7 +93,7 @@ class DecodeSteps:
         fed = pasts[past]
         for k in (0, 1):
             if fed.data_ptr() == self.sets[k][present].data_ptr():
-                if (k, fed.shape[2]) != self.written:
+                if (k, fed.shape[self.axis]) != self.written:
                     raise FeedError(f"{self.session.spec.name} was fed a cache from an earlier step; its buffer has "
                                     "been overwritten since. Feed the present.* of the latest run")
                 return k

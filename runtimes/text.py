@@ -1,4 +1,4 @@
-"""Text in: normalisation, tokenisation, and splitting text longer than one Bark window."""
+"""Text in: normalisation, tokenisation, and splitting text longer than one model window."""
 from __future__ import annotations
 
 import re
@@ -11,7 +11,7 @@ BYTE_ID_OFFSET = 1000  # byte tokenizer ids: 1000 + byte value, inside the BERT 
 
 
 def normalize(text: str) -> str:
-    """Collapse whitespace and strip, as suno's Bark does before tokenising."""
+    """Collapse whitespace and strip."""
     return re.sub(r"\s+", " ", text).strip()
 
 
@@ -27,7 +27,7 @@ class ByteTokenizer:
 
 
 class HfTokenizer:
-    """The artifact's BERT tokenizer (bert-base-multilingual-cased for Bark)."""
+    """The artifact's Hugging Face tokenizer (its tokenizer/ directory)."""
 
     def __init__(self, directory: Path):
         from transformers import AutoTokenizer
@@ -35,7 +35,7 @@ class HfTokenizer:
         self._tok = AutoTokenizer.from_pretrained(str(directory))
 
     def encode(self, text: str) -> list[int]:
-        """Token ids without special tokens (as BarkProcessor does)."""
+        """Token ids without special tokens."""
         return self._tok(text, add_special_tokens=False)["input_ids"]
 
 
@@ -60,7 +60,7 @@ def _units(text: str, tokenizer, max_tokens: int) -> list[str]:
         words = sentence.split(" ")
         for word in words:
             if len(tokenizer.encode(word)) > max_tokens:
-                raise TtsxError(f"a single word of {len(word)} characters is longer than one Bark window "
+                raise TtsxError(f"a single word of {len(word)} characters is longer than one model window "
                                 f"({max_tokens} tokens); add spaces or punctuation")
         units.extend(words)
     return units

@@ -1,4 +1,4 @@
-"""torch backend: the export wrappers themselves, run eagerly on the reference weights."""
+"""torch backend: the family's export wrappers themselves, run eagerly on the reference weights."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +10,7 @@ from .session import StageSession
 
 
 class TorchSession(StageSession):
-    """One graph's wrapper module (ttsx.exporter.bark_graphs) in eager PyTorch; caches stay tensors."""
+    """One graph's export wrapper (the family's graph_module) in eager PyTorch; caches stay tensors."""
 
     backend = "torch"
 

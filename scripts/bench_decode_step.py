@@ -27,7 +27,7 @@ def main() -> None:
     spec = runner.decode.spec
     heads, head_dim = spec.inputs[1].shape[1], spec.inputs[1].shape[3]
     rng = np.random.default_rng(0)
-    past = {n: rng.standard_normal((1, heads, args.past, head_dim)).astype(np.float32) for n in spec.input_names[1:]}
+    past = {p.past: rng.standard_normal((1, heads, args.past, head_dim)).astype(np.float32) for p in spec.cache}
     token = np.array([[42]], np.int64)
     bare = ort.InferenceSession(str(pipeline.artifact.graph_path("semantic_decode")), providers=["CPUExecutionProvider"])
     bare_past = {n: ort.OrtValue.ortvalue_from_numpy(v) for n, v in past.items()}
@@ -47,7 +47,7 @@ def main() -> None:
 
     def pipeline_step():  # CausalRunner.step (validation + binding) + suppression + greedy choice
         runner._past = {n: bare_past[n] for n in bare_past}
-        logits = runner.step(token[0])
+        logits = runner.step({"input_ids": token})["logits"]
         choose(logits[:, :10_001], SamplingOptions(greedy=True), rng)
 
     rows = [("bare session.run, numpy caches", timed(bare_numpy, args.steps, warmup=3)),

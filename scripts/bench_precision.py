@@ -19,7 +19,7 @@ import torch
 
 from benchtools import timed
 from ttsx.artifact import load_artifact
-from ttsx.exporter.bark_graphs import build_cache
+from ttsx.recipes.bark.graphs import build_cache
 from ttsx.parity import reference_model
 from ttsx.runtimes.factory import open_session
 

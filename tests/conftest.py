@@ -30,7 +30,7 @@ def pytest_collection_modifyitems(config, items):
 def tiny_artifact(tmp_path_factory):
     """A bark-tiny artifact exported from seeded random weights (seed 0)."""
     from ttsx.exporter.export import ExportOptions, export_artifact
-    from ttsx.exporter.sources import ModelSource
+    from ttsx.recipes.source import ModelSource
 
     out = tmp_path_factory.mktemp("artifacts") / "bark-tiny"
     return export_artifact(ExportOptions("bark-tiny", ModelSource("random", seed=0), out))
@@ -47,7 +47,7 @@ def tiny_copy(tiny_artifact, tmp_path):
 @pytest.fixture(scope="session")
 def tiny_reference():
     """The bark-tiny reference BarkModel with the same seed as tiny_artifact."""
-    from ttsx.exporter.sources import random_reference
+    from ttsx.recipes.bark.reference import random_reference
     from ttsx.recipes import get_recipe
 
     return random_reference(get_recipe("bark-tiny"), seed=0)
@@ -67,3 +67,23 @@ def quantize(tiny_artifact, tmp_path_factory):
         return made[precision]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def chattts_artifact(tmp_path_factory):
+    """A chattts-tiny artifact exported from seeded random weights (seed 0); skips without the chattts package."""
+    pytest.importorskip("ChatTTS", reason="NOT CHECKED: ChatTTS family (pip install -e '.[chattts]')")
+    from ttsx.exporter.export import ExportOptions, export_artifact
+    from ttsx.recipes.source import ModelSource
+
+    out = tmp_path_factory.mktemp("artifacts") / "chattts-tiny"
+    return export_artifact(ExportOptions("chattts-tiny", ModelSource("random", seed=0), out))
+
+
+@pytest.fixture(scope="session")
+def chattts_reference(chattts_artifact):
+    """The chattts-tiny reference Chat with the same seed as chattts_artifact."""
+    from ttsx.recipes import get_family, get_recipe
+    from ttsx.recipes.source import ModelSource
+
+    return get_family("chattts").load_reference(get_recipe("chattts-tiny"), ModelSource("random", seed=0))

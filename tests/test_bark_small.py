@@ -18,5 +18,5 @@ def test_bark_small_exports_and_every_graph_passes_parity(tmp_path):
     assert manifest["recipe"] == "bark-small" and len(manifest["graphs"]) == 6
     result = runner.invoke(main, ["parity", str(out)])
     assert result.exit_code == 0, result.output
-    assert "42 passed, 0 failed" in result.output  # 39 graph rows + 3 end-to-end token rows (all identical)
+    assert "69 passed, 0 failed" in result.output  # 39 case rows + 27 sensitivity rows + 3 end-to-end token rows
     assert result.output.count("first divergence: none") == 3

@@ -1,22 +1,24 @@
-"""Python API: `ttsx.load(artifact_dir, backend=...)` returns a callable pipeline."""
+"""Python API: `ttsx.load(artifact_dir, backend=...)` returns the artifact family's callable pipeline."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from ttsx.artifact import load_artifact
-from ttsx.errors import TtsxError
 
 
 def load(artifact_dir: str | Path, backend: str = "onnxruntime", model_dir: str | None = None, **session_options):
-    """Load and verify an artifact; returns a BarkPipeline (`pipeline(texts) -> Speech`)."""
-    from ttsx.runtimes.bark_pipeline import BarkPipeline
+    """Load and verify an artifact; returns its family's Pipeline (`pipeline(texts, options=...) -> Speech`).
+
+    `options` may be a ttsx.SynthesisOptions (seed, greedy, temperature, top_k, top_p, max_tokens) or
+    the family's own options. backend="torch" runs the PyTorch reference modules (rebuilt from the
+    recorded source; `model_dir` if the checkpoint moved).
+    """
+    from ttsx.runtimes.factory import open_pipeline
 
     artifact = load_artifact(artifact_dir)
-    if artifact.manifest.get("family") != "bark":
-        raise TtsxError(f"{artifact_dir}: no pipeline for model family {artifact.manifest.get('family')!r}")
     reference = None
     if backend == "torch":
         from ttsx.parity import reference_model
 
         reference = reference_model(artifact, model_dir)
-    return BarkPipeline(artifact, backend, reference, **session_options)
+    return open_pipeline(artifact, backend, reference, **session_options)

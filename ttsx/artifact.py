@@ -2,10 +2,10 @@
 
     OUT/
       manifest.json            written last; lists every file with its sha256
-      semantic_prefill.onnx    graph; weights in semantic_prefill.onnx.data beside it
+      <graph>.onnx             one per graph of the recipe; weights in <graph>.onnx.data beside it
       ...
       tokenizer/               when the source had one
-      voices/NAME.npz          voice presets (semantic_prompt, coarse_prompt, fine_prompt)
+      voices/NAME.*            voice presets in the family's own format
 """
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ttsx.errors import ArtifactError
-from ttsx.recipes.spec import GraphSpec, TensorSpec, Tolerance
+from ttsx.recipes.spec import CachePair, Conversion, GraphSpec, TensorSpec, Tolerance
 
 MANIFEST = "manifest.json"
 FORMAT = "ttsx-artifact"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: model families, cache pairs and conversion rules per graph
 CHUNK = 1 << 22  # bytes read per hashing step (4 MiB)
 
 
@@ -44,20 +44,25 @@ def safe_path(root: Path, relative: str) -> Path:
 
 
 def graph_to_json(spec: GraphSpec, file: str) -> dict:
-    """Manifest entry for one exported graph."""
+    """Manifest entry for one exported graph (a record of the recipe's spec: the recipe is the source of truth)."""
     return {"file": file, "stage": spec.stage, "kind": spec.kind,
             "inputs": [t.to_json() for t in spec.inputs], "outputs": [t.to_json() for t in spec.outputs],
+            "cache": [pair.to_json() for pair in spec.cache], "convert": spec.convert.to_json(),
             "tolerance": {"atol": spec.tolerance.atol, "rtol": spec.tolerance.rtol},
             "min_sizes": dict(spec.min_sizes)}
 
 
 def graph_from_json(name: str, entry: dict) -> GraphSpec:
     """Inverse of graph_to_json."""
+    convert = entry.get("convert", {})
     return GraphSpec(name, entry["stage"], entry["kind"],
                      inputs=tuple(TensorSpec.from_json(t) for t in entry["inputs"]),
                      outputs=tuple(TensorSpec.from_json(t) for t in entry["outputs"]),
                      tolerance=Tolerance(**entry["tolerance"]),
-                     min_sizes=tuple(entry.get("min_sizes", {}).items()))
+                     min_sizes=tuple(entry.get("min_sizes", {}).items()),
+                     cache=tuple(CachePair(*pair) for pair in entry.get("cache", [])),
+                     convert=Conversion(convert.get("int8", True), convert.get("fp16", True),
+                                        tuple(convert.get("fp32_ops", ()))))
 
 
 @dataclass(frozen=True)
@@ -197,6 +202,6 @@ def _check_against_recipe(artifact: Artifact, recipe) -> None:
     for name in artifact.graph_names:
         spec = graph_from_json(name, artifact.manifest["graphs"][name])
         want = expected.get(name)
-        if want is None or (spec.inputs, spec.outputs) != (want.inputs, want.outputs):
+        if want is None or (spec.inputs, spec.outputs, spec.cache) != (want.inputs, want.outputs, want.cache):
             raise ArtifactError(f"graph {name!r} in {artifact.root} does not match recipe {recipe.name!r} "
                                 "(exported by another ttsx version?); re-export the artifact")

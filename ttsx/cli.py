@@ -46,7 +46,8 @@ def recipes_command() -> None:
     from ttsx.recipes import get_recipe, recipe_names
 
     for name in recipe_names():
-        click.echo(f"{name:12s} {get_recipe(name).description}")
+        recipe = get_recipe(name)
+        click.echo(f"{name:12s} {recipe.family:8s} {recipe.description}")
 
 
 @main.command("export")
@@ -60,11 +61,11 @@ def recipes_command() -> None:
 def export_command(recipe_name, model, random_weights, seed, output, force) -> None:
     """Export every graph of a recipe to OUTPUT (ONNX + manifest.json)."""
     from ttsx.exporter.export import ExportOptions, export_artifact
-    from ttsx.exporter.sources import ModelSource
-    from ttsx.recipes import get_recipe
+    from ttsx.recipes import get_family, get_recipe
+    from ttsx.recipes.source import ModelSource
 
-    get_recipe(recipe_name)  # fail on a bad name before loading anything heavy
-    source = ModelSource.parse(model, random_weights, seed)
+    recipe = get_recipe(recipe_name)  # fail on a bad name before loading anything heavy
+    source = ModelSource.parse(model, random_weights, seed, get_family(recipe.family).source_hint())
     out = export_artifact(ExportOptions(recipe_name, source, output, force), progress=_progress)
     click.echo(f"exported {recipe_name} to {out}")
 
@@ -143,25 +144,26 @@ def parity_command(artifact, backend, engines, model_dir, graphs, end_to_end) ->
 @click.argument("artifacts", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--backend", "backends", multiple=True, type=click.Choice(("onnxruntime", "tensorrt")),
               default=("onnxruntime",), show_default=True, help="ttsx backends to run (repeatable).")
-@click.option("--semantic-tokens", type=click.IntRange(1, 768), default=256, show_default=True,
-              help="Semantic tokens per sequence; EOS is suppressed so every run makes exactly this many.")
+@click.option("--tokens", type=click.IntRange(min=1), default=256, show_default=True,
+              help="First-stage tokens per sequence; EOS is suppressed so every run makes exactly "
+                   "this many.")
 @click.option("--batch", type=click.IntRange(1, 64), default=1, show_default=True)
 @click.option("--repeats", type=click.IntRange(1, 100), default=3, show_default=True,
               help="Timed runs per runtime, after one untimed warm-up run; medians are shown.")
 @click.option("--baseline/--no-baseline", default=True, show_default=True,
-              help="Also run eager transformers fp32 on the first artifact's reference weights.")
+              help="Also run the family's eager PyTorch reference (fp32) on the first artifact's weights.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write machine, versions, workload and results as JSON.")
 @_friendly_errors
-def bench_command(artifacts, backends, semantic_tokens, batch, repeats, baseline, json_path) -> None:
-    """Time a fixed workload through eager transformers and each ARTIFACT (greedy, EOS suppressed)."""
+def bench_command(artifacts, backends, tokens, batch, repeats, baseline, json_path) -> None:
+    """Time a fixed workload through the eager reference and each ARTIFACT (greedy, EOS suppressed)."""
     import json
 
     from ttsx.bench import Workload, format_results, run_bench, to_json
 
-    workload = Workload(semantic_tokens, batch, repeats)
+    workload = Workload(tokens, batch, repeats)
     results = run_bench(list(artifacts), tuple(backends), workload, baseline, progress=_progress)
-    click.echo(f"workload: {semantic_tokens} semantic tokens x batch {batch}, greedy, EOS suppressed; "
+    click.echo(f"workload: {tokens} first-stage tokens x batch {batch}, greedy, EOS suppressed; "
                f"median of {repeats} runs after 1 warm-up")
     click.echo(format_results(results, workload))
     if json_path:
@@ -197,32 +199,29 @@ def _read_texts(text: str | None, batch_file: Path | None) -> list[str]:
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="WAV file.")
 @click.option("--batch-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="UTF-8 file, one text per line: synthesized as one batch into OUTPUT-001.wav, ...")
-@click.option("--voice", default=None, help="Voice preset name from the artifact, or a path to an .npz file.")
+@click.option("--voice", default=None, help="Voice preset name from the artifact, or a path to a voice file.")
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="onnxruntime", show_default=True)
 @click.option("--engines", type=click.Path(path_type=Path), default=None, help=ENGINES_HELP)
-@click.option("--seed", type=int, default=None, help="Seed for sampling (reproducible output).")
-@click.option("--greedy", is_flag=True, help="Argmax decoding, as transformers' generate(do_sample=False).")
-@click.option("--temperature", type=click.FloatRange(0, min_open=True), default=0.7, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Seed for sampling (reproducible output).")
+@click.option("--greedy", is_flag=True, help="Argmax decoding (the reference's deterministic setting).")
+@click.option("--temperature", type=float, default=None, help="Sampling temperature (default: the model's own).")
 @click.option("--top-k", type=click.IntRange(min=1), default=None)
-@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None)
-@click.option("--max-semantic-tokens", type=click.IntRange(1, 768), default=768, show_default=True,
-              help="Semantic tokens per window piece (49.9 per second of audio).")
+@click.option("--top-p", type=float, default=None, help="Nucleus sampling mass in (0, 1].")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=None,
+              help="First-stage tokens per text piece; default "
+                   "and limit: the recipe's.")
 @_friendly_errors
 def synthesize_command(artifact, text, output, batch_file, voice, backend, engines, seed, greedy, temperature, top_k,
-                       top_p, max_semantic_tokens) -> None:
-    """Synthesize TEXT (or --batch-file) with ARTIFACT into 24 kHz WAV."""
+                       top_p, max_tokens) -> None:
+    """Synthesize TEXT (or --batch-file) with ARTIFACT into WAV at the model's sample rate."""
     texts = _read_texts(text, batch_file)
     import ttsx
     from ttsx.audio import output_paths, write_wav
-    from ttsx.runtimes.bark_pipeline import GenerationOptions
-    from ttsx.runtimes.bark_stages import SemanticOptions
-    from ttsx.runtimes.sampling import SamplingOptions
 
-    sampling = SamplingOptions(greedy=greedy, temperature=temperature, top_k=top_k, top_p=top_p)
-    options = GenerationOptions(semantic=SemanticOptions(sampling, max_new_tokens=max_semantic_tokens),
-                                coarse=sampling, fine_temperature=None if greedy else 0.5, seed=seed)
+    options = ttsx.SynthesisOptions(seed=seed, greedy=greedy, temperature=temperature, top_k=top_k, top_p=top_p,
+                                    max_tokens=max_tokens)
     with ttsx.load(artifact, backend=backend, **_engine_options(backend, engines)) as pipeline:
-        if pipeline.artifact.manifest["source"].get("random_weights"):
+        if pipeline.random_weights:
             _progress("random-weights artifact: the audio is noise, not speech")
         speech = pipeline(texts, voice=voice, options=options, progress=_progress)
     for path, audio in zip(output_paths(output, len(texts)), speech.audio):

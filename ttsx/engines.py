@@ -2,7 +2,7 @@
 
     ENGINES/                   default: ARTIFACT/engines
       manifest.json            format "ttsx-engines"; written last, lists every file with its sha256
-      semantic_prefill.engine  one serialized engine per graph, one optimization profile each
+      <graph>.engine           one serialized engine per graph, one optimization profile each
       ...
       timing.cache             TensorRT's kernel timings, reused by the next build
 

@@ -1,4 +1,11 @@
-"""`ttsx parity`: every graph of an artifact against transformers' PyTorch reference, per case."""
+"""`ttsx parity`: every graph of an artifact against its family's PyTorch reference, per case, plus end to end.
+
+Per graph: the family's cases (batch 1 and > 1, edge lengths), each compared with the reference
+under the graph's tolerance (fp32) or the recipe's budget (reduced precisions); then a sensitivity
+check: each input is changed in turn (all cache inputs together), the reference's outputs must move
+by more than the tolerance, and ours must follow them. A graph whose outputs ignore an input (a
+zero codebook, a dropped mask) fails there even when every plain case matches.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,11 +16,13 @@ import numpy as np
 
 from ttsx.artifact import Artifact, load_artifact
 from ttsx.errors import ArtifactError
-from ttsx.recipes.bark import MIN_CODEC_FRAMES, BarkRecipe
+from ttsx.recipes import get_family
 from ttsx.recipes.precision import Budget
+from ttsx.recipes.source import ModelSource
 from ttsx.recipes.spec import GraphSpec
 
 CASE_SEED = 1234  # parity feeds are seeded: CASE_SEED + case index
+PERTURB_SEED = 4321
 
 
 @dataclass(frozen=True)
@@ -23,45 +32,23 @@ class ParityRow:
     graph: str
     case: str
     output: str
-    metric: str  # "max abs diff" (fp32), "rel L2", "top-1 agree" or "tokens agree" (reduced precisions)
+    metric: str  # "max abs diff" (fp32), "rel L2", "top-1 agree", "tokens agree", "moved by"
     value: float
     bound: str  # the tolerance or budget the value was held to
     passed: bool
 
 
-def parity_cases(recipe: BarkRecipe, spec: GraphSpec):
-    """Cases per graph: batch 1 and >1; empty, small and near-limit pasts; every fine codebook."""
-    from ttsx.exporter.reference import Case
-
-    c, block = recipe.constants, recipe.semantic.block_size
-    window = c.max_coarse_input + 1 + c.max_coarse_history  # longest coarse prefill the reference runs
-    cases = {
-        "semantic_prefill": [Case("batch=1 past=0", 1, 0), Case("batch=3 past=0", 3, 0)],
-        "causal_prefill": [Case("batch=1 T=1", 1, 1), Case("batch=3 T=37", 3, 37),
-                           Case(f"batch=1 T={window} (window)", 1, window), Case(f"batch=2 T={block}", 2, block)],
-        "causal_decode": [Case("batch=1 past=1", 1, 1), Case("batch=3 past=9", 3, 9),
-                          Case("batch=1 past=257", 1, 257), Case(f"batch=2 past={block - 1} (limit)", 2, block - 1)],
-        "fine": [Case(f"batch=1 codebook={k}", 1, c.fine_window, k)
-                 for k in range(recipe.fine.n_codes_given, recipe.fine.n_codes_total)]
-        + [Case("batch=2 codebook=2 frames=100", 2, 100, 2)],
-        "codec": [Case("batch=1 frames=75", 1, 75), Case(f"batch=2 frames={MIN_CODEC_FRAMES} (min)", 2, MIN_CODEC_FRAMES),
-                  Case("batch=1 frames=1024", 1, recipe.constants.fine_window)],
-    }
-    return cases[spec.kind]
-
-
 def reference_model(artifact: Artifact, model_dir: str | None = None):
     """Rebuild the exact reference the artifact was exported from, checked by weights sha256."""
-    from ttsx.exporter.sources import ModelSource, load_reference, weights_fingerprint
-
     source = artifact.manifest["source"]
+    family = get_family(artifact.recipe.family)
     if source["kind"] == "random":
         spec = ModelSource("random", seed=source["seed"])
     else:
         location = model_dir or source["location"]
         spec = ModelSource("checkpoint" if Path(location).exists() else "hub", location=location)
-    model = load_reference(artifact.recipe, spec)
-    if weights_fingerprint(model) != source["weights_sha256"]:
+    model = family.load_reference(artifact.recipe, spec)
+    if family.fingerprint(model) != source["weights_sha256"]:
         raise ArtifactError(f"the reference weights rebuilt from {spec} differ from those exported into "
                             f"{artifact.root}; pass --model with the exported checkpoint (or re-export with "
                             "this torch/transformers version)")
@@ -70,10 +57,11 @@ def reference_model(artifact: Artifact, model_dir: str | None = None):
 
 def compare(graph: str, case: str, spec: GraphSpec, got: dict, ref: dict, budget: Budget | None = None
             ) -> list[ParityRow]:
-    """Rows per output (present.* as one row, its worst): element-wise tolerance, or rel L2 under a budget."""
+    """Rows per output (cache outputs as one row, their worst): element-wise tolerance, or rel L2 under a budget."""
     groups: dict[str, list[str]] = {}
+    kv = set(spec.kv_outputs)
     for name in spec.output_names:
-        groups.setdefault("present.*" if name.startswith("present.") else name, []).append(name)
+        groups.setdefault("present.*" if name in kv else name, []).append(name)
     rows = []
     for label, names in groups.items():
         pairs = [(np.asarray(got[n], np.float64), np.asarray(ref[n], np.float64)) for n in names]
@@ -94,6 +82,16 @@ def relative_error(ours: np.ndarray, ref: np.ndarray) -> float:
     """||ours - ref||_2 / ||ref||_2 (0 when both are zero)."""
     scale = float(np.linalg.norm(ref))
     return float(np.linalg.norm(ours - ref)) / scale if scale else float(np.linalg.norm(ours))
+
+
+def moved(spec: GraphSpec, before: dict, after: dict) -> float:
+    """Largest change of any output element beyond the tolerance band around `before` (<= 0: nothing moved)."""
+    tol = spec.tolerance
+    worst = -np.inf
+    for name in spec.output_names:
+        a, b = np.asarray(before[name], np.float64), np.asarray(after[name], np.float64)
+        worst = max(worst, float((np.abs(b - a) - (tol.atol + tol.rtol * np.abs(a))).max(initial=-np.inf)))
+    return worst
 
 
 def top1_row(graph: str, agree: list[np.ndarray], budget: Budget) -> ParityRow:
@@ -122,28 +120,66 @@ def run_parity(artifact_dir: str | Path, backend: str = "onnxruntime", model_dir
     rows = []
     for name in graphs or artifact.graph_names:
         with open_session(artifact, name, backend, reference_model=model, **session_options) as session:
-            rows += _graph_rows(session, model, recipe, budget, progress)
+            rows += GraphCheck(session, model, artifact, budget, progress).rows()
     if end_to_end and not graphs and backend != "torch":  # the whole pipeline needs every graph
-        from .agreement import greedy_agreement
-
-        rows += greedy_agreement(artifact, model, backend, recipe.budget(precision), progress, **session_options)
+        rows += _agreement_rows(artifact, model, backend, recipe.budget(precision), progress, session_options)
     return rows
 
 
-def _graph_rows(session, model, recipe: BarkRecipe, budget: Budget | None, progress) -> list[ParityRow]:
-    """Every parity case of one graph on one session, plus the pooled top-1 row under a budget."""
-    from ttsx.exporter.reference import make_feed, reference_outputs
+class GraphCheck:
+    """Every parity case and the sensitivity check of one graph on one session."""
 
-    spec, rows, agree = session.spec, [], []
-    for i, case in enumerate(parity_cases(recipe, spec)):
-        progress(f"{spec.name}: {case.label}")
-        feed = make_feed(model, recipe, spec, case, np.random.default_rng(CASE_SEED + i))
-        got, ref = session.run(_cast_feed(feed, spec)), reference_outputs(model, recipe, spec, feed)
-        rows += compare(spec.name, case.label, spec, got, ref, budget)
-        if "logits" in ref:
-            agree.append((got["logits"].argmax(-1) == ref["logits"].argmax(-1)).ravel())
-    if budget is not None and agree:
-        rows.append(top1_row(spec.name, agree, budget))
+    def __init__(self, session, model, artifact: Artifact, budget: Budget | None, progress):
+        self.session, self.model, self.recipe, self.budget = session, model, artifact.recipe, budget
+        self.family, self.spec, self.progress = get_family(self.recipe.family), session.spec, progress
+        self.agree: list[np.ndarray] = []
+
+    def rows(self) -> list[ParityRow]:
+        """Rows of every case, the sensitivity rows, and the pooled top-1 row under a budget."""
+        rows, first = [], None
+        for i, case in enumerate(self.family.parity_cases(self.recipe, self.spec)):
+            self.progress(f"{self.spec.name}: {case.label}")
+            feed = self.family.make_feed(self.model, self.recipe, self.spec, case, np.random.default_rng(CASE_SEED + i))
+            ref, case_rows = self._case(case.label, feed)
+            rows += case_rows
+            first = first or (case.label, feed, ref)
+        rows += self._sensitivity(*first)
+        if self.budget is not None and self.agree:
+            rows.append(top1_row(self.spec.name, self.agree, self.budget))
+        return rows
+
+    def _case(self, label: str, feed: dict, pooled: bool = True) -> tuple[dict, list[ParityRow]]:
+        got = self.session.run(_cast_feed(feed, self.spec))
+        ref = self.family.reference_outputs(self.model, self.recipe, self.spec, feed)
+        if "logits" in ref and pooled:  # top-1 pools the plain cases only (the budgets were measured on those)
+            self.agree.append((got["logits"].argmax(-1) == ref["logits"].argmax(-1)).ravel())
+        return ref, compare(self.spec.name, label, self.spec, got, ref, self.budget)
+
+    def _sensitivity(self, label: str, feed: dict, ref: dict) -> list[ParityRow]:
+        """Change each input (all caches at once); the reference must move and ours must follow."""
+        spec, rng, rows = self.spec, np.random.default_rng(PERTURB_SEED), []
+        caches = [p.past for p in spec.cache]
+        for names in [[n] for n in spec.step_inputs] + ([caches] if caches else []):
+            what = names[0] if len(names) == 1 else "past_key_values.*"
+            self.progress(f"{spec.name}: {label}, {what} changed")
+            changed = {**feed, **{n: self.family.perturb(spec, n, feed, rng) for n in names}}
+            ref_changed, case_rows = self._case(f"{label}, {what} changed", changed, pooled=False)
+            value = moved(spec, ref, ref_changed)
+            rows.append(ParityRow(spec.name, f"{label}, {what} changed", "(reference)", "moved by", value,
+                                  f"> {spec.tolerance}", value > 0))
+            rows += case_rows
+        return rows
+
+
+def _agreement_rows(artifact: Artifact, model, backend: str, budget: Budget, progress, session_options) -> list:
+    from .agreement import AGREEMENT_PROMPTS, greedy_agreement
+
+    rows = []
+    for stage, share, first in greedy_agreement(artifact, model, backend, progress, **session_options):
+        case = (f"{len(AGREEMENT_PROMPTS)} prompts, greedy, first divergence: "
+                f"{'none' if first is None else f'step {first}'}")
+        rows.append(ParityRow("end to end", case, f"{stage} tokens", "tokens agree", share,
+                              f">= {budget.tokens:g}", share >= budget.tokens))
     return rows
 
 

@@ -7,7 +7,7 @@ from ttsx.artifact import load_artifact, sha256_file
 from ttsx.errors import ArtifactError
 from ttsx.exporter import export as export_module
 from ttsx.exporter.export import ExportOptions, export_artifact
-from ttsx.exporter.sources import ModelSource
+from ttsx.recipes.source import ModelSource
 from ttsx.recipes import get_recipe
 
 RANDOM = ModelSource("random", seed=0)

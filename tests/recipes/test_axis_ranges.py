@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 
 from ttsx.artifact import load_artifact
-from ttsx.exporter.reference import make_feed
 from ttsx.exporter.tensorrt_build import input_profiles
-from ttsx.parity import parity_cases
-from ttsx.recipes import get_recipe, recipe_names
-from ttsx.runtimes.bark_pipeline import BarkPipeline, GenerationOptions
+from ttsx.recipes import get_family, get_recipe, recipe_names
+from ttsx.recipes.bark.pipeline import GenerationOptions
+from ttsx.runtimes.factory import open_pipeline
 from ttsx.runtimes.session import StageSession
 
 MAX_BATCH = 8
@@ -65,12 +64,12 @@ def test_pipeline_and_parity_feeds_lie_inside_the_profiles(tiny_artifact, tiny_r
     seen: dict = {}
     options = GenerationOptions.greedy(60, batch_size=3)
     artifact = load_artifact(tiny_artifact)
-    with BarkPipeline(artifact, wrap=lambda s: Recorder(s, seen)) as pipeline:
+    with open_pipeline(artifact, wrap=lambda s: Recorder(s, seen)) as pipeline:
         pipeline(["Hello there.", "A second text, a little longer than the first.", "Three"], options=options)
-    recipe = artifact.recipe
+    recipe, family = artifact.recipe, get_family(artifact.recipe.family)
     for spec in recipe.graphs():
-        for i, case in enumerate(parity_cases(recipe, spec)):
-            feed = make_feed(tiny_reference, recipe, spec, case, np.random.default_rng(i))
+        for i, case in enumerate(family.parity_cases(recipe, spec)):
+            feed = family.make_feed(tiny_reference, recipe, spec, case, np.random.default_rng(i))
             seen.setdefault(spec.name, set()).add(tuple((k, tuple(np.shape(v))) for k, v in feed.items()))
     assert set(seen) == set(artifact.graph_names)
     for name, feeds in seen.items():

@@ -1,7 +1,7 @@
 import pytest
 
 from ttsx.recipes import UnknownRecipeError, get_recipe, recipe_names, register
-from ttsx.recipes.bark import BarkRecipe
+from ttsx.recipes.bark.recipe import BarkRecipe
 
 
 def test_unknown_recipe_names_the_known_ones():
@@ -50,3 +50,33 @@ def test_kv_cache_names_follow_the_optimum_convention():
     past = spec.inputs[1]
     assert past.shape == ("batch", 2, "past_sequence", 16)  # [batch, heads, seq, head_dim]
     assert spec.outputs[1].shape == ("batch", 2, "total_sequence", 16)
+
+
+def test_chattts_real_architecture_is_the_package_config():
+    recipe = get_recipe("chattts")
+    g = recipe.gpt
+    assert (g.layers, g.hidden, g.heads, g.intermediate, g.max_positions) == (20, 768, 12, 3072, 4096)
+    assert (g.num_vq, g.audio_tokens, g.text_tokens) == (4, 626, 21_178)
+    assert (recipe.decoder.idim, recipe.decoder.hidden, recipe.decoder.n_layer) == (384, 512, 12)
+    assert (recipe.vocos.dim, recipe.vocos.layers) == (512, 8)
+
+
+@pytest.mark.parametrize("name", recipe_names())
+def test_every_graph_of_every_recipe_has_parity_cases(name):
+    """A registered graph without cases would never be checked (optimum's rule: no model without a test)."""
+    from ttsx.recipes import get_family
+
+    recipe = get_recipe(name)
+    family = get_family(recipe.family)
+    for spec in recipe.graphs():
+        cases = family.parity_cases(recipe, spec)
+        assert len(cases) >= 2 and len({c.label for c in cases}) == len(cases), spec.name
+        assert any(getattr(c, "batch", 1) > 1 for c in cases), f"{spec.name}: no batch > 1 case"
+
+
+def test_families_are_registered_once_each():
+    from ttsx.recipes.registry import FAMILIES, get_family
+
+    assert set(FAMILIES) == {"bark", "chattts"}
+    assert {get_recipe(n).family for n in recipe_names()} == set(FAMILIES)
+    assert all(get_family(name).name == name for name in FAMILIES)

@@ -10,7 +10,7 @@ import ttsx
 from ttsx.cli import main
 from ttsx.errors import FeedError, TtsxError
 from ttsx.recipes import recipe_names
-from ttsx.runtimes.bark_pipeline import GenerationOptions
+from ttsx.recipes.bark.pipeline import GenerationOptions
 
 FAST = GenerationOptions.greedy(2, seed=0, batch_size=16)  # 2 semantic tokens per piece: seconds per call
 FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -113,8 +113,8 @@ def test_fuzzed_recipe_names_are_refused_with_the_known_list(tmp_path, name):
 
 
 @pytest.mark.parametrize("args", [
-    ["--temperature", "-1"], ["--top-p", "2"], ["--top-k", "0"], ["--max-semantic-tokens", "0"],
-    ["--max-semantic-tokens", "100000"], ["--seed", "x"], ["--backend", "tensorflow"], ["--voice", "../../etc/passwd"],
+    ["--temperature", "-1"], ["--top-p", "2"], ["--top-k", "0"], ["--max-tokens", "0"],
+    ["--max-tokens", "100000"], ["--seed", "x"], ["--backend", "tensorflow"], ["--voice", "../../etc/passwd"],
 ])
 def test_bad_synthesize_options_exit_non_zero_with_a_message(tiny_artifact, tmp_path, args):
     result = CliRunner().invoke(main, ["synthesize", str(tiny_artifact), "hi", "-o", str(tmp_path / "x.wav"), *args])

@@ -9,9 +9,10 @@ import pytest
 
 from ttsx.artifact import load_artifact, sha256_file
 from ttsx.errors import ArtifactError, SourceError, TtsxError
-from ttsx.exporter.sources import ModelSource, checkpoint_reference, random_reference
+from ttsx.recipes.bark.reference import checkpoint_reference, random_reference
+from ttsx.recipes.source import ModelSource
 from ttsx.recipes import get_recipe
-from ttsx.runtimes.voices import load_voice
+from ttsx.recipes.bark.voices import load_voice
 
 
 def _rehash(root):

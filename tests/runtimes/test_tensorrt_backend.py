@@ -70,7 +70,7 @@ def test_synthesize_with_tensorrt_writes_audio(engines, tiny_artifact, tmp_path)
     out = tmp_path / "speech.wav"
     result = CliRunner().invoke(main, ["synthesize", str(tiny_artifact), "Hello there.", "-o", str(out),
                                        "--backend", "tensorrt", "--engines", str(engines("fp16")), "--seed", "1",
-                                       "--max-semantic-tokens", "40"])
+                                       "--max-tokens", "40"])
     assert result.exit_code == 0, result.output
     with wave.open(str(out)) as f:
         assert f.getframerate() == 24_000 and f.getnframes() > 0

@@ -6,26 +6,26 @@ from click.testing import CliRunner
 
 from ttsx.cli import main
 from ttsx.recipes import get_recipe
-from ttsx.runtimes.bark_stages import SemanticOptions, semantic_tokens
+from ttsx.recipes.bark.stages import SemanticOptions, semantic_tokens
 from ttsx.runtimes.sampling import SamplingOptions
 
 
 def test_bench_smoke_runs_transformers_and_ttsx_on_the_same_workload(tiny_artifact, quantize, tmp_path):
     out = tmp_path / "bench.json"
-    result = CliRunner().invoke(main, ["bench", str(tiny_artifact), str(quantize("int8")), "--semantic-tokens", "8",
+    result = CliRunner().invoke(main, ["bench", str(tiny_artifact), str(quantize("int8")), "--tokens", "8",
                                        "--repeats", "1", "--json", str(out)])
     assert result.exit_code == 0, result.output
-    assert "eager transformers fp32" in result.output and "ttsx onnxruntime int8" in result.output
+    assert "eager bark fp32" in result.output and "ttsx onnxruntime int8" in result.output
     report = json.loads(out.read_text())
-    assert report["workload"] == {"semantic_tokens": 8, "batch": 1, "repeats": 1}
+    assert report["workload"] == {"tokens": 8, "batch": 1, "repeats": 1}
     runs = {r["runtime"]: r for r in report["results"]}
-    assert set(runs) == {"eager transformers fp32", "ttsx onnxruntime fp32", "ttsx onnxruntime int8"}
+    assert set(runs) == {"eager bark fp32", "ttsx onnxruntime fp32", "ttsx onnxruntime int8"}
     assert len({r["audio_s"] for r in runs.values()}) == 1  # EOS suppressed: the same audio length everywhere
-    assert len({r["coarse_frames"] for r in runs.values()}) == 1
+    assert {json.dumps(r["steps"], sort_keys=True) for r in runs.values()} == {'{"coarse": 24, "semantic": 8}'}
     for r in runs.values():
         assert set(r["stage_s"]) == {"semantic", "coarse", "fine", "codec"} and r["total_s"] > 0
         assert r["rtf"] == r["total_s"] / r["audio_s"] and r["peak_rss_mb"] > 0
-    assert runs["eager transformers fp32"]["speedup"] == 1.0
+    assert runs["eager bark fp32"]["speedup"] == 1.0
 
 
 class EosEveryStep:
@@ -36,10 +36,10 @@ class EosEveryStep:
         self.logits[0, eos], self.logits[0, 7] = 10.0, 5.0
 
     def start(self, feed):
-        return self.logits.copy()
+        return {"logits": self.logits.copy()}
 
-    def step(self, tokens):
-        return self.logits.copy()
+    def step(self, feed):
+        return {"logits": self.logits.copy()}
 
 
 def test_suppressing_eos_runs_every_sequence_to_the_token_limit():

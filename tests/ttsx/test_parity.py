@@ -39,8 +39,30 @@ def test_parity_fails_on_a_wrong_graph(tiny_copy):
     onnx.save_model(model, path, save_as_external_data=True, location="fine.onnx.data")
     _rehash(tiny_copy)
     rows = run_parity(tiny_copy, graphs=("fine",))
-    assert rows and not any(r.passed for r in rows)
+    compared = [r for r in rows if r.metric != "moved by"]  # "moved by" rows judge the reference itself
+    assert compared and not any(r.passed for r in compared)
     assert "FAIL" in format_table(rows)
+
+
+def test_every_input_of_every_graph_moves_its_outputs(tiny_artifact):
+    rows = run_parity(tiny_artifact, graphs=("semantic_decode", "fine", "codec"))
+    moved = {(r.graph, r.case.split(", ")[-1]) for r in rows if r.metric == "moved by" and r.passed}
+    assert {("fine", "input_ids changed"), ("fine", "codebook_idx changed"), ("codec", "codes changed"),
+            ("semantic_decode", "input_ids changed"), ("semantic_decode", "past_key_values.* changed")} <= moved
+    assert all(r.passed for r in rows)
+
+
+def test_a_codec_that_ignores_its_codes_fails_parity(tmp_path, monkeypatch):
+    """transformers leaves EnCodec's codebooks at zero: exported like that, the codec ignores its codes."""
+    from ttsx.exporter.export import ExportOptions, export_artifact
+    from ttsx.recipes.bark import reference
+    from ttsx.recipes.source import ModelSource
+
+    monkeypatch.setattr(reference, "fill_degenerate_buffers", lambda module, generator: [])
+    out = export_artifact(ExportOptions("bark-tiny", ModelSource("random", seed=3), tmp_path / "zero-codebooks"))
+    rows = run_parity(out, graphs=("codec",))
+    failed = [r for r in rows if not r.passed]
+    assert [(r.metric, r.case) for r in failed] == [("moved by", "batch=1 frames=75, codes changed")]
 
 
 def test_tampered_file_is_named_on_load(tiny_copy):

@@ -7,10 +7,10 @@ from click.testing import CliRunner
 import ttsx
 from ttsx.cli import main
 from ttsx.errors import TtsxError
-from ttsx.runtimes.bark_pipeline import GenerationOptions
+from ttsx.recipes.bark.pipeline import GenerationOptions
 from ttsx.runtimes.text import ByteTokenizer, split_for_window
 
-FAST = ["--max-semantic-tokens", "20", "--seed", "0"]
+FAST = ["--max-tokens", "20", "--seed", "0"]
 
 
 def test_synthesize_writes_24khz_wav(tiny_artifact, tmp_path):

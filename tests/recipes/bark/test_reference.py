@@ -5,7 +5,9 @@ import pytest
 
 from ttsx.errors import SourceError
 from ttsx.exporter.export import ExportOptions, export_artifact
-from ttsx.exporter.sources import ModelSource, checkpoint_reference, random_reference, weights_fingerprint
+from ttsx.recipes import get_family
+from ttsx.recipes.bark.reference import checkpoint_reference, random_reference
+from ttsx.recipes.source import ModelSource
 from ttsx.parity import run_parity
 from ttsx.recipes import get_recipe
 
@@ -13,7 +15,7 @@ TINY = get_recipe("bark-tiny")
 
 
 def test_random_weights_are_reproducible_and_seeded():
-    a, b, c = (weights_fingerprint(random_reference(TINY, s)) for s in (0, 0, 1))
+    a, b, c = (get_family("bark").fingerprint(random_reference(TINY, s)) for s in (0, 0, 1))
     assert a == b != c
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .precision import Budget, get_precision
-from .registry import register
-from .spec import GraphSpec, TensorSpec, Tolerance, past_specs, present_specs
+from ttsx.recipes.family import Limits, RecipeBase
+from ttsx.recipes.precision import Budget
+from ttsx.recipes.spec import Conversion, GraphSpec, TensorSpec, Tolerance, cache_pairs, past_specs, present_specs
 
 SAMPLES_PER_FRAME = 320  # EnCodec hop: 8 * 5 * 4 * 2 samples per 75 Hz frame at 24 kHz
 MIN_CODEC_FRAMES = 7  # frames (93 ms); shorter code sequences must be padded before the codec
@@ -112,8 +112,12 @@ TINY_BUDGETS = {
 }
 
 
+TRANSFORMER = Conversion(fp32_ops=("LayerNormalization",))  # LayerNorm's mean/variance overflow fp16
+CODEC = Conversion(int8=False)  # no MatMul worth quantizing; its convolutions make the audio (fp16 is fine)
+
+
 @dataclass(frozen=True)
-class BarkRecipe:
+class BarkRecipe(RecipeBase):
     """A Bark size: four stages, six graphs."""
 
     name: str
@@ -127,30 +131,22 @@ class BarkRecipe:
     description: str = ""
     family: str = field(default="bark", init=False)
 
-    def graphs(self, precision: str = "fp32") -> tuple[GraphSpec, ...]:
-        """Every graph this recipe exports at `precision`, in pipeline order."""
-        kv = get_precision(precision).kv_dtype
+    @property
+    def limits(self) -> Limits:
+        """Semantic tokens per window piece: what fits the block after the 257-position prefill."""
+        c = self.constants
+        return Limits(max_tokens=self.semantic.block_size - c.semantic_prefill_positions + 1,
+                      default_tokens=c.max_semantic_new_tokens, sample_rate=c.sample_rate)
+
+    def _graphs(self) -> tuple[GraphSpec, ...]:
         return (
-            self._semantic_prefill(kv),
-            self._decode("semantic", self.semantic, kv),
-            self._coarse_prefill(kv),
-            self._decode("coarse", self.coarse, kv),
+            self._semantic_prefill(),
+            self._decode("semantic", self.semantic),
+            self._coarse_prefill(),
+            self._decode("coarse", self.coarse),
             self._fine(),
             self._codec(),
         )
-
-    def budget(self, precision: str) -> Budget:
-        """The accuracy budget of `precision` (a KeyError names the known precisions)."""
-        get_precision(precision)
-        return self.budgets[precision]
-
-    def graph(self, name: str, precision: str = "fp32") -> GraphSpec:
-        """The graph spec called `name`."""
-        for spec in self.graphs(precision):
-            if spec.name == name:
-                return spec
-        known = ", ".join(g.name for g in self.graphs())
-        raise KeyError(f"recipe {self.name!r} has no graph {name!r}; its graphs: {known}")
 
     def axis_ranges(self, name: str, max_batch: int) -> dict[str, tuple[int, int, int]]:
         """(min, opt, max) per symbolic input axis of graph `name`: the sizes a TensorRT profile accepts.
@@ -178,38 +174,38 @@ class BarkRecipe:
     # past vs T=1 / growing past), no tensor ever has a zero-length axis, the semantic prefill can
     # do the reference's text+history embedding merge, and a later fixed-capacity cache changes
     # only the decode graph.
-    def _semantic_prefill(self, kv: str) -> GraphSpec:
+    def _semantic_prefill(self) -> GraphSpec:
         a, c = self.semantic, self.constants
         ids, vocab = ("batch", c.max_text_tokens), (0, a.input_vocab)
         return GraphSpec(
             "semantic_prefill", "semantic", "semantic_prefill",
             inputs=(TensorSpec("text_ids", "int64", ids, vocab), TensorSpec("history_ids", "int64", ids, vocab)),
             outputs=(TensorSpec("logits", "float32", ("batch", a.output_vocab)),)
-            + present_specs(a.layers, a.heads, a.head_dim, c.semantic_prefill_positions, kv),
-            tolerance=self.tolerance,
+            + present_specs(a.layers, a.heads, a.head_dim, c.semantic_prefill_positions),
+            tolerance=self.tolerance, convert=TRANSFORMER,
             notes="text_ids are tokenizer ids + text_offset, padded with text_pad; history_ids are "
             "semantic history padded with semantic_pad; the infer token is appended inside.",
         )
 
-    def _coarse_prefill(self, kv: str) -> GraphSpec:
+    def _coarse_prefill(self) -> GraphSpec:
         a = self.coarse
         return GraphSpec(
             "coarse_prefill", "coarse", "causal_prefill",
             inputs=(TensorSpec("input_ids", "int64", ("batch", "sequence"), (0, a.input_vocab)),),
             outputs=(TensorSpec("logits", "float32", ("batch", a.output_vocab)),)
-            + present_specs(a.layers, a.heads, a.head_dim, "sequence", kv),
-            tolerance=self.tolerance,
+            + present_specs(a.layers, a.heads, a.head_dim, "sequence"),
+            tolerance=self.tolerance, convert=TRANSFORMER,
             notes="one sliding window: semantic input, coarse_infer, coarse history; no past.",
         )
 
-    def _decode(self, stage: str, a: GptArch, kv: str) -> GraphSpec:
+    def _decode(self, stage: str, a: GptArch) -> GraphSpec:
         return GraphSpec(
             f"{stage}_decode", stage, "causal_decode",
             inputs=(TensorSpec("input_ids", "int64", ("batch", 1), (0, a.input_vocab)),)
-            + past_specs(a.layers, a.heads, a.head_dim, kv),
+            + past_specs(a.layers, a.heads, a.head_dim),
             outputs=(TensorSpec("logits", "float32", ("batch", a.output_vocab)),)
-            + present_specs(a.layers, a.heads, a.head_dim, "total_sequence", kv),
-            tolerance=self.tolerance,
+            + present_specs(a.layers, a.heads, a.head_dim, "total_sequence"),
+            tolerance=self.tolerance, cache=cache_pairs(a.layers), convert=TRANSFORMER,
             notes="one token; total_sequence = past_sequence + 1 <= block_size.",
         )
 
@@ -225,7 +221,7 @@ class BarkRecipe:
                 TensorSpec("codebook_idx", "int64", (), (a.n_codes_given, a.n_codes_total)),
             ),
             outputs=(TensorSpec("logits", "float32", ("batch", "frames", a.output_vocab)),),
-            tolerance=self.tolerance,
+            tolerance=self.tolerance, convert=TRANSFORMER,
             notes=f"codebook_idx in [{a.n_codes_given}, {a.n_codes_total - 1}]; frames <= block_size.",
         )
 
@@ -235,7 +231,7 @@ class BarkRecipe:
             "codec", "codec", "codec",
             inputs=(TensorSpec("codes", "int64", ("batch", n, "frames"), (0, self.codec.codebook_size)),),
             outputs=(TensorSpec("waveform", "float32", ("batch", 1, "samples")),),
-            tolerance=self.tolerance,
+            tolerance=self.tolerance, convert=CODEC,
             notes=f"samples = frames * {SAMPLES_PER_FRAME}; codes in [0, codebook_size).",
             # EnCodec reflect-pads its first conv by 6 and takes another branch for shorter inputs;
             # the traced graph holds the long-input branch only.
@@ -252,14 +248,15 @@ def _gpts(layers: int, hidden: int, heads: int) -> dict:
     )
 
 
-BARK_TINY = register(BarkRecipe(
+BARK_TINY = BarkRecipe(
     "bark-tiny", **_gpts(layers=2, hidden=32, heads=2), codec=CodecArch(num_filters=4, hidden_size=16),
     budgets=TINY_BUDGETS,
     description="Bark's shapes, vocabularies and constants with a tiny width: for fast tests only.",
-))
-BARK_SMALL = register(BarkRecipe(
+)
+BARK_SMALL = BarkRecipe(
     "bark-small", **_gpts(layers=12, hidden=768, heads=12), description="suno/bark-small architecture.",
-))
-BARK_LARGE = register(BarkRecipe(
+)
+BARK_LARGE = BarkRecipe(
     "bark", **_gpts(layers=24, hidden=1024, heads=16), description="suno/bark (large) architecture.",
-))
+)
+RECIPES = (BARK_TINY, BARK_SMALL, BARK_LARGE)

@@ -10,32 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ttsx.recipes.bark import MIN_CODEC_FRAMES, SAMPLES_PER_FRAME, BarkConstants
+from ttsx.runtimes.causal import CausalRunner
+from ttsx.runtimes.sampling import NEG_INF, SamplingOptions, choose, keep_range, sample, softmax
+from ttsx.runtimes.session import StageSession
 
-from .sampling import NEG_INF, SamplingOptions, choose, keep_range, sample, softmax
-from .session import StageSession
-
-
-class CausalRunner:
-    """Prefill then step a prefill/decode graph pair; the KV cache stays in the backend between steps."""
-
-    def __init__(self, prefill: StageSession, decode: StageSession):
-        self.prefill, self.decode = prefill, decode
-        self._pairs = list(zip(decode.spec.input_names[1:], decode.spec.output_names[1:]))  # (past, present)
-        self._past: dict = {}
-
-    def start(self, feed: dict) -> np.ndarray:
-        """Run the prefill; logits of the last position [B, V]."""
-        return self._keep(self.prefill.run(feed, host=("logits",)))
-
-    def step(self, tokens: np.ndarray) -> np.ndarray:
-        """Feed one token per row [B]; next logits [B, V]."""
-        feed = {"input_ids": tokens.reshape(-1, 1).astype(np.int64), **self._past}
-        return self._keep(self.decode.run(feed, host=("logits",)))
-
-    def _keep(self, outputs: dict) -> np.ndarray:
-        self._past = {past: outputs[present] for past, present in self._pairs}
-        return outputs["logits"]
+from .recipe import MIN_CODEC_FRAMES, SAMPLES_PER_FRAME, BarkConstants
 
 
 @dataclass(frozen=True)
@@ -52,7 +31,7 @@ def semantic_tokens(runner: CausalRunner, text_ids: np.ndarray, history: np.ndar
                     options: SemanticOptions, rng: np.random.Generator) -> list[np.ndarray]:
     """BarkSemanticModel.generate: per-sequence tokens before EOS. text_ids [B,256], history [256]."""
     batch = len(text_ids)
-    logits = runner.start({"text_ids": text_ids, "history_ids": np.repeat(history[None], batch, 0)})
+    logits = runner.start({"text_ids": text_ids, "history_ids": np.repeat(history[None], batch, 0)})["logits"]
     lengths = np.full(batch, options.max_new_tokens)
     tokens = np.full((batch, options.max_new_tokens), c.semantic_pad, np.int64)
     done = np.zeros(batch, bool)
@@ -67,7 +46,7 @@ def semantic_tokens(runner: CausalRunner, text_ids: np.ndarray, history: np.ndar
         lengths[finished], done = step, done | finished
         if done.all() or step == options.max_new_tokens - 1:
             break
-        logits = runner.step(token)
+        logits = runner.step({"input_ids": token.reshape(-1, 1).astype(np.int64)})["logits"]
     return [tokens[b, : lengths[b]] for b in range(batch)]
 
 
@@ -129,13 +108,14 @@ def _coarse_window(runner, prompt, n, c: BarkConstants, sampling, rng) -> np.nda
     As in transformers (unlike suno's original), odd steps also allow every id above codebook 1
     (12048..12095); fine_codes folds any such id back with a modulo, as transformers does.
     """
-    logits, out = runner.start({"input_ids": prompt.astype(np.int64)}), np.zeros((len(prompt), n), np.int64)
+    logits = runner.start({"input_ids": prompt.astype(np.int64)})["logits"]
+    out = np.zeros((len(prompt), n), np.int64)
     for i in range(n):
         lo = c.semantic_vocab + (i % 2) * c.codebook_size
         hi = lo + c.codebook_size if i % 2 == 0 else logits.shape[-1]
         out[:, i] = choose(keep_range(logits, lo, hi), sampling, rng)
         if i < n - 1:
-            logits = runner.step(out[:, i])
+            logits = runner.step({"input_ids": out[:, i: i + 1]})["logits"]
     return out
 
 

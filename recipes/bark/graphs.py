@@ -2,15 +2,16 @@
 
 No HF Cache object crosses the export boundary: the causal wrappers build a DynamicCache from the
 flat `past_key_values.{i}.key|value` tensors and flatten the updated cache into `present.*`.
-These modules are also what the `torch` runtime backend runs.
+These modules are also what the `torch` runtime backend runs (through BarkFamily.graph_module).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from ttsx.recipes.bark import BarkRecipe
 from ttsx.recipes.spec import GraphSpec
+
+from .recipe import BarkRecipe
 
 
 def flatten_cache(cache) -> list[torch.Tensor]:
@@ -123,7 +124,6 @@ def graph_module(model, recipe: BarkRecipe, spec: GraphSpec) -> nn.Module:
         "codec": lambda: CodecDecode(_folded_codec(model.codec_model)),
     }
     return builders[spec.kind]().eval()
-
 
 
 def _folded_codec(codec):

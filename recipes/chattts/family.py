@@ -1,0 +1,102 @@
+"""ChatTTSFamily: how generic code exports, checks and runs ChatTTS (modules are imported on use)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ttsx.recipes.family import Family
+
+
+class ChatTTSFamily(Family):
+    """2Noise's ChatTTS through the `chattts` package: a LlamaModel over summed code embeddings, four code
+    heads and a text head, a Decoder (or DVAE) to mel, Vocos to audio."""
+
+    name = "chattts"
+
+    def load_reference(self, recipe, source):
+        """A ChatTTS.Chat: seeded random weights or a local snapshot of 2Noise/ChatTTS."""
+        from .reference import load_reference
+
+        return load_reference(recipe, source)
+
+    def source_hint(self) -> str:
+        """How to get a snapshot directory."""
+        from .reference import HOW_TO_GET
+
+        return HOW_TO_GET
+
+    def fingerprint(self, chat) -> str:
+        """sha256 over the GPT, embeddings, decoder, DVAE and Vocos weights."""
+        from ttsx.recipes.source import weights_fingerprint
+
+        from .reference import _modules
+
+        return weights_fingerprint(_modules(chat))
+
+    def graph_module(self, chat, recipe, spec):
+        """The export wrapper over the Chat's modules."""
+        from .graphs import graph_module
+
+        return graph_module(chat, recipe, spec)
+
+    def example_feed(self, chat, recipe, spec, rng: np.random.Generator) -> dict:
+        """Batch 2, lengths > 1, a left-padded mask."""
+        from .reference import example_case, make_feed
+
+        return make_feed(chat, recipe, spec, example_case(spec), rng)
+
+    def write_assets(self, chat, source, out_dir: Path) -> dict:
+        """The tokenizer (the snapshot's, or the stand-in of a random-weights reference) and seeded speakers."""
+        from ttsx.exporter.assets import copy_tokenizer
+
+        from .reference import ASSETS
+        from .voices import draw_speakers
+
+        if source.directory is not None:
+            tokenizer = copy_tokenizer(source.directory / ASSETS["tokenizer_path"], out_dir)
+        else:
+            (out_dir / "tokenizer").mkdir()
+            chat.tokenizer._tokenizer.save_pretrained(str(out_dir / "tokenizer"))
+            tokenizer = "tokenizer"
+        return {"tokenizer": tokenizer, "voices": draw_speakers(chat, out_dir)}
+
+    def parity_cases(self, recipe, spec) -> list:
+        """Batch 1 and > 1, left padding, pasts to the position limit, short and long audio."""
+        from .reference import parity_cases
+
+        return parity_cases(recipe, spec)
+
+    def make_feed(self, chat, recipe, spec, case, rng: np.random.Generator) -> dict:
+        """Realistic embeddings and masks; pasts from the reference LlamaModel."""
+        from .reference import make_feed
+
+        return make_feed(chat, recipe, spec, case, rng)
+
+    def reference_outputs(self, chat, recipe, spec, feed: dict) -> dict:
+        """ChatTTS's own modules, called as Chat.infer calls them."""
+        from .reference import reference_outputs
+
+        return reference_outputs(chat, recipe, spec, feed)
+
+    def perturb(self, spec, name: str, feed: dict, rng: np.random.Generator):
+        """Attention masks lose their first position; everything else by the generic rule."""
+        from .reference import perturb
+
+        changed = perturb(spec, name, feed, rng)
+        return super().perturb(spec, name, feed, rng) if changed is None else changed
+
+    def open_pipeline(self, artifact, sessions: dict):
+        """ChatTTS's refine and code passes, decoder and Vocos."""
+        from .pipeline import ChatTTSPipeline
+
+        return ChatTTSPipeline(artifact, sessions)
+
+    def eager_baseline(self, chat, artifact, texts: list[str], tokens: int):
+        """Chat.infer, code pass only, greedy, EOS barred for `tokens` steps."""
+        from .baseline import eager_infer
+
+        return eager_infer(chat, texts, tokens)
+
+
+FAMILY = ChatTTSFamily()

@@ -1,0 +1,225 @@
+"""ChatTTS: what the model is (architectures, constants, graphs), for chattts-tiny and chattts.
+
+Source: the `chattts` package 0.2.5 (`ChatTTS/config/config.py`, `core.py`, `model/gpt.py`).
+Every constant that decides parity with `Chat.infer` is named here.
+
+    text ──refine pass (optional)──> text ──code pass──> codes [4, T] + hiddens [T, H]
+         hiddens ──decoder──> mel [100, 2T] ──vocos──> audio        (or codes ──dvae──> mel)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ttsx.recipes.family import Limits, RecipeBase
+from ttsx.recipes.precision import Budget
+from ttsx.recipes.spec import Conversion, GraphSpec, TensorSpec, Tolerance, cache_pairs, past_specs, present_specs
+
+N_FFT = 1024  # Vocos inverse STFT window, samples
+HOP = 256  # samples per mel frame (24 kHz)
+MEL_BINS = 100
+MIN_MEL_FRAMES = 2  # the inverse STFT of one frame is empty: (frames - 1) * HOP samples
+
+
+@dataclass(frozen=True)
+class GptArch:
+    """The LlamaModel at ChatTTS's core, with its embeddings and heads (ChatTTS's GPT + Embed)."""
+
+    layers: int
+    hidden: int
+    heads: int
+    intermediate: int
+    max_positions: int = 4096  # positions (prompt + generated tokens)
+    num_vq: int = 4  # codebooks summed at the input, one head each at the output
+    audio_tokens: int = 626  # ids per codebook, 625 = EOS
+    text_tokens: int = 21_178  # tokenizer ids (bert-base-chinese + ChatTTS's 50 special tokens)
+    spk_emb_dim: int = 192
+
+    @property
+    def head_dim(self) -> int:
+        """Per-head width."""
+        return self.hidden // self.heads
+
+
+@dataclass(frozen=True)
+class ConvStackArch:
+    """A DVAEDecoder stack (ChatTTS's `Decoder` dataclass): conv in, ConvNeXt blocks, conv out."""
+
+    idim: int
+    odim: int
+    hidden: int
+    n_layer: int
+    bn_dim: int
+
+
+@dataclass(frozen=True)
+class DvaeArch:
+    """The DVAE: GFSQ codes -> features -> decoder stack -> mel (the encoder is built but never run)."""
+
+    encoder: ConvStackArch
+    decoder: ConvStackArch
+    vq_dim: int = 1024
+    levels: tuple[int, ...] = (5, 5, 5, 5)  # FSQ levels: 625 ids per quantizer
+    groups: int = 2
+    residuals: int = 2
+
+
+@dataclass(frozen=True)
+class VocosArch:
+    """Vocos: ConvNeXt backbone on mel frames, ISTFT head."""
+
+    dim: int = 512
+    intermediate: int = 1536
+    layers: int = 8
+
+
+@dataclass(frozen=True)
+class ChatTTSConstants:
+    """Generation constants (ChatTTS's RefineTextParams / InferCodeParams defaults), with units."""
+
+    code_eos: int = 625  # audio id that ends a row (in any codebook)
+    max_code_tokens: int = 2048  # code tokens per text piece (2 mel frames, ~21.3 ms of audio each)
+    max_refine_tokens: int = 384  # text tokens of the refine pass
+    code_temperature: float = 0.3
+    refine_temperature: float = 0.7
+    top_p: float = 0.7
+    top_k: int = 20
+    min_keep: int = 3  # top-p / top-k keep at least this many ids
+    code_repetition_penalty: float = 1.05
+    refine_repetition_penalty: float = 1.0
+    repetition_window: int = 16  # generated tokens the penalty counts
+    code_prompt: str = "[speed_5]"
+    sample_rate: int = 24_000  # Hz
+    mel_frames_per_token: int = 2
+    max_prompt_tokens: int = 512  # text tokens per piece before a long text is split (ttsx's window)
+
+
+FP32 = Tolerance(atol=1e-4, rtol=1e-3)
+# Budgets per precision against fp32 PyTorch, set from `ttsx parity` measurements (docs/BENCHMARKS.md).
+BUDGETS = {
+    "fp32": Budget(rel_error=1e-4, top1=1.0, tokens=1.0),
+    "fp16": Budget(rel_error=1e-2, top1=0.98, tokens=0.5),
+    "int8": Budget(rel_error=0.15, top1=0.8, tokens=0.3),
+    "int8-qdq": Budget(rel_error=0.2, top1=0.8, tokens=0.3),
+}
+# RMSNorm exports as Pow -> ReduceMean -> Add -> Sqrt -> Div: the square and its mean overflow fp16.
+# (The rotary angles are a table gathered by position, graphs.RotaryTable: positions never pass through fp16.)
+GPT = Conversion(fp32_ops=("Pow", "ReduceMean"))
+HEAD = Conversion()
+EMBEDDING = Conversion(int8=False)  # gathers only: nothing to quantize
+AUDIO = Conversion(int8=False, fp32_ops=("LayerNormalization",))  # decoder, dvae, vocos: audio path stays fp32 in int8
+
+
+@dataclass(frozen=True)
+class ChatTTSRecipe(RecipeBase):
+    """A ChatTTS size: eight graphs."""
+
+    name: str
+    gpt: GptArch
+    decoder: ConvStackArch
+    dvae: DvaeArch
+    vocos: VocosArch = VocosArch()
+    constants: ChatTTSConstants = ChatTTSConstants()
+    tolerance: Tolerance = FP32
+    budgets: dict = field(default_factory=lambda: dict(BUDGETS))
+    description: str = ""
+    family: str = field(default="chattts", init=False)
+
+    @property
+    def limits(self) -> Limits:
+        """Code tokens per text piece: what fits the positions after the prompt."""
+        c = self.constants
+        return Limits(max_tokens=min(c.max_code_tokens, self.gpt.max_positions - c.max_prompt_tokens),
+                      default_tokens=c.max_code_tokens, sample_rate=c.sample_rate)
+
+    def _graphs(self) -> tuple[GraphSpec, ...]:
+        a, t = self.gpt, self.tolerance
+        hidden = ("batch", a.hidden)
+        return (
+            GraphSpec("embed_text", "embed", "embed_text",
+                      inputs=(TensorSpec("input_ids", "int64", ("batch", "sequence"), (0, a.text_tokens)),),
+                      outputs=(TensorSpec("embeds", "float32", ("batch", "sequence", a.hidden)),),
+                      tolerance=t, convert=EMBEDDING, notes="Embed.emb_text: text positions and refine steps."),
+            GraphSpec("embed_code", "embed", "embed_code",
+                      inputs=(TensorSpec("input_ids", "int64", ("batch", "sequence", a.num_vq), (0, a.audio_tokens)),),
+                      outputs=(TensorSpec("embeds", "float32", ("batch", "sequence", a.hidden)),),
+                      tolerance=t, convert=EMBEDDING, notes="sum of the 4 Embed.emb_code tables, in codebook order."),
+            GraphSpec("gpt_prefill", "gpt", "gpt_prefill",
+                      inputs=self._step_inputs("sequence", "sequence"),
+                      outputs=(TensorSpec("hidden", "float32", hidden),)
+                      + present_specs(a.layers, a.heads, a.head_dim, "sequence"),
+                      tolerance=t, convert=GPT,
+                      notes="left-padded prompt; position_ids = cumsum(mask) - 1, 1 at pads (ChatTTS's rule); "
+                            "hidden is the last position's, after the final RMSNorm."),
+            GraphSpec("gpt_decode", "gpt", "gpt_decode",
+                      inputs=self._step_inputs(1, "total_sequence") + past_specs(a.layers, a.heads, a.head_dim),
+                      outputs=(TensorSpec("hidden", "float32", hidden),)
+                      + present_specs(a.layers, a.heads, a.head_dim, "total_sequence"),
+                      tolerance=t, cache=cache_pairs(a.layers), convert=GPT,
+                      notes="one token; attention_mask covers past + 1 positions."),
+            GraphSpec("code_heads", "gpt", "code_heads",
+                      inputs=(TensorSpec("hidden", "float32", hidden),),
+                      outputs=(TensorSpec("logits", "float32", ("batch", a.num_vq, a.audio_tokens)),),
+                      tolerance=t, convert=HEAD, notes="the 4 weight-normed code heads, folded."),
+            GraphSpec("text_head", "gpt", "text_head",
+                      inputs=(TensorSpec("hidden", "float32", hidden),),
+                      outputs=(TensorSpec("logits", "float32", ("batch", a.text_tokens)),),
+                      tolerance=t, convert=HEAD, notes="the weight-normed text head (refine pass), folded."),
+            GraphSpec("decoder", "decoder", "decoder",
+                      inputs=(TensorSpec("hiddens", "float32", ("batch", a.hidden, "tokens")),),
+                      outputs=(TensorSpec("mel", "float32", ("batch", MEL_BINS, "mel_frames")),),
+                      tolerance=t, convert=AUDIO, notes="GPT hiddens [B, H, T] -> mel [B, 100, 2T] (use_decoder)."),
+            GraphSpec("dvae", "decoder", "dvae",
+                      inputs=(TensorSpec("codes", "int64", ("batch", a.num_vq, "tokens"), (0, a.audio_tokens - 1)),),
+                      outputs=(TensorSpec("mel", "float32", ("batch", MEL_BINS, "mel_frames")),),
+                      tolerance=t, convert=AUDIO, notes="codes [B, 4, T] -> mel [B, 100, 2T] (GFSQ lookup, decoder)."),
+            GraphSpec("vocos", "vocos", "vocos",
+                      inputs=(TensorSpec("mel", "float32", ("batch", MEL_BINS, "mel_frames")),),
+                      outputs=(TensorSpec("waveform", "float32", ("batch", "samples")),),
+                      tolerance=t, convert=AUDIO, min_sizes=(("mel_frames", MIN_MEL_FRAMES),),
+                      notes=f"samples = (mel_frames - 1) * {HOP}; the inverse STFT is a real matmul + overlap-add."),
+        )
+
+    def _step_inputs(self, sequence, total) -> tuple[TensorSpec, ...]:
+        a = self.gpt
+        return (TensorSpec("inputs_embeds", "float32", ("batch", sequence, a.hidden)),
+                TensorSpec("attention_mask", "int64", ("batch", total), (0, 2)),
+                TensorSpec("position_ids", "int64", ("batch", sequence), (0, a.max_positions)))
+
+    def axis_ranges(self, name: str, max_batch: int) -> dict[str, tuple[int, int, int]]:
+        """(min, opt, max) per symbolic input axis (TensorRT profiles); opt is a typical short sentence."""
+        a, c, kind = self.gpt, self.constants, self.graph(name).kind
+        ranges = {"batch": (1, min(4, max_batch), max_batch)}
+        if kind in ("embed_text", "embed_code"):
+            ranges["sequence"] = (1, 1, a.max_positions)
+        elif kind == "gpt_prefill":
+            ranges["sequence"] = (1, 64, a.max_positions)
+        elif kind == "gpt_decode":
+            ranges["past_sequence"] = (1, 64 + c.max_code_tokens // 4, a.max_positions - 1)
+            ranges["total_sequence"] = (2, 65 + c.max_code_tokens // 4, a.max_positions)
+        elif kind in ("decoder", "dvae"):
+            ranges["tokens"] = (1, 256, c.max_code_tokens)
+        elif kind == "vocos":
+            ranges["mel_frames"] = (MIN_MEL_FRAMES, 512, 2 * c.max_code_tokens)
+        return ranges
+
+
+def _conv(idim, odim, hidden, n_layer, bn_dim) -> ConvStackArch:
+    return ConvStackArch(idim, odim, hidden, n_layer, bn_dim)
+
+
+CHATTTS_TINY = ChatTTSRecipe(
+    "chattts-tiny",
+    gpt=GptArch(layers=2, hidden=64, heads=4, intermediate=128),
+    decoder=_conv(32, 32, 64, 2, 32),  # idim = hidden / 2: each hidden becomes two mel frames
+    dvae=DvaeArch(encoder=_conv(32, 64, 32, 1, 16), decoder=_conv(32, 32, 32, 2, 16), vq_dim=64),
+    vocos=VocosArch(dim=32, intermediate=64, layers=2),
+    description="ChatTTS's vocabularies, codebooks and audio geometry at a tiny width: for fast tests only.",
+)
+CHATTTS = ChatTTSRecipe(
+    "chattts",
+    gpt=GptArch(layers=20, hidden=768, heads=12, intermediate=3072),
+    decoder=_conv(384, 384, 512, 12, 128),
+    dvae=DvaeArch(encoder=_conv(512, 1024, 256, 12, 128), decoder=_conv(512, 512, 256, 12, 128)),
+    description="2Noise/ChatTTS architecture (chattts 0.2.5 config).",
+)
+RECIPES = (CHATTTS_TINY, CHATTTS)

@@ -1,0 +1,142 @@
+"""What every family's pipeline looks like from outside: options in, Speech out, stage sessions inside.
+
+    texts ──Pipeline(artifact, sessions)──> Speech(audio per text, tokens per stage, seconds per stage)
+
+`SynthesisOptions` are the knobs every autoregressive TTS family shares (the CLI, `ttsx.load`,
+`ttsx bench` and the server speak only these); each family maps them onto its own stages, with
+its recipe's defaults for whatever is left unset. A family may also accept its own richer options.
+"""
+from __future__ import annotations
+
+import math
+import time
+from abc import ABC, abstractmethod
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ttsx.errors import TtsxError
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SynthesisOptions:
+    """Family-neutral generation settings; None means the family's default."""
+
+    seed: int | None = None  # seeds every sampling step; None draws fresh entropy
+    greedy: bool = False  # argmax everywhere (the reference's deterministic setting)
+    temperature: float | None = None  # first-stage temperature (families may scale later stages from it)
+    top_k: int | None = None  # keep the k most likely tokens
+    top_p: float | None = None  # keep the smallest set whose probability reaches top_p
+    max_tokens: int | None = None  # first-stage tokens per text piece, at most
+    stop_at_eos: bool = True  # False: EOS is suppressed and every sequence runs to max_tokens (benchmarks)
+    batch_size: int | None = None  # text pieces run together; None: the family default
+
+    def __post_init__(self):
+        check_sampling(self.temperature, self.top_k, self.top_p)
+        if self.seed is not None and not 0 <= self.seed < 2**63:
+            raise TtsxError(f"seed must be in [0, 2**63) (got {self.seed})")
+        for name in ("max_tokens", "batch_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise TtsxError(f"{name} must be >= 1 (got {value})")
+
+
+def check_sampling(temperature: float | None, top_k: int | None, top_p: float | None) -> None:
+    """Reject values that would sample from NaN or empty distributions, naming the option."""
+    if temperature is not None and not (math.isfinite(temperature) and temperature >= 1e-6):
+        raise TtsxError(f"temperature must be a finite number >= 1e-6 (got {temperature}); use greedy for argmax")
+    if top_k is not None and top_k < 1:
+        raise TtsxError(f"top_k must be >= 1 (got {top_k})")
+    if top_p is not None and not (math.isfinite(top_p) and 1e-6 <= top_p <= 1):
+        raise TtsxError(f"top_p must be in [1e-6, 1] (got {top_p})")
+
+
+@dataclass
+class Speech:
+    """Audio per input text plus what made it: tokens per stage (per text piece) and wall seconds per stage."""
+
+    audio: list[np.ndarray]
+    sample_rate: int
+    tokens: dict[str, list[np.ndarray]] = field(default_factory=dict)  # stage -> one array per text piece
+    seconds: dict[str, float] = field(default_factory=dict)  # stage -> wall seconds
+    steps: dict[str, int] = field(default_factory=dict)  # stage -> generated tokens per sequence (longest)
+
+    def __getattr__(self, name: str):
+        """speech.<stage>: the tokens of a stage (stage names are the family's)."""
+        tokens = self.__dict__.get("tokens", {})
+        if name in tokens:
+            return tokens[name]
+        raise AttributeError(name)
+
+    @contextmanager
+    def timed(self, stage: str):
+        """Add the wall time of the block to `stage`."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+
+    def add_tokens(self, stage: str, sequences: list[np.ndarray]) -> None:
+        """Record a stage's tokens for a batch of pieces."""
+        self.tokens.setdefault(stage, []).extend(sequences)
+
+
+class Pipeline(ABC):
+    """A family's generation loop over stage sessions: load once, call many times; a context manager."""
+
+    def __init__(self, artifact, sessions: dict):
+        self.artifact, self.recipe, self.sessions = artifact, artifact.recipe, sessions
+
+    def __enter__(self) -> "Pipeline":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release every stage session."""
+        for session in self.sessions.values():
+            session.close()
+
+    @abstractmethod
+    def __call__(self, texts: str | list[str], voice=None, options=None, progress: Progress = lambda m: None
+                 ) -> Speech:
+        """Synthesize one text or a list (`options`: SynthesisOptions or the family's own)."""
+
+    @property
+    def random_weights(self) -> bool:
+        """Whether the artifact came from random weights (its audio is noise)."""
+        return bool(self.artifact.manifest["source"].get("random_weights"))
+
+
+def check_texts(texts: str | list[str], max_chars: int) -> list[str]:
+    """A list of non-empty str texts within the length limit, or a TtsxError naming the bad one."""
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    if not texts:
+        raise TtsxError("no text given; pass a string or a non-empty list of strings")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TtsxError(f"text {i} is a {type(text).__name__}, expected str")
+        if len(text) > max_chars:
+            raise TtsxError(f"text {i} has {len(text)} characters; at most {max_chars} per text (split it)")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise TtsxError(f"text {i} is not valid Unicode ({exc.reason} at position {exc.start}); "
+                            "remove lone surrogates") from None
+    return texts
+
+
+def by_length(items: list[np.ndarray], run: Callable[[np.ndarray], list]) -> list:
+    """Run `run` on stacks of equal-length items (batch results equal solo results); keep order."""
+    out: list = [None] * len(items)
+    for length in sorted({x.shape[-1] for x in items}):
+        index = [i for i, x in enumerate(items) if x.shape[-1] == length]
+        for i, result in zip(index, run(np.stack([items[i] for i in index]))):
+            out[i] = result
+    return out

@@ -22,6 +22,15 @@ from .spec import GraphSpec
 
 
 @dataclass(frozen=True)
+class AgreementRun:
+    """One greedy end-to-end comparison: the options both pipelines run, and the stages whose tokens count."""
+
+    label: str
+    options: object  # runtimes.pipeline.SynthesisOptions or the family's own options
+    stages: tuple[str, ...] | None = None  # None: every stage the pipeline reports
+
+
+@dataclass(frozen=True)
 class Limits:
     """What one synthesis call may ask of a recipe, and its defaults (the CLI, API and server read these)."""
 
@@ -124,6 +133,12 @@ class Family(ABC):
         if value.ndim == 0:
             return np.asarray(low + (int(value) - low + 1) % (high - low), value.dtype)
         return rng.integers(low, high, value.shape).astype(value.dtype)
+
+    def agreement_runs(self, recipe, tokens: int, batch: int) -> list[AgreementRun]:
+        """The greedy end-to-end comparisons `ttsx parity` makes (default: one run, every stage)."""
+        from ttsx.runtimes.pipeline import SynthesisOptions
+
+        return [AgreementRun("greedy", SynthesisOptions(greedy=True, max_tokens=tokens, batch_size=batch))]
 
     # -- run ----------------------------------------------------------------------------------
     @abstractmethod

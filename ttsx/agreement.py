@@ -21,19 +21,26 @@ AGREEMENT_TOKENS = 32  # first-stage tokens per prompt (random weights rarely em
 
 def greedy_agreement(artifact: Artifact, model, backend: str, progress: Callable[[str], None] = lambda m: None,
                      prompts: tuple[str, ...] = AGREEMENT_PROMPTS, tokens: int = AGREEMENT_TOKENS,
-                     **session_options) -> list[tuple[str, float, int | None]]:
-    """(stage, share of identical tokens, first divergence) per stage: artifact on `backend` vs torch, greedy."""
-    from ttsx.runtimes.factory import open_pipeline
-    from ttsx.runtimes.pipeline import SynthesisOptions
+                     **session_options) -> list[tuple[str, str, float, int | None]]:
+    """(run, stage, share of identical tokens, first divergence): artifact on `backend` vs torch, greedy.
 
-    options = SynthesisOptions(greedy=True, max_tokens=tokens, batch_size=len(prompts))
-    progress(f"end to end: fp32 PyTorch reference, {len(prompts)} prompts, {tokens} tokens, greedy")
-    with open_pipeline(artifact, "torch", reference_model=model) as pipeline:
-        ref = pipeline(list(prompts), options=options)
-    progress(f"end to end: {artifact.precision} artifact on {backend}")
-    with open_pipeline(artifact, backend, **session_options) as pipeline:
-        ours = pipeline(list(prompts), options=options)
-    return [(stage, *token_agreement(ours.tokens.get(stage, []), ref.tokens[stage])) for stage in ref.tokens]
+    The family says which runs to make (`Family.agreement_runs`): a family whose later stage reads
+    an earlier stage's output as text judges that stage on a fixed input in a run of its own.
+    """
+    from ttsx.recipes import get_family
+    from ttsx.runtimes.factory import open_pipeline
+
+    results = []
+    for run in get_family(artifact.recipe.family).agreement_runs(artifact.recipe, tokens, len(prompts)):
+        progress(f"end to end ({run.label}): fp32 PyTorch reference, {len(prompts)} prompts, greedy")
+        with open_pipeline(artifact, "torch", reference_model=model) as pipeline:
+            ref = pipeline(list(prompts), options=run.options)
+        progress(f"end to end ({run.label}): {artifact.precision} artifact on {backend}")
+        with open_pipeline(artifact, backend, **session_options) as pipeline:
+            ours = pipeline(list(prompts), options=run.options)
+        for stage in run.stages or tuple(ref.tokens):
+            results.append((run.label, stage, *token_agreement(ours.tokens.get(stage, []), ref.tokens[stage])))
+    return results
 
 
 def token_agreement(ours: list[np.ndarray], ref: list[np.ndarray]) -> tuple[float, int | None]:

@@ -175,8 +175,8 @@ def _agreement_rows(artifact: Artifact, model, backend: str, budget: Budget, pro
     from .agreement import AGREEMENT_PROMPTS, greedy_agreement
 
     rows = []
-    for stage, share, first in greedy_agreement(artifact, model, backend, progress, **session_options):
-        case = (f"{len(AGREEMENT_PROMPTS)} prompts, greedy, first divergence: "
+    for run, stage, share, first in greedy_agreement(artifact, model, backend, progress, **session_options):
+        case = (f"{len(AGREEMENT_PROMPTS)} prompts, {run}, first divergence: "
                 f"{'none' if first is None else f'step {first}'}")
         rows.append(ParityRow("end to end", case, f"{stage} tokens", "tokens agree", share,
                               f">= {budget.tokens:g}", share >= budget.tokens))

@@ -86,6 +86,22 @@ class ChatTTSFamily(Family):
         changed = perturb(spec, name, feed, rng)
         return super().perturb(spec, name, feed, rng) if changed is None else changed
 
+    def agreement_runs(self, recipe, tokens: int, batch: int) -> list:
+        """The refine pass alone, then the code pass on the unrefined text: a refine divergence changes the
+        code pass's prompt, so one run would judge the code pass on different inputs."""
+        from dataclasses import replace
+
+        from ttsx.recipes.family import AgreementRun
+        from ttsx.runtimes.pipeline import SynthesisOptions
+
+        from .pipeline import ChatTTSOptions
+
+        greedy = ChatTTSOptions.from_synthesis(SynthesisOptions(greedy=True, max_tokens=tokens, batch_size=batch), tokens)
+        refine = replace(greedy, refine=replace(greedy.refine, max_new_tokens=tokens),
+                         code=replace(greedy.code, max_new_tokens=1))
+        return [AgreementRun("greedy refine", refine, ("refine",)),
+                AgreementRun("greedy codes, refine skipped", replace(greedy, refine=None), ("code",))]
+
     def open_pipeline(self, artifact, sessions: dict):
         """ChatTTS's refine and code passes, decoder and Vocos."""
         from .pipeline import ChatTTSPipeline

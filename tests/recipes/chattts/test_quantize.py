@@ -1,0 +1,48 @@
+"""chattts-tiny at fp16, int8 and int8-qdq: within the recipe's budgets, with RMSNorm kept fp32 in fp16."""
+import onnx
+import pytest
+
+from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact
+from ttsx.parity import format_table, run_parity
+
+
+@pytest.fixture(scope="module")
+def chattts_quantized(chattts_artifact, tmp_path_factory):
+    made = {}
+
+    def make(precision):
+        if precision not in made:
+            out = tmp_path_factory.mktemp("chattts-quantized") / precision
+            made[precision] = quantize_artifact(QuantizeOptions(chattts_artifact, precision, out, calibration_tokens=12))
+        return made[precision]
+
+    return make
+
+
+@pytest.mark.parametrize("precision", ["fp16", "int8", "int8-qdq"])
+def test_chattts_precisions_meet_their_budgets(chattts_quantized, precision):
+    rows = run_parity(chattts_quantized(precision))
+    assert [r for r in rows if not r.passed] == [], format_table([r for r in rows if not r.passed])
+    assert {r.output for r in rows if r.graph == "end to end"} == {"refine tokens", "code tokens"}
+
+
+def test_fp16_keeps_rmsnorm_and_the_audio_norms_in_fp32(chattts_quantized):
+    root = chattts_quantized("fp16")
+    gpt = onnx.load(str(root / "gpt_decode.onnx"), load_external_data=False)
+    producer = {out: node for node in gpt.graph.node for out in node.output}
+    squares = [n for n in gpt.graph.node if n.op_type == "Pow"]
+    assert squares
+    for node in squares:  # RMSNorm's square reads a tensor cast to float32
+        cast = producer[node.input[0]]
+        assert cast.op_type == "Cast" and cast.attribute[0].i == onnx.TensorProto.FLOAT, node.name
+    tables = {i.name for i in gpt.graph.initializer if "rotary" in i.name or "cos" in i.name}
+    assert any(n.op_type == "Gather" and n.input[0] in tables for n in gpt.graph.node), "rotary table gathered"
+
+
+def test_int8_leaves_the_audio_path_fp32(chattts_quantized):
+    import json
+
+    manifest = json.loads((chattts_quantized("int8") / "manifest.json").read_text())
+    precisions = {name: entry["precision"] for name, entry in manifest["graphs"].items()}
+    assert precisions == {"embed_text": "fp32", "embed_code": "fp32", "gpt_prefill": "int8", "gpt_decode": "int8",
+                          "code_heads": "int8", "text_head": "int8", "decoder": "fp32", "dvae": "fp32", "vocos": "fp32"}

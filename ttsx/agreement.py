@@ -29,15 +29,17 @@ def greedy_agreement(artifact: Artifact, model, backend: str, progress: Callable
     """
     from ttsx.recipes import get_family
     from ttsx.runtimes.factory import open_pipeline
+    from ttsx.runtimes.pipeline import SynthesisOptions
 
     results = []
     for run in get_family(artifact.recipe.family).agreement_runs(artifact.recipe, tokens, len(prompts)):
+        options = run.options or SynthesisOptions(greedy=True, max_tokens=tokens, batch_size=len(prompts))
         progress(f"end to end ({run.label}): fp32 PyTorch reference, {len(prompts)} prompts, greedy")
         with open_pipeline(artifact, "torch", reference_model=model) as pipeline:
-            ref = pipeline(list(prompts), options=run.options)
+            ref = pipeline(list(prompts), options=options)
         progress(f"end to end ({run.label}): {artifact.precision} artifact on {backend}")
         with open_pipeline(artifact, backend, **session_options) as pipeline:
-            ours = pipeline(list(prompts), options=run.options)
+            ours = pipeline(list(prompts), options=options)
         for stage in run.stages or tuple(ref.tokens):
             results.append((run.label, stage, *token_agreement(ours.tokens.get(stage, []), ref.tokens[stage])))
     return results

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ttsx.artifact import Artifact
-from ttsx.runtimes.session import StageSession
+from ttsx.runtimes.session import SessionWrapper, StageSession
 
 CALIBRATION_PROMPTS = (
     "Hello, my name is Suno. And, uh, I like pizza.",
@@ -27,19 +27,18 @@ SAMPLE_BYTES_PER_GRAPH = 512 << 20  # and at most 512 MiB of them (a 12-layer, 7
 CALIBRATION_SAMPLING = "the family's default sampling, seed 0, batch 1"
 
 
-class RecordingSession(StageSession):
-    """Wraps a stage session and keeps numpy copies of the feeds it runs (every `stride`-th, up to `limit`)."""
+class RecordingSession(SessionWrapper):
+    """Wraps a stage session and keeps numpy copies of the feeds it runs (every `stride`-th, up to `limit`).
+
+    Attached caches are recorded as they are when the step runs (their valid prefix and the rest).
+    """
 
     def __init__(self, inner: StageSession, stride: int = 1, limit: int = SAMPLES_PER_GRAPH,
                  max_bytes: int = SAMPLE_BYTES_PER_GRAPH):
-        super().__init__(inner.spec)
-        self.inner, self.stride, self.limit, self.max_bytes = inner, stride, limit, max_bytes
+        super().__init__(inner)
+        self.stride, self.limit, self.max_bytes = stride, limit, max_bytes
         self.samples: list[dict[str, np.ndarray]] = []
         self._calls = self._bytes = 0
-
-    def describe(self, value):
-        """As the wrapped backend describes its values."""
-        return self.inner.describe(value)
 
     def _run(self, feed: dict, host) -> dict:
         if self._calls % self.stride == 0 and len(self.samples) < self.limit:
@@ -49,11 +48,7 @@ class RecordingSession(StageSession):
                 self.samples.append(sample)
                 self._bytes += size
         self._calls += 1
-        return self.inner._run(feed, host)
-
-    def close(self) -> None:
-        """Close the wrapped session."""
-        self.inner.close()
+        return super()._run(feed, host)
 
 
 def capture_feeds(artifact: Artifact, prompts: tuple[str, ...] = CALIBRATION_PROMPTS,
@@ -76,5 +71,5 @@ def capture_feeds(artifact: Artifact, prompts: tuple[str, ...] = CALIBRATION_PRO
 
 
 def _to_numpy(value) -> np.ndarray:
-    """A host copy of a numpy array, OrtValue or torch tensor."""
-    return value.copy() if isinstance(value, np.ndarray) else np.asarray(value.numpy())
+    """A host copy of a numpy array, OrtValue or torch tensor (an OrtValue's numpy() is a view of a live cache)."""
+    return value.copy() if isinstance(value, np.ndarray) else np.array(value.numpy())

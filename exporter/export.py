@@ -32,6 +32,7 @@ class ExportOptions:
     out: Path  # artifact directory to create
     force: bool = False  # replace an existing artifact at `out`
     opset: int = OPSET
+    kv_cache: str = "onnxruntime"  # in-place cache flavour (recipes.family.KV_CACHES)
 
 
 def library_versions() -> dict[str, str]:
@@ -51,14 +52,15 @@ def export_artifact(options: ExportOptions, progress: Progress = lambda message:
     family = get_family(recipe.family)
     progress(f"loading reference model ({options.source.kind} weights) for {recipe.name}")
     model = family.load_reference(recipe, options.source)
-    specs = recipe.graphs()
+    specs = recipe.graphs(kv_cache=options.kv_cache)
     with ArtifactWriter(options.out, options.force) as writer:
         graphs = {}
         for i, spec in enumerate(specs, 1):
             start = time.perf_counter()
             progress(f"[{i}/{len(specs)}] {spec.stage}: exporting {spec.name}")
             feed = family.example_feed(model, recipe, spec, np.random.default_rng(i))
-            files = export_graph(family.graph_module(model, recipe, spec), spec, feed, writer.root, options.opset)
+            module = family.graph_module(model, recipe, spec, options.kv_cache)
+            files = export_graph(module, spec, feed, writer.root, options.opset)
             graphs[spec.name] = graph_to_json(spec, files[0])
             graphs[spec.name]["tensorrt_problems"] = readiness(writer.root / files[0], spec.name, progress)
             progress(f"[{i}/{len(specs)}] {spec.stage}: {spec.name} done in {time.perf_counter() - start:.1f} s")
@@ -75,6 +77,7 @@ def _manifest(recipe, family, options: ExportOptions, model, graphs: dict, root:
         "recipe": recipe.name,
         "family": recipe.family,
         "precision": "fp32",
+        "kv_cache": options.kv_cache,
         "opset": options.opset,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "source": source_record(options.source, family.fingerprint(model)),

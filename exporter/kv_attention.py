@@ -95,7 +95,11 @@ class _GroupQueryAttention(torch.autograd.Function):
     def symbolic(g, q, k, v, past_key, past_value, cache_lengths, lengths, heads, kv_heads):
         ends = g.op("Add", cache_lengths, lengths)  # int32 [B]: positions filled after the call
         seqlens_k = g.op("Sub", ends, g.op("Constant", value_t=torch.tensor(1, dtype=torch.int32)))
-        total = g.op("ReduceMax", ends, keepdims_i=0)  # int32 scalar
+        # total: the longest row's end, and at least the call's positions (a prefill whose rows are all
+        # shorter than the padded call still takes GroupQueryAttention's first-prompt path)
+        positions = g.op("Cast", g.op("Gather", g.op("Shape", q), g.op("Constant", value_t=torch.tensor(1)), axis_i=0),
+                         to_i=6)  # int32
+        total = g.op("Max", g.op("ReduceMax", ends, keepdims_i=0), positions)  # int32 scalar
         out, present_key, present_value = g.op("com.microsoft::GroupQueryAttention", q, k, v, past_key, past_value,
                                                seqlens_k, total, outputs=3, num_heads_i=heads, kv_num_heads_i=kv_heads)
         d = past_key.type().varyingSizes()[-1]

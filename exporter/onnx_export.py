@@ -12,6 +12,8 @@ import torch
 from ttsx.errors import TtsxError
 from ttsx.recipes.spec import GraphSpec
 
+from .kv_attention import PLACEHOLDER, finish_export
+
 OPSET = 18  # LayerNormalization is one op from 17; 18 is well supported by ORT and TensorRT's parser
 ONNX_DTYPES = {"int64": onnx.TensorProto.INT64, "int32": onnx.TensorProto.INT32, "float32": onnx.TensorProto.FLOAT,
                "float16": onnx.TensorProto.FLOAT16, "bool": onnx.TensorProto.BOOL}
@@ -33,8 +35,10 @@ def export_graph(module: torch.nn.Module, spec: GraphSpec, feed: dict[str, np.nd
             warnings.simplefilter("ignore")  # TorchScript exporter deprecation and tracer notes
             torch.onnx.export(module, args, str(traced), input_names=spec.input_names,
                               output_names=spec.output_names, dynamic_axes=dynamic_axes(spec),
-                              opset_version=opset, dynamo=False, do_constant_folding=True)
+                              opset_version=opset, dynamo=False, do_constant_folding=True,
+                              custom_opsets={"com.microsoft": 1, PLACEHOLDER: 1})
         model = onnx.load(str(traced))
+    finish_export(model)
     check_io(model, spec)
     return save_graph(model, spec.name, out_dir)
 

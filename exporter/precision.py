@@ -81,7 +81,11 @@ def to_int8_qdq(src: Path, spec: GraphSpec, out_dir: Path, samples: list[dict]) 
                         nodes_to_quantize=nodes, per_channel=True, activation_type=QuantType.QInt8,
                         weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
                         use_external_data_format=True,
-                        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
+                        # Q/DQ on each weight MatMul's inputs only: that is what TensorRT needs to run it in
+                        # int8. Quantizing its output too cost a tiny model's attention projections all their
+                        # precision (an output range calibrated over other steps rounded them to zero).
+                        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
+                                       "OpTypesToExcludeOutputQuantization": ["MatMul"]})
         return _finish(out, spec, out_dir)
 
 

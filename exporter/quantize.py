@@ -54,7 +54,7 @@ def quantize_artifact(options: QuantizeOptions, progress: Progress = lambda mess
         samples = capture_feeds(source, options.prompts, options.calibration_tokens)
     with ArtifactWriter(options.out, options.force) as writer:
         graphs = {}
-        specs = source.recipe.graphs(precision.name)
+        specs = source.recipe.graphs(precision.name, source.kv_cache)
         for i, spec in enumerate(specs, 1):
             start = time.perf_counter()
             graphs[spec.name] = _convert(source, spec, precision, samples.get(spec.name, []), writer.root)

@@ -40,6 +40,12 @@ class Limits:
     sample_rate: int = 24_000  # Hz of the audio made
 
 
+KV_CACHES = {  # how a causal graph updates its cache in place; the artifact records which
+    "onnxruntime": "com.microsoft::GroupQueryAttention, symbolic capacity (onnxruntime CPU and CUDA)",
+    "tensorrt": "TensorScatter (opset 24) and masked attention, static capacity (TensorRT's KV cache update)",
+}
+
+
 class RecipeBase:
     """Common recipe behaviour: specs at a precision, lookup by name, budgets. Subclasses define `_graphs`."""
 
@@ -48,18 +54,24 @@ class RecipeBase:
     description: str
     budgets: dict  # precision name -> Budget
     limits: Limits
+    kv_capacity: int  # positions a static (TensorRT) cache holds: the longest prompt plus the most new tokens
 
     def _graphs(self) -> tuple[GraphSpec, ...]:
         raise NotImplementedError
 
-    def graphs(self, precision: str = "fp32") -> tuple[GraphSpec, ...]:
-        """Every graph this recipe exports, as stored at `precision`, in pipeline order."""
+    def graphs(self, precision: str = "fp32", kv_cache: str = "onnxruntime") -> tuple[GraphSpec, ...]:
+        """Every graph this recipe exports, as stored at `precision` with `kv_cache` flavour, in pipeline order."""
+        if kv_cache not in KV_CACHES:
+            raise KeyError(f"unknown KV-cache flavour {kv_cache!r}; choose {', '.join(KV_CACHES)}")
         p = get_precision(precision)
-        return tuple(spec.at_precision(p) for spec in self._graphs())
+        specs = self._graphs()
+        if kv_cache == "tensorrt":
+            specs = tuple(spec.with_static_capacity(self.kv_capacity) for spec in specs)
+        return tuple(spec.at_precision(p) for spec in specs)
 
-    def graph(self, name: str, precision: str = "fp32") -> GraphSpec:
+    def graph(self, name: str, precision: str = "fp32", kv_cache: str = "onnxruntime") -> GraphSpec:
         """The graph spec called `name`."""
-        for spec in self.graphs(precision):
+        for spec in self.graphs(precision, kv_cache):
             if spec.name == name:
                 return spec
         known = ", ".join(g.name for g in self._graphs())
@@ -96,8 +108,10 @@ class Family(ABC):
         return ""
 
     @abstractmethod
-    def graph_module(self, model, recipe, spec: GraphSpec):
-        """The nn.Module exported for `spec` (flat tensors in and out); also what the torch backend runs."""
+    def graph_module(self, model, recipe, spec: GraphSpec, kv_cache: str = "onnxruntime"):
+        """The nn.Module exported for `spec` (flat tensors in and out); also what the torch backend runs.
+
+        `kv_cache` picks the ONNX form of in-place cache updates (KV_CACHES); eager math is the same."""
 
     @abstractmethod
     def example_feed(self, model, recipe, spec: GraphSpec, rng: np.random.Generator) -> dict:
@@ -120,10 +134,17 @@ class Family(ABC):
     def reference_outputs(self, model, recipe, spec: GraphSpec, feed: dict) -> dict:
         """The reference implementation's outputs for `feed`, keyed by the graph's output names."""
 
-    def perturb(self, spec: GraphSpec, name: str, feed: dict, rng: np.random.Generator) -> np.ndarray:
-        """A changed value for input `name` that the graph's outputs must notice (the sensitivity check)."""
+    def perturb(self, spec: GraphSpec, name: str, feed: dict, rng: np.random.Generator) -> np.ndarray | None:
+        """A changed, valid value for input `name` that the graph's outputs must notice (the sensitivity
+        check); None when this case offers none (parity then tries the next case)."""
         value = np.asarray(feed[name])
         tensor = next(t for t in spec.inputs if t.name == name)
+        if spec.lengths and name in (spec.lengths.cached, spec.lengths.new):
+            floor = 0 if name == spec.lengths.cached else 1  # one fewer cached (or new) token where a row has one
+            spare = value > floor
+            return np.where(spare, value - 1, value).astype(value.dtype) if spare.any() else None
+        if spec.lengths and name in {p.past for p in spec.cache} and not np.asarray(feed[spec.lengths.cached]).any():
+            return None  # an empty cache: nothing in it may matter
         if tensor.dtype in ("float32", "float16"):  # a tenth of the spread: changed, yet in-distribution
             scale = 0.1 * (float(np.std(value)) or 1.0)
             return (value + rng.normal(0, scale, value.shape)).astype(value.dtype)

@@ -8,6 +8,7 @@ never asks which model or which kind of graph it has.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 Dim = int | str  # a static size, or the name of a symbolic axis
 
@@ -82,6 +83,22 @@ class Conversion:
 
 
 @dataclass(frozen=True)
+class CacheLengths:
+    """The inputs of an in-place cache graph that say where each row's tokens go (the runner feeds them).
+
+    Row b's new tokens are the first `lengths[b]` of the call's (right-padded) positions; they are
+    written at cache positions `cache_lengths[b]` onwards and attend everything before them.
+    """
+
+    cached: str = "cache_lengths"  # int32 [batch]: tokens already in each row's cache
+    new: str = "lengths"  # int32 [batch]: real tokens of each row in this call
+
+    def to_json(self) -> list:
+        """The manifest form."""
+        return [self.cached, self.new]
+
+
+@dataclass(frozen=True)
 class GraphSpec:
     """One exported ONNX graph: which stage it belongs to, its I/O, cache pairs and conversion rules."""
 
@@ -93,15 +110,16 @@ class GraphSpec:
     tolerance: Tolerance
     notes: str = field(default="", compare=False)
     min_sizes: tuple[tuple[str, int], ...] = ()  # (symbolic axis, smallest size the graph is valid for)
-    cache: tuple[CachePair, ...] = ()  # decode graphs: each cache input and the output that replaces it
+    cache: tuple[CachePair, ...] = ()  # causal graphs: each cache input and the output that replaces it
     convert: Conversion = Conversion()
+    lengths: CacheLengths | None = None  # in-place caches: present IS past (same buffer), rows placed by these
 
-    @property
+    @cached_property
     def input_names(self) -> list[str]:
         """Input names in graph order."""
         return [t.name for t in self.inputs]
 
-    @property
+    @cached_property
     def output_names(self) -> list[str]:
         """Output names in graph order."""
         return [t.name for t in self.outputs]
@@ -113,9 +131,34 @@ class GraphSpec:
         return [name for name in self.input_names if name not in past]
 
     @property
+    def positions_input(self) -> str | None:
+        """With in-place caches: the step input whose axis 1 is the call's positions (the ids or embeddings)."""
+        if self.lengths is None:
+            return None
+        return next(n for n in self.step_inputs if n not in (self.lengths.cached, self.lengths.new))
+
+    @property
+    def capacity(self) -> Dim | None:
+        """The cache's size along its sequence axis: an int (static) or the name of a symbolic axis."""
+        if not self.cache:
+            return None
+        pair = self.cache[0]
+        return next(t for t in self.inputs if t.name == pair.past).shape[pair.axis]
+
+    @property
     def kv_outputs(self) -> list[str]:
         """Outputs that are KV cache (a prefill's or a decode step's present.*)."""
         return [t.name for t in self.outputs if t.kv]
+
+    def with_static_capacity(self, size: int) -> "GraphSpec":
+        """This spec with its symbolic cache capacity fixed to `size` (TensorRT's KV update needs it static)."""
+        axis = self.capacity
+        if not isinstance(axis, str):
+            return self
+        fix = lambda ts: tuple(replace(t, shape=tuple(size if d == axis else d for d in t.shape),  # noqa: E731
+                                       bounds=(t.bounds[0], size + 1) if self.lengths and t.name in
+                                       (self.lengths.cached, self.lengths.new) else t.bounds) for t in ts)
+        return replace(self, inputs=fix(self.inputs), outputs=fix(self.outputs))
 
     def converted(self, precision) -> bool:
         """Whether `precision` (a recipes.precision.Precision) converts this graph."""
@@ -129,6 +172,21 @@ class GraphSpec:
         return replace(self, inputs=cast(self.inputs), outputs=cast(self.outputs))
 
 
+def in_place_cache(n_layers: int, heads: int, head_dim: int, capacity: Dim = "capacity"
+                   ) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...], tuple[CachePair, ...], tuple[TensorSpec, ...]]:
+    """(cache inputs, cache outputs, pairs, length inputs) of a graph whose cache is updated in place.
+
+    Caches are [batch, heads, capacity, head_dim]; the outputs are the same buffers (bind one value
+    as both). `capacity` is symbolic (the runner sizes it per generation) or an int (TensorRT).
+    """
+    lengths = CacheLengths()
+    bound = capacity + 1 if isinstance(capacity, int) else 2**31 - 1
+    length_specs = (TensorSpec(lengths.cached, "int32", ("batch",), (0, bound)),
+                    TensorSpec(lengths.new, "int32", ("batch",), (1, bound)))
+    return (kv_specs("past_key_values", n_layers, heads, head_dim, capacity),
+            kv_specs("present", n_layers, heads, head_dim, capacity), cache_pairs(n_layers), length_specs)
+
+
 def kv_specs(prefix: str, n_layers: int, heads: int, head_dim: int, seq_axis: Dim) -> tuple[TensorSpec, ...]:
     """KV-cache tensors `{prefix}.{i}.key|value`, layout [batch, heads, seq, head_dim], in layer order."""
     return tuple(
@@ -136,16 +194,6 @@ def kv_specs(prefix: str, n_layers: int, heads: int, head_dim: int, seq_axis: Di
         for i in range(n_layers)
         for part in ("key", "value")
     )
-
-
-def past_specs(n_layers: int, heads: int, head_dim: int) -> tuple[TensorSpec, ...]:
-    """Cache inputs: `past_key_values.{i}.key|value` over the `past_sequence` axis."""
-    return kv_specs("past_key_values", n_layers, heads, head_dim, "past_sequence")
-
-
-def present_specs(n_layers: int, heads: int, head_dim: int, seq_axis: Dim) -> tuple[TensorSpec, ...]:
-    """Cache outputs: `present.{i}.key|value` over `seq_axis`."""
-    return kv_specs("present", n_layers, heads, head_dim, seq_axis)
 
 
 def cache_pairs(n_layers: int) -> tuple[CachePair, ...]:

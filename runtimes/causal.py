@@ -1,11 +1,13 @@
-"""Prefill then step an autoregressive graph pair; the KV cache stays in the backend between steps.
+"""Run an autoregressive graph over a fixed-capacity KV cache that the graph updates in place.
 
-    prefill(feed) ──present.*──┐
-                               v  paired by the decode spec's CachePair(past, present) names
-    step(feed) ── past.* + the step's own inputs (ids, positions, masks: whatever the spec lists) ──> outputs
+    start(feed, lengths, room) -- caches of `capacity` positions per row, bound once to the session
+                                  (the graph's present outputs ARE these buffers) --> prefill
+    step(feed)                 -- one token per row; only the step's small inputs cross each call
 
-The runner knows no model: which inputs are cache comes from `GraphSpec.cache`, everything else a
-step needs is fed by the family's loop. Only the non-cache outputs come back to the host.
+The runner keeps each row's length (`cache_lengths`): rows of different prompt lengths share a
+batch (the prompt is right-padded; row b's tokens are its first lengths[b]). It knows no model:
+which inputs are cache, and which two carry the lengths, comes from the graph spec; everything else a
+step needs (ids, embeddings) is fed by the family's loop. Only the non-cache outputs reach the host.
 """
 from __future__ import annotations
 
@@ -15,33 +17,53 @@ from ttsx.errors import TtsxError
 
 from .session import StageSession
 
+CAPACITY_STEP = 64  # a symbolic capacity is sized to the generation, rounded up to this many positions
+
 
 class CausalRunner:
-    """A prefill session and a decode session sharing one KV cache."""
+    """One causal graph with an in-place cache: a prefill, then steps of one token per row."""
 
-    def __init__(self, prefill: StageSession, decode: StageSession):
-        if not decode.spec.cache:
-            raise TtsxError(f"{decode.spec.name} declares no cache pairs; it is not a decode graph")
-        missing = [p.present for p in decode.spec.cache if p.present not in prefill.spec.output_names]
-        if missing:
-            raise TtsxError(f"{prefill.spec.name} does not output the caches {missing} that {decode.spec.name} needs")
-        self.prefill, self.decode = prefill, decode
-        self.pairs = decode.spec.cache
-        present = {p.present for p in self.pairs}
-        self._host = tuple(n for n in decode.spec.output_names if n not in present)
-        self._prefill_host = tuple(n for n in prefill.spec.output_names if n not in present)
-        self._past: dict = {}
+    def __init__(self, session: StageSession):
+        spec = session.spec
+        if not spec.cache or spec.lengths is None:
+            raise TtsxError(f"{spec.name} has no in-place cache; it can't run autoregressively (re-export it)")
+        self.session, self.spec = session, spec
+        self.cache_lengths: np.ndarray | None = None  # int32 [B]: tokens in each row's cache
+        self.capacity = 0
 
-    def start(self, feed: dict) -> dict[str, np.ndarray]:
-        """Run the prefill; its non-cache outputs (e.g. logits of the last position) as numpy."""
-        return self._keep(self.prefill.run(feed, host=self._prefill_host))
+    def start(self, feed: dict, lengths, room: int) -> dict[str, np.ndarray]:
+        """Prefill rows of `lengths` real tokens (feed right-padded), leaving room for `room` more per row."""
+        lengths = np.asarray(lengths, np.int32)
+        self.capacity = self._capacity(int(lengths.max()) + room)
+        self.session.attach(self.session.new_cache(len(lengths), self.capacity))
+        self.cache_lengths = np.zeros(len(lengths), np.int32)
+        return self._run(feed, lengths)
 
     def step(self, feed: dict) -> dict[str, np.ndarray]:
-        """One decode step: `feed` holds the step inputs (no cache); the non-cache outputs as numpy."""
-        if not self._past:
-            raise TtsxError(f"{self.decode.spec.name}: step() before start(); run the prefill first")
-        return self._keep(self.decode.run({**feed, **self._past}, host=self._host))
+        """One token per row (feed [B, 1, ...]); the next outputs."""
+        if self.cache_lengths is None:
+            raise TtsxError(f"{self.spec.name}: step() before start(); run the prefill first")
+        if int(self.cache_lengths.max()) + 1 > self.capacity:
+            raise TtsxError(f"{self.spec.name}: the cache holds {self.capacity} positions and is full; "
+                            "ask for fewer new tokens")
+        return self._run(feed, np.ones(len(self.cache_lengths), np.int32))
 
-    def _keep(self, outputs: dict) -> dict[str, np.ndarray]:
-        self._past = {p.past: outputs[p.present] for p in self.pairs}
-        return {name: value for name, value in outputs.items() if name not in {p.present for p in self.pairs}}
+    def close(self) -> None:
+        """Drop the cache buffers."""
+        self.session.detach()
+        self.cache_lengths = None
+
+    def _run(self, feed: dict, lengths: np.ndarray) -> dict[str, np.ndarray]:
+        names = self.spec.lengths
+        outputs = self.session.run({**feed, names.cached: self.cache_lengths, names.new: lengths},
+                                   host=self.session.host_outputs)
+        self.cache_lengths = self.cache_lengths + lengths
+        return outputs
+
+    def _capacity(self, needed: int) -> int:
+        static = self.spec.capacity
+        if isinstance(static, int):
+            if needed > static:
+                raise TtsxError(f"{self.spec.name}: {needed} positions asked for; the graph's cache holds {static}")
+            return static
+        return -(-needed // CAPACITY_STEP) * CAPACITY_STEP

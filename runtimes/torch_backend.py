@@ -1,16 +1,18 @@
 """torch backend: the family's export wrappers themselves, run eagerly on the reference weights."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ttsx.recipes.spec import GraphSpec
 
-from .session import StageSession
+from .session import StageSession, host_array
 
 
 class TorchSession(StageSession):
-    """One graph's export wrapper (the family's graph_module) in eager PyTorch; caches stay tensors."""
+    """One graph's export wrapper (the family's graph_module) in eager PyTorch; caches stay tensors.
+
+    Attached caches are torch tensors the wrapper writes in place (exporter/kv_attention.py's eager math).
+    """
 
     backend = "torch"
 
@@ -24,6 +26,11 @@ class TorchSession(StageSession):
             return tuple(value.shape), str(value.dtype).removeprefix("torch.")
         return super().describe(value)
 
+    def new_cache(self, batch: int, capacity: int) -> dict:
+        """Zeroed torch tensors."""
+        return {name: torch.zeros(shape, dtype=getattr(torch, dtype))
+                for name, (shape, dtype) in self.cache_shapes(batch, capacity).items()}
+
     @torch.no_grad()
     def _run(self, feed: dict, host) -> dict:
         args = [_tensor(feed[name]) for name in self.spec.input_names]
@@ -33,4 +40,4 @@ class TorchSession(StageSession):
 
 
 def _tensor(value) -> torch.Tensor:
-    return value if isinstance(value, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(value))
+    return value if isinstance(value, torch.Tensor) else torch.from_numpy(host_array(value))

@@ -53,12 +53,13 @@ def weight_bytes(path) -> int:
     return total
 
 
-def decode_feed(spec, past: int, rng) -> dict:
-    """One-token feed with a random cache of `past` positions in the graph's dtypes."""
-    feed = {"input_ids": np.array([[42]], np.int64)}
-    for t in spec.inputs[1:]:
-        feed[t.name] = rng.standard_normal((1, t.shape[1], past, t.shape[3])).astype(t.dtype)
-    return feed
+def decode_step(session, past: int):
+    """A function running one semantic step (id 42, no history) after `past` cached positions, caches attached."""
+    spec = session.spec
+    session.attach(session.new_cache(1, past + 1))
+    feed = {"input_ids": np.array([[42]], np.int64), "history_ids": np.array([[-1]], np.int64),
+            spec.lengths.cached: np.array([past], np.int32), spec.lengths.new: np.array([1], np.int32)}
+    return lambda: session.run(feed, host=session.host_outputs)
 
 
 def ort_rows(artifact, args) -> list[tuple]:
@@ -66,10 +67,9 @@ def ort_rows(artifact, args) -> list[tuple]:
     rng = np.random.default_rng(0)
     label = f"ttsx onnxruntime {artifact.precision}"
     rows = []
-    with open_session(artifact, "semantic_decode") as session:
-        feed = decode_feed(session.spec, args.past, rng)
-        ms = timed(lambda: session.run(feed, host=("logits",)), args.steps, warmup=2)
-        rows.append((label, "semantic decode step", ms, weight_bytes(artifact.graph_path("semantic_decode"))))
+    with open_session(artifact, "semantic") as session:
+        ms = timed(decode_step(session, args.past), args.steps, warmup=2)
+        rows.append((label, "semantic decode step", ms, weight_bytes(artifact.graph_path("semantic"))))
     with open_session(artifact, "fine") as session:
         ids = rng.integers(0, 1024, (1, 1024, 8))
         feeds = [{"input_ids": ids, "codebook_idx": np.array(k, np.int64)} for k in range(2, 8)]
@@ -94,7 +94,7 @@ def torch_rows(artifact, args) -> list[tuple]:
     fine = lambda: [model.fine_acoustics(k, ids) for k in range(2, 8)]  # noqa: E731
     label = "eager transformers fp32"
     return [(label, "semantic decode step", timed(step, args.steps, warmup=2),
-             weight_bytes(artifact.graph_path("semantic_decode"))),
+             weight_bytes(artifact.graph_path("semantic"))),
             (label, "fine window (6 passes)", timed(fine, max(3, args.steps // 10), warmup=2),
              6 * weight_bytes(artifact.graph_path("fine")))]
 

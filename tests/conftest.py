@@ -87,3 +87,13 @@ def chattts_reference(chattts_artifact):
     from ttsx.recipes.source import ModelSource
 
     return get_family("chattts").load_reference(get_recipe("chattts-tiny"), ModelSource("random", seed=0))
+
+
+@pytest.fixture(scope="session")
+def tiny_tensorrt_artifact(tmp_path_factory):
+    """bark-tiny exported with TensorRT's cache flavour (TensorScatter, static capacity); runs on onnxruntime too."""
+    from ttsx.exporter.export import ExportOptions, export_artifact
+    from ttsx.recipes.source import ModelSource
+
+    out = tmp_path_factory.mktemp("artifacts") / "bark-tiny-tensorrt"
+    return export_artifact(ExportOptions("bark-tiny", ModelSource("random", seed=0), out, kv_cache="tensorrt"))

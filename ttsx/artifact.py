@@ -19,7 +19,7 @@ from ttsx.recipes.spec import CachePair, Conversion, GraphSpec, TensorSpec, Tole
 
 MANIFEST = "manifest.json"
 FORMAT = "ttsx-artifact"
-FORMAT_VERSION = 2  # 2: model families, cache pairs and conversion rules per graph
+FORMAT_VERSION = 3  # 2: model families, cache pairs, conversion rules; 3: in-place KV caches
 CHUNK = 1 << 22  # bytes read per hashing step (4 MiB)
 
 
@@ -85,6 +85,11 @@ class Artifact:
         return self.manifest.get("precision", "fp32")
 
     @property
+    def kv_cache(self) -> str:
+        """The flavour of its in-place KV cache updates (recipes.family.KV_CACHES)."""
+        return self.manifest.get("kv_cache", "onnxruntime")
+
+    @property
     def graph_names(self) -> list[str]:
         """Graph names in pipeline order."""
         return list(self.manifest["graphs"])
@@ -93,7 +98,7 @@ class Artifact:
         """The I/O spec of graph `name`: the recipe's (load_artifact checked the manifest agrees with it)."""
         if name not in self.manifest["graphs"]:
             raise ArtifactError(f"artifact {self.root} has no graph {name!r}; it has {', '.join(self.graph_names)}")
-        return self.recipe.graph(name, self.precision)
+        return self.recipe.graph(name, self.precision, self.kv_cache)
 
     def graph_path(self, name: str) -> Path:
         """Absolute path of graph `name`'s .onnx file."""
@@ -196,7 +201,7 @@ def load_artifact(root: str | Path, verify: bool = True) -> Artifact:
 def _check_against_recipe(artifact: Artifact, recipe) -> None:
     precision = artifact.precision
     try:
-        expected = {spec.name: spec for spec in recipe.graphs(precision)}
+        expected = {spec.name: spec for spec in recipe.graphs(precision, artifact.kv_cache)}
     except KeyError as exc:
         raise ArtifactError(f"{artifact.root}: {exc.args[0]} (made by a newer ttsx?)") from None
     for name in artifact.graph_names:

@@ -25,11 +25,11 @@ class BarkFamily(Family):
 
         return HOW_TO_GET
 
-    def graph_module(self, model, recipe, spec):
+    def graph_module(self, model, recipe, spec, kv_cache: str = "onnxruntime"):
         """The export wrapper over BarkModel's sub-models."""
         from .graphs import graph_module
 
-        return graph_module(model, recipe, spec)
+        return graph_module(model, recipe, spec, kv_cache)
 
     def example_feed(self, model, recipe, spec, rng: np.random.Generator) -> dict:
         """Batch 2, lengths > 1."""

@@ -1,7 +1,7 @@
 """The nn.Modules that get exported: flat tensors in, flat tensors out, HF Bark modules inside.
 
-No HF Cache object crosses the export boundary: the causal wrappers build a DynamicCache from the
-flat `past_key_values.{i}.key|value` tensors and flatten the updated cache into `present.*`.
+No HF Cache object crosses the export boundary: the causal wrappers run BarkCausalModel's layers
+over a fixed-capacity cache that `exporter/kv_attention.py` updates in place.
 These modules are also what the `torch` runtime backend runs (through BarkFamily.graph_module).
 """
 from __future__ import annotations
@@ -36,41 +36,43 @@ def semantic_prefill_embeds(semantic, text_ids, history_ids, infer_token: int) -
     return torch.cat([embed(text_ids) + embed(history_ids), embed(infer)], dim=1)
 
 
-class SemanticPrefill(nn.Module):
-    """(text_ids [B,256], history_ids [B,256]) -> logits [B,V], present.* [B,H,257,D]."""
+class CausalStep(nn.Module):
+    """A Bark GPT over an in-place cache: the prefill and every decode step.
 
-    def __init__(self, semantic, infer_token: int):
+        (input_ids [B,S], [history_ids [B,S]], past.* [B,h,C,D], cache_lengths [B], lengths [B])
+        -> logits [B,V] of each row's last new token, present.* (the past buffers, written in place)
+
+    The layers are BarkCausalModel's own modules, run in its order (embeddings + positions,
+    layernorm_1, att_proj, attention, out_proj, residual, layernorm_2, MLP, residual, layernorm_final,
+    lm_head); only the attention is ttsx's (exporter/kv_attention.py: one op, two ONNX flavours).
+    """
+
+    def __init__(self, gpt, flavour: str = "onnxruntime", history: bool = False):
         super().__init__()
-        self.gpt, self.infer_token = semantic, infer_token
+        self.gpt, self.flavour, self.history = gpt, flavour, history
+        self.hidden, self.heads = gpt.config.hidden_size, gpt.config.num_heads
 
-    def forward(self, text_ids, history_ids):
-        embeds = semantic_prefill_embeds(self.gpt, text_ids, history_ids, self.infer_token)
-        out = self.gpt(inputs_embeds=embeds, use_cache=True)
-        return (out.logits[:, -1, :], *flatten_cache(out.past_key_values))
+    def forward(self, input_ids, *rest):
+        from ttsx.exporter.kv_attention import cache_attention
 
-
-class CausalPrefill(nn.Module):
-    """input_ids [B,T] -> logits of the last position [B,V], present.* [B,H,T,D]."""
-
-    def __init__(self, gpt):
-        super().__init__()
-        self.gpt = gpt
-
-    def forward(self, input_ids):
-        out = self.gpt(input_ids=input_ids, use_cache=True)
-        return (out.logits[:, -1, :], *flatten_cache(out.past_key_values))
-
-
-class CausalDecode(nn.Module):
-    """(input_ids [B,1], past.* [B,H,P,D]) -> logits [B,V], present.* [B,H,P+1,D]."""
-
-    def __init__(self, gpt):
-        super().__init__()
-        self.gpt = gpt
-
-    def forward(self, input_ids, *past):
-        out = self.gpt(input_ids=input_ids, past_key_values=build_cache(past), use_cache=True)
-        return (out.logits[:, -1, :], *flatten_cache(out.past_key_values))
+        history_ids, rest = (rest[0], rest[1:]) if self.history else (None, rest)
+        past, cache_lengths, lengths = rest[:-2], rest[-2], rest[-1]
+        embed = self.gpt.input_embeds_layer
+        hidden = embed(input_ids)  # [B, S, H]
+        if history_ids is not None:  # the prefill's text + history merge; -1 adds nothing
+            hidden = hidden + torch.where((history_ids >= 0).unsqueeze(-1), embed(history_ids.clamp(min=0)), 0.0)
+        positions = cache_lengths.long().unsqueeze(1) + torch.arange(input_ids.shape[1], device=input_ids.device)
+        hidden = hidden + self.gpt.position_embeds_layer(positions)
+        presents = []
+        for i, block in enumerate(self.gpt.layers):
+            q, k, v = block.attn.att_proj(block.layernorm_1(hidden)).split(self.hidden, dim=2)
+            out, key, value = cache_attention(q, k, v, past[2 * i], past[2 * i + 1], cache_lengths, lengths,
+                                              self.heads, self.heads, self.flavour)
+            hidden = hidden + block.attn.out_proj(out)
+            hidden = hidden + block.mlp(block.layernorm_2(hidden))
+            presents += [key, value]
+        last = hidden[torch.arange(hidden.shape[0], device=hidden.device), lengths.long() - 1]  # [B, H]
+        return (self.gpt.lm_head(self.gpt.layernorm_final(last)), *presents)
 
 
 class FineLogits(nn.Module):
@@ -113,13 +115,11 @@ class CodecDecode(nn.Module):
         return self.codec.decoder(embeddings)
 
 
-def graph_module(model, recipe: BarkRecipe, spec: GraphSpec) -> nn.Module:
+def graph_module(model, recipe: BarkRecipe, spec: GraphSpec, kv_cache: str = "onnxruntime") -> nn.Module:
     """The wrapper module to export for `spec`, over the reference BarkModel's sub-models."""
-    gpt = {"semantic": model.semantic, "coarse": model.coarse_acoustics}.get(spec.stage)
     builders = {
-        "semantic_prefill": lambda: SemanticPrefill(gpt, recipe.constants.semantic_infer),
-        "causal_prefill": lambda: CausalPrefill(gpt),
-        "causal_decode": lambda: CausalDecode(gpt),
+        "semantic": lambda: CausalStep(model.semantic, kv_cache, history=True),
+        "causal": lambda: CausalStep(model.coarse_acoustics, kv_cache),
         "fine": lambda: FineLogits(model.fine_acoustics),
         "codec": lambda: CodecDecode(_folded_codec(model.codec_model)),
     }

@@ -59,8 +59,8 @@ class BarkPipeline(Pipeline):
         super().__init__(artifact, sessions)
         self.constants = self.recipe.constants
         self.tokenizer = _tokenizer(artifact)
-        self.semantic = CausalRunner(sessions["semantic_prefill"], sessions["semantic_decode"])
-        self.coarse = CausalRunner(sessions["coarse_prefill"], sessions["coarse_decode"])
+        self.semantic = CausalRunner(sessions["semantic"])
+        self.coarse = CausalRunner(sessions["coarse"])
 
     def __call__(self, texts: str | list[str], voice: str | Path | None = None,
                  options: GenerationOptions | SynthesisOptions | None = None,

@@ -18,6 +18,8 @@ from ttsx.errors import SourceError
 from ttsx.recipes.source import ModelSource, fill_degenerate_buffers
 from ttsx.recipes.spec import GraphSpec
 
+from ttsx.exporter.cache_rows import capacity_for, lengths_feed, pack, row_lengths
+
 from .graphs import build_cache, flatten_cache, semantic_prefill_embeds
 from .recipe import MIN_CODEC_FRAMES, BarkRecipe, GptArch
 
@@ -126,8 +128,13 @@ class Case:
 
     label: str
     batch: int
-    length: int  # prefill T, decode past length, fine frames or codec frames (unused for semantic prefill)
+    length: int  # prefill tokens (longest row), decode past, fine frames or codec frames
     codebook: int = 0  # fine only
+    ragged: bool = False  # causal graphs: rows of different lengths (prefill) or pasts (decode)
+    decode: bool = False  # causal graphs: one new token per row after `length` cached positions
+
+
+CAUSAL = ("semantic", "causal")
 
 
 def gpt_of(model, spec: GraphSpec):
@@ -138,23 +145,8 @@ def gpt_of(model, spec: GraphSpec):
 def make_feed(model, recipe: BarkRecipe, spec: GraphSpec, case: Case, rng: np.random.Generator) -> dict:
     """Inputs for `spec` at the case's sizes: valid id ranges; pasts computed by the reference itself."""
     c, b = recipe.constants, case.batch
-    if spec.kind == "semantic_prefill":
-        n_text = rng.integers(1, c.max_text_tokens + 1)
-        text = np.full((b, c.max_text_tokens), c.text_pad, np.int64)
-        text[:, :n_text] = rng.integers(0, BERT_VOCAB, (b, n_text)) + c.text_offset
-        history = rng.integers(0, c.semantic_vocab, (b, c.max_text_tokens)).astype(np.int64)
-        history[:, rng.integers(0, c.max_text_tokens):] = c.semantic_pad
-        return {"text_ids": text, "history_ids": history}
-    if spec.kind == "causal_prefill":
-        return {"input_ids": rng.integers(0, gpt_of(model, spec).config.input_vocab_size, (b, case.length))}
-    if spec.kind == "causal_decode":
-        gpt = gpt_of(model, spec)
-        prefix = torch.from_numpy(rng.integers(0, gpt.config.input_vocab_size, (b, case.length)))
-        with torch.no_grad():
-            past = flatten_cache(gpt(input_ids=prefix, use_cache=True).past_key_values)
-        feed = {"input_ids": rng.integers(0, gpt.config.output_vocab_size, (b, 1))}
-        feed.update({name: t.numpy() for name, t in zip(spec.input_names[1:], past)})
-        return feed
+    if spec.kind in CAUSAL:
+        return _causal_feed(model, recipe, spec, case, rng)
     if spec.kind == "fine":
         ids = rng.integers(0, c.codebook_size + 1, (b, case.length, recipe.fine.n_codes_total))  # 1024 = pad
         return {"input_ids": ids, "codebook_idx": np.array(case.codebook, np.int64)}
@@ -163,13 +155,57 @@ def make_feed(model, recipe: BarkRecipe, spec: GraphSpec, case: Case, rng: np.ra
     raise KeyError(f"no feed maker for graph kind {spec.kind!r}")
 
 
+def _semantic_prompt(recipe: BarkRecipe, batch: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """The pipeline's 257-token semantic prefill: text ids + infer token, history ids + -1."""
+    c = recipe.constants
+    n_text = rng.integers(1, c.max_text_tokens + 1)
+    text = np.full((batch, c.max_text_tokens), c.text_pad, np.int64)
+    text[:, :n_text] = rng.integers(0, BERT_VOCAB, (batch, n_text)) + c.text_offset
+    history = rng.integers(0, c.semantic_vocab, (batch, c.max_text_tokens)).astype(np.int64)
+    history[:, rng.integers(0, c.max_text_tokens):] = c.semantic_pad
+    ids = np.hstack([text, np.full((batch, 1), c.semantic_infer)])
+    return ids, np.hstack([history, np.full((batch, 1), -1)])
+
+
+@torch.no_grad()
+def _causal_feed(model, recipe: BarkRecipe, spec: GraphSpec, case: Case, rng) -> dict:
+    gpt, b = gpt_of(model, spec), case.batch
+    vocab = gpt.config.input_vocab_size
+    semantic = spec.kind == "semantic"
+    if case.decode:
+        pasts, new = row_lengths(b, case.length, case.ragged), [1] * b
+        rows = [flatten_cache(gpt(input_ids=torch.from_numpy(rng.integers(0, vocab, (1, p))), use_cache=True)
+                              .past_key_values) for p in pasts]
+        feed = {"input_ids": rng.integers(0, gpt.config.output_vocab_size, (b, 1))}
+        if semantic:
+            feed["history_ids"] = np.full((b, 1), -1, np.int64)
+    else:
+        pasts, rows = [0] * b, []
+        if semantic:
+            ids, history = _semantic_prompt(recipe, b, rng)
+            feed, new = {"input_ids": ids, "history_ids": history}, [ids.shape[1]] * b
+        else:
+            new = row_lengths(b, case.length, case.ragged)
+            feed = {"input_ids": rng.integers(0, vocab, (b, max(new)))}
+    capacity = capacity_for(spec, max(p + n for p, n in zip(pasts, new)))
+    for i, pair in enumerate(spec.cache):  # garbage past each row's valid prefix: the graph must not read it
+        feed[pair.past] = (pack([row[i][0] for row in rows], capacity, "random", rng) if rows
+                           else rng.standard_normal(_cache_shape(spec, b, capacity)).astype(np.float32))
+    return {**feed, **lengths_feed(spec, pasts, new)}
+
+
+def _cache_shape(spec: GraphSpec, batch: int, capacity: int) -> tuple:
+    past = next(t for t in spec.inputs if t.name == spec.cache[0].past)
+    return (batch, past.shape[1], capacity, past.shape[3])
+
+
 @torch.no_grad()
 def reference_outputs(model, recipe: BarkRecipe, spec: GraphSpec, feed: dict) -> dict[str, np.ndarray]:
     """transformers' outputs for `feed`, keyed by the graph's output names."""
     t = {k: torch.from_numpy(np.asarray(v)) for k, v in feed.items()}
-    if spec.kind in ("semantic_prefill", "causal_prefill", "causal_decode"):
-        outs = _causal_reference(model, recipe, spec, t)
-    elif spec.kind == "fine":
+    if spec.kind in CAUSAL:
+        return _causal_reference(model, recipe, spec, feed)
+    if spec.kind == "fine":
         outs = [model.fine_acoustics(int(t["codebook_idx"]), t["input_ids"]).logits]
     elif spec.kind == "codec":
         outs = [model.codec_decode(t["codes"]).reshape(t["codes"].shape[0], 1, -1)]
@@ -178,35 +214,60 @@ def reference_outputs(model, recipe: BarkRecipe, spec: GraphSpec, feed: dict) ->
     return {name: o.numpy() for name, o in zip(spec.output_names, outs)}
 
 
-def _causal_reference(model, recipe: BarkRecipe, spec: GraphSpec, t: dict) -> list[torch.Tensor]:
-    gpt = gpt_of(model, spec)
-    if spec.kind == "semantic_prefill":
-        embeds = semantic_prefill_embeds(gpt, t["text_ids"], t["history_ids"], recipe.constants.semantic_infer)
-        out = gpt(inputs_embeds=embeds, use_cache=True)
-    elif spec.kind == "causal_prefill":
-        out = gpt(input_ids=t["input_ids"], use_cache=True)
-    else:
-        past = tuple(t[name].clone() for name in spec.input_names[1:])
-        out = gpt(input_ids=t["input_ids"], past_key_values=build_cache(past), use_cache=True)
-    return [out.logits[:, -1, :], *flatten_cache(out.past_key_values)]
+def _causal_reference(model, recipe: BarkRecipe, spec: GraphSpec, feed: dict) -> dict[str, np.ndarray]:
+    """Each row alone through transformers (its own past, its real tokens); caches NaN past each row's end."""
+    gpt, c = gpt_of(model, spec), recipe.constants
+    cached, new = feed[spec.lengths.cached], feed[spec.lengths.new]
+    logits, presents = [], []
+    for b in range(len(cached)):
+        p, n = int(cached[b]), int(new[b])
+        ids = torch.from_numpy(np.asarray(feed["input_ids"][b: b + 1, :n]))
+        past = tuple(torch.from_numpy(feed[pair.past][b: b + 1, :, :p].copy()) for pair in spec.cache)
+        cache = build_cache(past) if p else None
+        if spec.kind == "semantic":  # BarkSemanticModel.generate's merge: history embeddings added where given
+            history = torch.from_numpy(np.asarray(feed["history_ids"][b: b + 1, :n]))
+            out = gpt(inputs_embeds=history_merge(gpt, ids, history), past_key_values=cache, use_cache=True)
+        else:
+            out = gpt(input_ids=ids, past_key_values=cache, use_cache=True)
+        logits.append(out.logits[0, -1].numpy())
+        presents.append([t[0] for t in flatten_cache(out.past_key_values)])
+    capacity = feed[spec.cache[0].past].shape[2]
+    result = {spec.output_names[0]: np.stack(logits)}
+    for i, pair in enumerate(spec.cache):
+        result[pair.present] = pack([row[i] for row in presents], capacity, "nan")
+    return result
+
+
+def history_merge(semantic, ids, history) -> torch.Tensor:
+    """emb(ids) + emb(history) where history >= 0 (the prefill's text + history merge; -1 adds nothing).
+
+    On the prefill's layout (256 text positions with history, then the infer token) this is
+    semantic_prefill_embeds, BarkSemanticModel.generate's merge (tests/recipes/bark/test_reference.py).
+    """
+    embed = semantic.input_embeds_layer
+    added = torch.where((history >= 0).unsqueeze(-1), embed(history.clamp(min=0)), torch.zeros(()))
+    return embed(ids) + added
 
 
 def example_case(spec: GraphSpec) -> Case:
-    """Sizes used to trace a graph for export: batch 2 and lengths > 1 so no axis is specialised."""
-    length = {"causal_prefill": 5, "causal_decode": 3, "fine": 16, "codec": 16}.get(spec.kind, 0)
-    return Case("export", batch=2, length=length, codebook=2)
+    """Sizes used to trace a graph for export: batch 2, lengths > 1, rows of different lengths."""
+    length = {"causal": 5, "fine": 16, "codec": 16}.get(spec.kind, 0)
+    return Case("export", batch=2, length=length, codebook=2, ragged=True)
 
 
 def parity_cases(recipe: BarkRecipe, spec: GraphSpec) -> list[Case]:
-    """Cases per graph: batch 1 and >1; empty, small and near-limit pasts; every fine codebook."""
+    """Cases per graph: batch 1 and >1, ragged rows, small and near-limit pasts; every fine codebook."""
     c, block = recipe.constants, recipe.semantic.block_size
     window = c.coarse_prompt_tokens  # longest coarse prefill the reference runs
+    decode = [Case("decode batch=1 past=1", 1, 1, decode=True),
+              Case("decode batch=3 pasts=9,7,5 (ragged)", 3, 9, ragged=True, decode=True),
+              Case("decode batch=1 past=257", 1, 257, decode=True),
+              Case(f"decode batch=2 past={block - 1} (limit)", 2, block - 1, decode=True)]
     cases = {
-        "semantic_prefill": [Case("batch=1 past=0", 1, 0), Case("batch=3 past=0", 3, 0)],
-        "causal_prefill": [Case("batch=1 T=1", 1, 1), Case("batch=3 T=37", 3, 37),
-                           Case(f"batch=1 T={window} (window)", 1, window), Case(f"batch=2 T={block}", 2, block)],
-        "causal_decode": [Case("batch=1 past=1", 1, 1), Case("batch=3 past=9", 3, 9),
-                          Case("batch=1 past=257", 1, 257), Case(f"batch=2 past={block - 1} (limit)", 2, block - 1)],
+        "semantic": [Case("prefill batch=1 T=257", 1, 257), Case("prefill batch=3 T=257", 3, 257)] + decode,
+        "causal": [Case("prefill batch=1 T=1", 1, 1), Case("prefill batch=3 T=37,28,19 (ragged)", 3, 37, ragged=True),
+                   Case(f"prefill batch=1 T={window} (window)", 1, window), Case(f"prefill batch=2 T={block}", 2, block)]
+        + decode,
         "fine": [Case(f"batch=1 codebook={k}", 1, c.fine_window, k)
                  for k in range(recipe.fine.n_codes_given, recipe.fine.n_codes_total)]
         + [Case("batch=2 codebook=2 frames=100", 2, 100, 2)],

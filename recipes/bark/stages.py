@@ -11,10 +11,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ttsx.runtimes.causal import CausalRunner
-from ttsx.runtimes.sampling import NEG_INF, SamplingOptions, choose, keep_range, sample, softmax
+from ttsx.runtimes.sampling import NEG_INF, SamplingOptions, choose, sample, softmax
 from ttsx.runtimes.session import StageSession
 
 from .recipe import MIN_CODEC_FRAMES, SAMPLES_PER_FRAME, BarkConstants
+
+NO_HISTORY = -1  # history_ids value that adds nothing to a token's embedding
 
 
 @dataclass(frozen=True)
@@ -31,13 +33,18 @@ def semantic_tokens(runner: CausalRunner, text_ids: np.ndarray, history: np.ndar
                     options: SemanticOptions, rng: np.random.Generator) -> list[np.ndarray]:
     """BarkSemanticModel.generate: per-sequence tokens before EOS. text_ids [B,256], history [256]."""
     batch = len(text_ids)
-    logits = runner.start({"text_ids": text_ids, "history_ids": np.repeat(history[None], batch, 0)})["logits"]
+    ids = np.hstack([text_ids, np.full((batch, 1), c.semantic_infer, np.int64)])  # + the infer token
+    histories = np.hstack([np.repeat(history[None], batch, 0), np.full((batch, 1), NO_HISTORY, np.int64)])
+    logits = runner.start({"input_ids": ids, "history_ids": histories}, [ids.shape[1]] * batch,
+                          options.max_new_tokens)["logits"]
+    step_history = np.full((batch, 1), NO_HISTORY, np.int64)
     lengths = np.full(batch, options.max_new_tokens)
     tokens = np.full((batch, options.max_new_tokens), c.semantic_pad, np.int64)
     done = np.zeros(batch, bool)
     for step in range(options.max_new_tokens):
-        # ids semantic_vocab..pad-1 and > pad are suppressed; the pad (EOS) too when allow_eos is off
-        scores = keep_range(logits, 0, c.semantic_pad + 1 if options.allow_eos else c.semantic_vocab)
+        # ids semantic_vocab..pad-1 and > pad are suppressed; the pad (EOS) too when allow_eos is off. The
+        # pad is the last semantic id, so a slice (no copy) is the allowed range.
+        scores = logits[:, : c.semantic_pad + 1 if options.allow_eos else c.semantic_vocab]
         if options.min_eos_p:
             scores = _prioritize_eos(scores, c.semantic_pad, options.min_eos_p)
         token = np.where(done, c.semantic_pad, choose(scores, options.sampling, rng))
@@ -46,7 +53,7 @@ def semantic_tokens(runner: CausalRunner, text_ids: np.ndarray, history: np.ndar
         lengths[finished], done = step, done | finished
         if done.all() or step == options.max_new_tokens - 1:
             break
-        logits = runner.step({"input_ids": token.reshape(-1, 1).astype(np.int64)})["logits"]
+        logits = runner.step({"input_ids": token.reshape(-1, 1).astype(np.int64), "history_ids": step_history})["logits"]
     return [tokens[b, : lengths[b]] for b in range(batch)]
 
 
@@ -108,12 +115,12 @@ def _coarse_window(runner, prompt, n, c: BarkConstants, sampling, rng) -> np.nda
     As in transformers (unlike suno's original), odd steps also allow every id above codebook 1
     (12048..12095); fine_codes folds any such id back with a modulo, as transformers does.
     """
-    logits = runner.start({"input_ids": prompt.astype(np.int64)})["logits"]
+    logits = runner.start({"input_ids": prompt.astype(np.int64)}, [prompt.shape[1]] * len(prompt), n)["logits"]
     out = np.zeros((len(prompt), n), np.int64)
     for i in range(n):
         lo = c.semantic_vocab + (i % 2) * c.codebook_size
         hi = lo + c.codebook_size if i % 2 == 0 else logits.shape[-1]
-        out[:, i] = choose(keep_range(logits, lo, hi), sampling, rng)
+        out[:, i] = lo + choose(logits[:, lo:hi], sampling, rng)  # a slice: no copy of the logits row
         if i < n - 1:
             logits = runner.step({"input_ids": out[:, i: i + 1]})["logits"]
     return out

@@ -34,11 +34,11 @@ class ChatTTSFamily(Family):
 
         return weights_fingerprint(_modules(chat))
 
-    def graph_module(self, chat, recipe, spec):
+    def graph_module(self, chat, recipe, spec, kv_cache: str = "onnxruntime"):
         """The export wrapper over the Chat's modules."""
         from .graphs import graph_module
 
-        return graph_module(chat, recipe, spec)
+        return graph_module(chat, recipe, spec, kv_cache)
 
     def example_feed(self, chat, recipe, spec, rng: np.random.Generator) -> dict:
         """Batch 2, lengths > 1, a left-padded mask."""
@@ -78,13 +78,6 @@ class ChatTTSFamily(Family):
         from .reference import reference_outputs
 
         return reference_outputs(chat, recipe, spec, feed)
-
-    def perturb(self, spec, name: str, feed: dict, rng: np.random.Generator):
-        """Attention masks lose their first position; everything else by the generic rule."""
-        from .reference import perturb
-
-        changed = perturb(spec, name, feed, rng)
-        return super().perturb(spec, name, feed, rng) if changed is None else changed
 
     def agreement_runs(self, recipe, tokens: int, batch: int) -> list:
         """The refine pass alone, then the code pass on the unrefined text: a refine divergence changes the

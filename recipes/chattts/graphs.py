@@ -6,7 +6,6 @@ the `torch` backend runs (ChatTTSFamily.graph_module).
 """
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
@@ -70,28 +69,49 @@ class RotaryTable(nn.Module):
         return self.cos[position_ids].to(x.dtype), self.sin[position_ids].to(x.dtype)
 
 
-def with_rotary_table(llama):
-    """A shallow copy of the LlamaModel (shared weights) whose rotary embedding is a RotaryTable."""
-    clone = copy.copy(llama)
-    clone._modules = dict(llama._modules)  # the reference keeps its own rotary module
-    clone.rotary_emb = RotaryTable(llama.rotary_emb, llama.config.max_position_embeddings)
-    return clone
-
-
 class GptStep(nn.Module):
-    """(inputs_embeds [B,T,H], attention_mask [B,P+T], position_ids [B,T], past.* [B,h,P,D]) -> hidden [B,H], present.*.
+    """ChatTTS's LlamaModel over an in-place cache: the prefill and every step.
 
-    With no past it is the prefill. The mask and positions go in as ChatTTS passes them.
+        (inputs_embeds [B,S,H], past.* [B,h,C,D], cache_lengths [B], lengths [B])
+        -> hidden [B,H] of each row's last new token (after the final RMSNorm), present.* (the past buffers)
+
+    The layers are the LlamaModel's own modules in its order (input_layernorm, q/k/v projections,
+    rotary, attention, o_proj, residual, post_attention_layernorm, MLP, residual, norm); the
+    attention is ttsx's in-place op and the rotary angles a table gathered by position (RotaryTable).
+    Positions are each row's token count, as ChatTTS's cumsum(mask) - 1 gives for its real tokens.
     """
 
-    def __init__(self, llama):
+    def __init__(self, llama, flavour: str = "onnxruntime"):
         super().__init__()
-        self.llama = with_rotary_table(llama)
+        self.llama, self.flavour = llama, flavour
+        config = llama.config
+        self.rotary = RotaryTable(llama.rotary_emb, config.max_position_embeddings)
+        self.heads, self.kv_heads = config.num_attention_heads, config.num_key_value_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
 
-    def forward(self, inputs_embeds, attention_mask, position_ids, *past):
-        out = self.llama(inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=position_ids,
-                         past_key_values=build_cache(past, self.llama.config), use_cache=True)
-        return (out.last_hidden_state[:, -1], *flatten_cache(out.past_key_values))
+    def forward(self, inputs_embeds, *rest):
+        from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+
+        from ttsx.exporter.kv_attention import cache_attention
+
+        past, cache_lengths, lengths = rest[:-2], rest[-2], rest[-1]
+        b, s, _ = inputs_embeds.shape
+        positions = cache_lengths.long().unsqueeze(1) + torch.arange(s, device=inputs_embeds.device)
+        cos, sin = self.rotary(inputs_embeds, positions)
+        hidden, presents = inputs_embeds, []
+        for i, layer in enumerate(self.llama.layers):
+            attn, x = layer.self_attn, layer.input_layernorm(hidden)
+            q, k, v = (proj(x).view(b, s, -1, self.head_dim).transpose(1, 2)
+                       for proj in (attn.q_proj, attn.k_proj, attn.v_proj))
+            q, k = apply_rotary_pos_emb(q, k, cos, sin)
+            flat = (t.transpose(1, 2).reshape(b, s, -1) for t in (q, k, v))
+            out, key, value = cache_attention(*flat, past[2 * i], past[2 * i + 1], cache_lengths, lengths,
+                                              self.heads, self.kv_heads, self.flavour)
+            hidden = hidden + attn.o_proj(out)
+            hidden = hidden + layer.mlp(layer.post_attention_layernorm(hidden))
+            presents += [key, value]
+        last = hidden[torch.arange(b, device=hidden.device), lengths.long() - 1]  # [B, H]
+        return (self.llama.norm(last), *presents)
 
 
 class CodeHeads(nn.Module):
@@ -224,13 +244,12 @@ class VocosDecode(nn.Module):
         return self.istft(torch.clip(torch.exp(mag), max=1e2), phase)
 
 
-def graph_module(chat, recipe, spec: GraphSpec) -> nn.Module:
+def graph_module(chat, recipe, spec: GraphSpec, kv_cache: str = "onnxruntime") -> nn.Module:
     """The wrapper module to export for `spec`, over the reference Chat's modules."""
     builders = {
         "embed_text": lambda: EmbedText(chat.embed),
         "embed_code": lambda: EmbedCode(chat.embed),
-        "gpt_prefill": lambda: GptStep(chat.gpt.gpt),
-        "gpt_decode": lambda: GptStep(chat.gpt.gpt),
+        "gpt": lambda: GptStep(chat.gpt.gpt, kv_cache),
         "code_heads": lambda: CodeHeads(chat.embed),
         "text_head": lambda: TextHead(chat.embed),
         "decoder": lambda: MelDecoder(chat.decoder),

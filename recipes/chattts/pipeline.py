@@ -81,7 +81,7 @@ class ChatTTSPipeline(Pipeline):
         super().__init__(artifact, sessions)
         self.constants = self.recipe.constants
         self.tokenizer = ChatTTSTokenizer(safe_path(artifact.root, artifact.manifest["tokenizer"]))
-        self.gpt = CausalRunner(sessions["gpt_prefill"], sessions["gpt_decode"])
+        self.gpt = CausalRunner(sessions["gpt"])
         self._normalizer = None
 
     def __call__(self, texts: str | list[str], voice: str | Path | None = None,
@@ -146,8 +146,8 @@ class ChatTTSPipeline(Pipeline):
 
     def _refine(self, pieces: list[str], options: PassOptions, rng, speech: Speech) -> list[str]:
         """The refine-text pass: ids before [break_0] decoded back to text (Chat._infer)."""
-        ids, mask = self.tokenizer.encode_batch([f"[Sbreak]{p}[Pbreak]" for p in pieces])
-        tokens, _, lengths = self._generate(self._prompt_embeds(ids, mask), mask, options, rng, text=True)
+        ids, lengths = right_padded(*self.tokenizer.encode_batch([f"[Sbreak]{p}[Pbreak]" for p in pieces]))
+        tokens, _, lengths = self._generate(self._prompt_embeds(ids), lengths, options, rng, text=True)
         refined = [tokens[b, : lengths[b], 0] for b in range(len(pieces))]
         speech.add_tokens("refine", refined)
         speech.steps["refine"] = max(speech.steps.get("refine", 0), int(lengths.max(initial=0)))
@@ -161,30 +161,28 @@ class ChatTTSPipeline(Pipeline):
             for tag in ("[Stts]", "[spk_emb]", "[empty_spk]"):
                 p = p.replace(tag, "")
             prompts.append(f"[Stts]{marker}{options.code_prompt}{p.strip()}[Ptts]")
-        ids, mask = self.tokenizer.encode_batch(prompts)
-        embeds = self._prompt_embeds(ids, mask)
+        ids, lengths = right_padded(*self.tokenizer.encode_batch(prompts))
+        embeds = self._prompt_embeds(ids)
         if speaker is not None:
             embeds = apply_speaker(embeds, ids, self.tokenizer.spk_emb, speaker)
-        tokens, hiddens, lengths = self._generate(embeds, mask, options.code, rng, text=False)
+        tokens, hiddens, lengths = self._generate(embeds, lengths, options.code, rng, text=False)
         codes = [tokens[b, : lengths[b]].T.copy() for b in range(len(pieces))]
         speech.add_tokens("code", codes)
         speech.steps["code"] = max(speech.steps.get("code", 0), int(lengths.max(initial=0)))
         return codes, [hiddens[b, : lengths[b]].T.copy() for b in range(len(pieces))]
 
-    def _prompt_embeds(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Embed.forward: text positions (the attention mask's ones) by emb_text, pads as code id 0 summed."""
-        text = mask.astype(bool)[..., None]
-        codes = np.zeros(ids.shape + (self.recipe.gpt.num_vq,), np.int64)
-        return np.where(text, self._embed_text(ids), self._embed_code(codes)).astype(np.float32)
+    def _prompt_embeds(self, ids: np.ndarray) -> np.ndarray:
+        """Embed.forward for a prompt of text tokens: emb_text (the right padding's rows are never attended)."""
+        return self._embed_text(ids).astype(np.float32, copy=False)
 
-    def _generate(self, embeds: np.ndarray, mask: np.ndarray, options: PassOptions, rng, text: bool):
+    def _generate(self, embeds: np.ndarray, prompt_lengths: np.ndarray, options: PassOptions, rng, text: bool):
         """GPT.generate: tokens [B, n, Q], hiddens [B, n, H] and per-row lengths (steps before EOS)."""
-        batch, queues = len(mask), 1 if text else self.recipe.gpt.num_vq
+        batch, queues = len(prompt_lengths), 1 if text else self.recipe.gpt.num_vq
         eos = self.tokenizer.eos if text else self.constants.code_eos
         n = options.max_new_tokens
         tokens, hiddens = np.zeros((batch, n, queues), np.int64), np.zeros((batch, n, self.recipe.gpt.hidden), np.float32)
         lengths, done = np.full(batch, n), np.zeros(batch, bool)
-        hidden = self.gpt.start({"inputs_embeds": embeds, "attention_mask": mask, "position_ids": positions(mask)})["hidden"]
+        hidden = self.gpt.start({"inputs_embeds": embeds}, prompt_lengths, n)["hidden"]
         for i in range(n):
             logits = self._logits(hidden, text)  # [B * Q, V]
             history = tokens[:, :i].transpose(0, 2, 1).reshape(batch * queues, i)
@@ -194,10 +192,8 @@ class ChatTTSPipeline(Pipeline):
             lengths[finished], done = i, done | finished
             if done.all() or i == n - 1:
                 break
-            mask = np.hstack([mask, np.ones((batch, 1), np.int64)])
             step = self._embed_text(token) if text else self._embed_code(token[:, None, :])
-            feed = {"inputs_embeds": step, "attention_mask": mask, "position_ids": positions(mask)[:, -1:]}
-            hidden = self.gpt.step(feed)["hidden"]
+            hidden = self.gpt.step({"inputs_embeds": step})["hidden"]
         return tokens, hiddens, lengths
 
     def _logits(self, hidden: np.ndarray, text: bool) -> np.ndarray:
@@ -240,9 +236,17 @@ class ChatTTSPipeline(Pipeline):
         return list(self.sessions["vocos"].run({"mel": mels})["waveform"])
 
 
-def positions(mask: np.ndarray) -> np.ndarray:
-    """ChatTTS's position ids: cumsum(mask) - 1, with 1 at the pads."""
-    return np.where(mask == 0, 1, np.cumsum(mask, -1) - 1).astype(np.int64)
+def right_padded(ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ChatTTS's left-padded batch as rows starting at position 0 (what the in-place cache takes), and lengths.
+
+    A row's positions are then its token count, which is what ChatTTS's cumsum(mask) - 1 gives its real
+    tokens under left padding: the same attention, without the pads.
+    """
+    lengths = mask.sum(1).astype(np.int32)
+    out = np.zeros_like(ids)
+    for b, n in enumerate(lengths):
+        out[b, :n] = ids[b, ids.shape[1] - n:]
+    return out, lengths
 
 
 def _load_normalizer(progress):

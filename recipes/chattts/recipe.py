@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 
 from ttsx.recipes.family import Limits, RecipeBase
 from ttsx.recipes.precision import Budget
-from ttsx.recipes.spec import Conversion, GraphSpec, TensorSpec, Tolerance, cache_pairs, past_specs, present_specs
+from ttsx.recipes.spec import CacheLengths, Conversion, GraphSpec, TensorSpec, Tolerance, in_place_cache
 
 N_FFT = 1024  # Vocos inverse STFT window, samples
 HOP = 256  # samples per mel frame (24 kHz)
 MEL_BINS = 100
 MIN_MEL_FRAMES = 2  # the inverse STFT of one frame is empty: (frames - 1) * HOP samples
+TYPICAL_PROMPT = 128  # GPT prompt positions of a short sentence (the prefill profile's opt for TensorRT)
 
 
 @dataclass(frozen=True)
@@ -141,9 +142,15 @@ class ChatTTSRecipe(RecipeBase):
         return Limits(max_tokens=min(c.max_code_tokens, self.gpt.max_positions - c.max_prompt_tokens),
                       default_tokens=c.max_code_tokens, sample_rate=c.sample_rate)
 
+    @property
+    def kv_capacity(self) -> int:
+        """A static cache holds the longest prompt piece plus the most code tokens."""
+        return self.constants.max_prompt_tokens + self.constants.max_code_tokens
+
     def _graphs(self) -> tuple[GraphSpec, ...]:
         a, t = self.gpt, self.tolerance
         hidden = ("batch", a.hidden)
+        past, present, pairs, lengths = in_place_cache(a.layers, a.heads, a.head_dim)
         return (
             GraphSpec("embed_text", "embed", "embed_text",
                       inputs=(TensorSpec("input_ids", "int64", ("batch", "sequence"), (0, a.text_tokens)),),
@@ -153,19 +160,13 @@ class ChatTTSRecipe(RecipeBase):
                       inputs=(TensorSpec("input_ids", "int64", ("batch", "sequence", a.num_vq), (0, a.audio_tokens)),),
                       outputs=(TensorSpec("embeds", "float32", ("batch", "sequence", a.hidden)),),
                       tolerance=t, convert=EMBEDDING, notes="sum of the 4 Embed.emb_code tables, in codebook order."),
-            GraphSpec("gpt_prefill", "gpt", "gpt_prefill",
-                      inputs=self._step_inputs("sequence", "sequence"),
-                      outputs=(TensorSpec("hidden", "float32", hidden),)
-                      + present_specs(a.layers, a.heads, a.head_dim, "sequence"),
-                      tolerance=t, convert=GPT,
-                      notes="left-padded prompt; position_ids = cumsum(mask) - 1, 1 at pads (ChatTTS's rule); "
-                            "hidden is the last position's, after the final RMSNorm."),
-            GraphSpec("gpt_decode", "gpt", "gpt_decode",
-                      inputs=self._step_inputs(1, "total_sequence") + past_specs(a.layers, a.heads, a.head_dim),
-                      outputs=(TensorSpec("hidden", "float32", hidden),)
-                      + present_specs(a.layers, a.heads, a.head_dim, "total_sequence"),
-                      tolerance=t, cache=cache_pairs(a.layers), convert=GPT,
-                      notes="one token; attention_mask covers past + 1 positions."),
+            GraphSpec("gpt", "gpt", "gpt",
+                      inputs=(TensorSpec("inputs_embeds", "float32", ("batch", "sequence", a.hidden)),) + past + lengths,
+                      outputs=(TensorSpec("hidden", "float32", hidden),) + present,
+                      tolerance=t, cache=pairs, lengths=CacheLengths(), convert=GPT,
+                      notes="the prefill (right-padded rows) and every step, over an in-place cache; positions are "
+                            "each row's token count (ChatTTS's cumsum(mask) - 1); hidden is each row's last new "
+                            "token's, after the final RMSNorm."),
             GraphSpec("code_heads", "gpt", "code_heads",
                       inputs=(TensorSpec("hidden", "float32", hidden),),
                       outputs=(TensorSpec("logits", "float32", ("batch", a.num_vq, a.audio_tokens)),),
@@ -189,23 +190,19 @@ class ChatTTSRecipe(RecipeBase):
                       notes=f"samples = (mel_frames - 1) * {HOP}; the inverse STFT is a real matmul + overlap-add."),
         )
 
-    def _step_inputs(self, sequence, total) -> tuple[TensorSpec, ...]:
-        a = self.gpt
-        return (TensorSpec("inputs_embeds", "float32", ("batch", sequence, a.hidden)),
-                TensorSpec("attention_mask", "int64", ("batch", total), (0, 2)),
-                TensorSpec("position_ids", "int64", ("batch", sequence), (0, a.max_positions)))
-
     def axis_ranges(self, name: str, max_batch: int) -> dict[str, tuple[int, int, int]]:
-        """(min, opt, max) per symbolic input axis (TensorRT profiles); opt is a typical short sentence."""
+        """(min, opt, max) per symbolic input axis (TensorRT profiles).
+
+        opt: the largest batch; one position for the embeddings (a step's); a short sentence's prompt for
+        the GPT (the build adds a one-position decode profile to it); a short sentence for the audio.
+        """
         a, c, kind = self.gpt, self.constants, self.graph(name).kind
-        ranges = {"batch": (1, min(4, max_batch), max_batch)}
+        ranges = {"batch": (1, max_batch, max_batch)}
         if kind in ("embed_text", "embed_code"):
             ranges["sequence"] = (1, 1, a.max_positions)
-        elif kind == "gpt_prefill":
-            ranges["sequence"] = (1, 64, a.max_positions)
-        elif kind == "gpt_decode":
-            ranges["past_sequence"] = (1, 64 + c.max_code_tokens // 4, a.max_positions - 1)
-            ranges["total_sequence"] = (2, 65 + c.max_code_tokens // 4, a.max_positions)
+        elif kind == "gpt":
+            ranges["sequence"] = (1, min(TYPICAL_PROMPT, self.kv_capacity), self.kv_capacity)
+            ranges["capacity"] = (1, self.kv_capacity, self.kv_capacity)
         elif kind in ("decoder", "dvae"):
             ranges["tokens"] = (1, 256, c.max_code_tokens)
         elif kind == "vocos":

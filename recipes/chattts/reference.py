@@ -19,6 +19,8 @@ from ttsx.errors import SourceError
 from ttsx.recipes.source import ModelSource, fill_degenerate_buffers
 from ttsx.recipes.spec import GraphSpec
 
+from ttsx.exporter.cache_rows import capacity_for, lengths_feed, pack, row_lengths
+
 from .graphs import build_cache, flatten_cache
 from .recipe import MEL_BINS, MIN_MEL_FRAMES, ChatTTSRecipe
 from .tokenizer import write_stand_in_tokenizer
@@ -185,21 +187,23 @@ class Case:
 
     label: str
     batch: int
-    length: int  # tokens, past length or mel frames
-    padded: bool = False  # left padding in the attention mask (GPT graphs)
+    length: int  # tokens (the longest row), decode past, or mel frames
+    ragged: bool = False  # GPT: rows of different lengths (prefill) or pasts (decode)
+    decode: bool = False  # GPT: one new token per row after `length` cached positions
 
 
 def parity_cases(recipe: ChatTTSRecipe, spec: GraphSpec) -> list[Case]:
-    """Batch 1 and > 1, left-padded prompts, pasts up to the position limit, short and long audio."""
-    limit = recipe.gpt.max_positions
+    """Batch 1 and > 1, ragged rows, pasts up to the cache's capacity, short and long audio."""
+    limit = recipe.kv_capacity - 1
     return {
         "embed_text": [Case("batch=1 T=7", 1, 7), Case("batch=3 T=40", 3, 40)],
         "embed_code": [Case("batch=1 T=1", 1, 1), Case("batch=3 T=40", 3, 40)],
-        "gpt_prefill": [Case("batch=3 T=37 left-padded", 3, 37, True), Case("batch=1 T=1", 1, 1),
-                        Case("batch=2 T=300 left-padded", 2, 300, True)],
-        "gpt_decode": [Case("batch=1 past=1", 1, 1), Case("batch=3 past=9 left-padded", 3, 9, True),
-                       Case("batch=2 past=600 left-padded", 2, 600, True),
-                       Case(f"batch=1 past={limit - 1} (limit)", 1, limit - 1)],
+        "gpt": [Case("prefill batch=3 T=37,28,19 (ragged)", 3, 37, ragged=True), Case("prefill batch=1 T=1", 1, 1),
+                Case("prefill batch=2 T=300,150 (ragged)", 2, 300, ragged=True),
+                Case("decode batch=1 past=1", 1, 1, decode=True),
+                Case("decode batch=3 pasts=9,7,5 (ragged)", 3, 9, ragged=True, decode=True),
+                Case("decode batch=2 pasts=600,300 (ragged)", 2, 600, ragged=True, decode=True),
+                Case(f"decode batch=1 past={limit} (limit)", 1, limit, decode=True)],
         "code_heads": [Case("batch=1", 1, 1), Case("batch=64", 64, 1)],  # 64 rows: a pooled top-1 worth reading
         "text_head": [Case("batch=1", 1, 1), Case("batch=64", 64, 1)],
         "decoder": [Case("batch=1 T=1", 1, 1), Case("batch=2 T=50", 2, 50), Case("batch=1 T=500", 1, 500)],
@@ -210,23 +214,8 @@ def parity_cases(recipe: ChatTTSRecipe, spec: GraphSpec) -> list[Case]:
 
 
 def example_case(spec: GraphSpec) -> Case:
-    """Trace sizes: batch 2, lengths > 1 and a padded mask, so neither the mask nor an axis is specialised."""
-    return Case("export", 2, {"vocos": 16, "gpt_decode": 5}.get(spec.kind, 7), padded=True)
-
-
-def left_padded_mask(batch: int, length: int, padded: bool, rng: np.random.Generator) -> np.ndarray:
-    """[B, T] int64: row b starts with a random number of pads (< T) when padded (row 0 never padded)."""
-    mask = np.ones((batch, length), np.int64)
-    if padded:
-        for b in range(1, batch):
-            mask[b, : rng.integers(1, max(2, length // 2))] = 0
-    return mask
-
-
-def positions(mask: np.ndarray) -> np.ndarray:
-    """ChatTTS's position ids: cumsum(mask) - 1, with 1 at the pads."""
-    pos = np.cumsum(mask, -1) - 1
-    return np.where(mask == 0, 1, pos).astype(np.int64)
+    """Trace sizes: batch 2, lengths > 1, ragged rows, so no axis is specialised."""
+    return Case("export", 2, {"vocos": 16}.get(spec.kind, 7), ragged=True)
 
 
 @torch.no_grad()
@@ -237,12 +226,8 @@ def make_feed(chat, recipe: ChatTTSRecipe, spec: GraphSpec, case: Case, rng: np.
         return {"input_ids": rng.integers(0, g.text_tokens, (b, n))}
     if spec.kind == "embed_code":
         return {"input_ids": rng.integers(0, g.audio_tokens, (b, n, g.num_vq))}
-    if spec.kind == "gpt_prefill":
-        mask = left_padded_mask(b, n, case.padded, rng)
-        return {"inputs_embeds": _text_embeds(chat, rng.integers(0, g.text_tokens, (b, n))),
-                "attention_mask": mask, "position_ids": positions(mask)}
-    if spec.kind == "gpt_decode":
-        return _decode_feed(chat, spec, case, rng)
+    if spec.kind == "gpt":
+        return _gpt_feed(chat, spec, case, rng)
     if spec.kind in ("code_heads", "text_head"):
         return {"hidden": rng.standard_normal((b, g.hidden)).astype(np.float32)}
     if spec.kind == "decoder":
@@ -258,18 +243,35 @@ def _text_embeds(chat, ids: np.ndarray) -> np.ndarray:
     return chat.embed.emb_text(torch.from_numpy(ids)).numpy()
 
 
-def _decode_feed(chat, spec: GraphSpec, case: Case, rng: np.random.Generator) -> dict:
-    g = chat.gpt.gpt
-    prefix_mask = left_padded_mask(case.batch, case.length, case.padded, rng)
-    prefix = _text_embeds(chat, rng.integers(0, chat.embed.emb_text.num_embeddings, (case.batch, case.length)))
-    out = g(inputs_embeds=torch.from_numpy(prefix), attention_mask=torch.from_numpy(prefix_mask).float(),
-            position_ids=torch.from_numpy(positions(prefix_mask)).float(), use_cache=True)
-    mask = np.hstack([prefix_mask, np.ones((case.batch, 1), np.int64)])
-    codes = torch.from_numpy(rng.integers(0, chat.embed.num_audio_tokens, (case.batch, 1, chat.embed.num_vq)))
-    step = torch.stack([table(codes[:, :, q]) for q, table in enumerate(chat.embed.emb_code)], 2).sum(2)
-    feed = {"inputs_embeds": step.numpy(), "attention_mask": mask, "position_ids": positions(mask)[:, -1:]}
-    feed.update({pair.past: t.numpy() for pair, t in zip(spec.cache, flatten_cache(out.past_key_values))})
-    return feed
+def _llama(chat, embeds: np.ndarray, past: tuple, cached: int):
+    """One row through ChatTTS's LlamaModel as Chat.infer calls it (float mask and positions, a DynamicCache)."""
+    g, n = chat.gpt.gpt, embeds.shape[1]
+    positions = torch.arange(cached, cached + n, dtype=torch.float32)[None]
+    return g(inputs_embeds=torch.from_numpy(np.ascontiguousarray(embeds)), use_cache=True,
+             attention_mask=torch.ones(1, cached + n), position_ids=positions,
+             past_key_values=build_cache(past, g.config))
+
+
+def _gpt_feed(chat, spec: GraphSpec, case: Case, rng) -> dict:
+    b, vocab = case.batch, chat.embed.emb_text.num_embeddings
+    if case.decode:
+        pasts, new = row_lengths(b, case.length, case.ragged), [1] * b
+        rows = [flatten_cache(_llama(chat, _text_embeds(chat, rng.integers(0, vocab, (1, p))), (), 0).past_key_values)
+                for p in pasts]
+        codes = torch.from_numpy(rng.integers(0, chat.embed.num_audio_tokens, (b, 1, chat.embed.num_vq)))
+        embeds = torch.stack([table(codes[:, :, q]) for q, table in enumerate(chat.embed.emb_code)], 2).sum(2).numpy()
+    else:
+        pasts, rows, new = [0] * b, [], row_lengths(b, case.length, case.ragged)
+        embeds = _text_embeds(chat, rng.integers(0, vocab, (b, max(new))))
+    capacity = capacity_for(spec, max(p + n for p, n in zip(pasts, new)))
+    feed = {"inputs_embeds": embeds}
+    for i, pair in enumerate(spec.cache):  # garbage past each row's valid prefix: the graph must not read it
+        if rows:
+            feed[pair.past] = pack([row[i][0] for row in rows], capacity, "random", rng)
+        else:
+            shape = next(t for t in spec.inputs if t.name == pair.past).shape
+            feed[pair.past] = rng.standard_normal((b, shape[1], capacity, shape[3])).astype(np.float32)
+    return {**feed, **lengths_feed(spec, pasts, new)}
 
 
 @torch.no_grad()
@@ -277,15 +279,11 @@ def reference_outputs(chat, recipe: ChatTTSRecipe, spec: GraphSpec, feed: dict) 
     """ChatTTS's outputs for `feed`, keyed by the graph's output names."""
     t = {k: torch.from_numpy(np.asarray(v)) for k, v in feed.items()}
     kind = spec.kind
+    if kind == "gpt":
+        return _gpt_reference(chat, spec, feed)
     if kind in ("embed_text", "embed_code"):
         ids = t["input_ids"] if kind == "embed_code" else t["input_ids"].unsqueeze(-1).expand(-1, -1, 4)
         outs = [chat.embed(ids, torch.full(ids.shape[:2], kind == "embed_text"))]
-    elif kind in ("gpt_prefill", "gpt_decode"):
-        past = tuple(t[pair.past].clone() for pair in spec.cache)
-        out = chat.gpt.gpt(inputs_embeds=t["inputs_embeds"], attention_mask=t["attention_mask"].float(),
-                           position_ids=t["position_ids"].float(), use_cache=True,
-                           past_key_values=build_cache(past, chat.gpt.gpt.config))
-        outs = [out.last_hidden_state[:, -1].float(), *flatten_cache(out.past_key_values)]
     elif kind == "code_heads":
         outs = [torch.stack([head(t["hidden"]) for head in chat.gpt.head_code], 1)]
     elif kind == "text_head":
@@ -300,10 +298,20 @@ def reference_outputs(chat, recipe: ChatTTSRecipe, spec: GraphSpec, feed: dict) 
     return {name: o.numpy() for name, o in zip(spec.output_names, outs)}
 
 
-def perturb(spec: GraphSpec, name: str, feed: dict, rng: np.random.Generator):
-    """Masks lose their first position (a valid, different mask); None: the generic rule applies."""
-    if name == "attention_mask":
-        mask = np.asarray(feed[name]).copy()
-        mask[:, 0] = 0
-        return mask
-    return None
+def _gpt_reference(chat, spec: GraphSpec, feed: dict) -> dict[str, np.ndarray]:
+    """Each row alone (its own past, its real tokens); caches NaN past each row's end."""
+    cached, new = feed[spec.lengths.cached], feed[spec.lengths.new]
+    hiddens, presents = [], []
+    for b in range(len(cached)):
+        p, n = int(cached[b]), int(new[b])
+        past = tuple(torch.from_numpy(feed[pair.past][b: b + 1, :, :p].copy()) for pair in spec.cache) if p else ()
+        out = _llama(chat, feed["inputs_embeds"][b: b + 1, :n], past, p)
+        hiddens.append(out.last_hidden_state[0, -1].float().numpy())
+        presents.append([t[0] for t in flatten_cache(out.past_key_values)])
+    capacity = feed[spec.cache[0].past].shape[2]
+    result = {"hidden": np.stack(hiddens)}
+    for i, pair in enumerate(spec.cache):
+        result[pair.present] = pack([row[i] for row in presents], capacity, "nan")
+    return result
+
+

@@ -47,7 +47,7 @@ def test_manifest_records_precision_and_method(quantize, precision, tiny_artifac
 
 def test_fp16_graphs_are_fp16_inside_with_fp32_logits(quantize):
     quantized = quantize("fp16")
-    model = _graph(quantized, "semantic_decode")
+    model = _graph(quantized, "coarse")
     io = {v.name: v.type.tensor_type.elem_type for v in list(model.graph.input) + list(model.graph.output)}
     assert io["logits"] == onnx.TensorProto.FLOAT
     assert io["past_key_values.0.key"] == io["present.0.key"] == onnx.TensorProto.FLOAT16
@@ -61,7 +61,7 @@ def test_fp16_graphs_are_fp16_inside_with_fp32_logits(quantize):
 
 def test_qdq_graphs_are_symmetric_int8_with_zero_points_zero(quantize, tiny_artifact):
     quantized = quantize("int8-qdq")
-    for name in ("semantic_decode", "coarse_prefill", "fine"):
+    for name in ("semantic", "coarse", "fine"):
         model = _graph(quantized, name)
         inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
         qdq = [n for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
@@ -77,7 +77,7 @@ def test_qdq_graphs_are_symmetric_int8_with_zero_points_zero(quantize, tiny_arti
 
 def test_int8_graphs_use_integer_matmuls_for_every_weight(quantize):
     quantized = quantize("int8")
-    model = _graph(quantized, "semantic_decode")
+    model = _graph(quantized, "coarse")
     ops = [n.op_type for n in model.graph.node]
     assert ops.count("MatMulInteger") > 0
     assert weight_matmuls(model) == []  # no float MatMul against a weight is left
@@ -88,7 +88,7 @@ def test_a_budget_that_is_exceeded_fails_parity(quantize, precision, monkeypatch
     quantized = quantize(precision)
     artifact = load_artifact(quantized)
     monkeypatch.setitem(artifact.recipe.budgets, quantized.name, Budget(rel_error=1e-7, top1=1.0, tokens=1.0))
-    rows = run_parity(quantized, graphs=("semantic_decode",))
+    rows = run_parity(quantized, graphs=("coarse",))
     assert any(not r.passed and r.metric == "rel L2" for r in rows)
 
 

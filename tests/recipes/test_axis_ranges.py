@@ -11,7 +11,7 @@ from ttsx.exporter.tensorrt_build import input_profiles
 from ttsx.recipes import get_family, get_recipe, recipe_names
 from ttsx.recipes.bark.pipeline import GenerationOptions
 from ttsx.runtimes.factory import open_pipeline
-from ttsx.runtimes.session import StageSession
+from ttsx.runtimes.session import SessionWrapper
 
 MAX_BATCH = 8
 
@@ -33,31 +33,23 @@ def test_every_symbolic_input_axis_has_an_ordered_range(name):
 
 
 def test_the_largest_pipeline_shapes_fit():
-    """Analytic limits: the longest semantic run, the longest coarse window, the longest codec piece."""
+    """Analytic limits: the longest semantic run and coarse window fit the cache; the prefill fits a call."""
     recipe, c = get_recipe("bark-tiny"), get_recipe("bark-tiny").constants
-    longest_past = c.semantic_prefill_positions + c.max_semantic_new_tokens - 2  # last decode step's past
-    assert longest_past <= recipe.axis_ranges("semantic_decode", 1)["past_sequence"][2]
-    coarse_past = c.coarse_prompt_tokens + c.coarse_window - 2
-    assert coarse_past <= recipe.axis_ranges("coarse_decode", 1)["past_sequence"][2]
-    assert c.coarse_prompt_tokens <= recipe.axis_ranges("coarse_prefill", 1)["sequence"][2]
+    assert c.semantic_prefill_positions + c.max_semantic_new_tokens - 1 <= recipe.kv_capacity
+    assert c.coarse_prompt_tokens + c.coarse_window <= recipe.kv_capacity
+    assert c.coarse_prompt_tokens <= recipe.axis_ranges("coarse", 1)["sequence"][2]
 
 
-class Recorder(StageSession):
+class Recorder(SessionWrapper):
     """Passes runs through and records every input shape."""
 
-    def __init__(self, inner: StageSession, seen: dict):
-        super().__init__(inner.spec)
-        self.inner, self.seen = inner, seen
+    def __init__(self, inner, seen: dict):
+        super().__init__(inner)
+        self.seen = seen
 
     def _run(self, feed, host):
         self.seen.setdefault(self.spec.name, set()).add(tuple((k, tuple(self.describe(v)[0])) for k, v in feed.items()))
-        return self.inner._run(feed, host)
-
-    def describe(self, value):
-        return self.inner.describe(value)
-
-    def close(self):
-        self.inner.close()
+        return super()._run(feed, host)
 
 
 def test_pipeline_and_parity_feeds_lie_inside_the_profiles(tiny_artifact, tiny_reference):

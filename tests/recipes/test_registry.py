@@ -43,13 +43,21 @@ def test_every_graph_has_unique_named_io():
 
 
 def test_kv_cache_names_follow_the_optimum_convention():
-    spec = get_recipe("bark-tiny").graph("semantic_decode")
+    spec = get_recipe("bark-tiny").graph("coarse")
     assert spec.input_names[1:5] == ["past_key_values.0.key", "past_key_values.0.value",
                                      "past_key_values.1.key", "past_key_values.1.value"]
     assert spec.output_names[1] == "present.0.key"
+    assert spec.input_names[-2:] == ["cache_lengths", "lengths"]
     past = spec.inputs[1]
-    assert past.shape == ("batch", 2, "past_sequence", 16)  # [batch, heads, seq, head_dim]
-    assert spec.outputs[1].shape == ("batch", 2, "total_sequence", 16)
+    assert past.shape == ("batch", 2, "capacity", 16)  # [batch, heads, capacity, head_dim], updated in place
+    assert spec.outputs[1].shape == past.shape
+
+
+def test_the_tensorrt_flavour_has_a_static_capacity():
+    recipe = get_recipe("bark-tiny")
+    spec = recipe.graph("coarse", kv_cache="tensorrt")
+    assert spec.inputs[1].shape == ("batch", 2, 1024, 16) == spec.outputs[1].shape
+    assert recipe.graph("coarse").capacity == "capacity" and spec.capacity == 1024
 
 
 def test_chattts_real_architecture_is_the_package_config():

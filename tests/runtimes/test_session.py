@@ -5,46 +5,62 @@ from ttsx.errors import FeedError
 from ttsx.recipes import get_recipe
 from ttsx.runtimes.session import validate_feed
 
-SPEC = get_recipe("bark-tiny").graph("semantic_decode")
+SPEC = get_recipe("bark-tiny").graph("coarse")
 CODEC = get_recipe("bark-tiny").graph("codec")
 
 
-def decode_feed(batch=1, past=3):
-    feed = {"input_ids": np.zeros((batch, 1), np.int64)}
-    feed.update({n: np.zeros((batch, 2, past, 16), np.float32) for n in SPEC.input_names[1:]})
+def step_feed(batch=1, past=3, capacity=8):
+    feed = {"input_ids": np.zeros((batch, 1), np.int64), "cache_lengths": np.full(batch, past, np.int32),
+            "lengths": np.ones(batch, np.int32)}
+    feed.update({p.past: np.zeros((batch, 2, capacity, 16), np.float32) for p in SPEC.cache})
     return feed
 
 
 def test_a_good_feed_passes():
-    validate_feed(SPEC, decode_feed())
+    validate_feed(SPEC, step_feed())
 
 
 def test_missing_input_is_named():
-    feed = decode_feed()
+    feed = step_feed()
     del feed["past_key_values.1.value"]
     with pytest.raises(FeedError, match="past_key_values.1.value"):
         validate_feed(SPEC, feed)
 
 
 def test_wrong_dtype_says_how_to_fix():
-    feed = decode_feed()
+    feed = step_feed()
     feed["input_ids"] = feed["input_ids"].astype(np.int32)
     with pytest.raises(FeedError, match=r"int32, expected int64; convert"):
         validate_feed(SPEC, feed)
 
 
 def test_static_dim_mismatch():
-    feed = decode_feed()
-    feed["past_key_values.0.key"] = np.zeros((1, 3, 3, 16), np.float32)
+    feed = step_feed()
+    feed["past_key_values.0.key"] = np.zeros((1, 3, 8, 16), np.float32)
     with pytest.raises(FeedError, match="past_key_values.0.key"):
         validate_feed(SPEC, feed)
 
 
 def test_inconsistent_symbolic_axis():
-    feed = decode_feed()
-    feed["past_key_values.1.key"] = np.zeros((1, 2, 4, 16), np.float32)
-    with pytest.raises(FeedError, match="past_sequence"):
+    feed = step_feed()
+    feed["past_key_values.1.key"] = np.zeros((1, 2, 9, 16), np.float32)
+    with pytest.raises(FeedError, match="capacity"):
         validate_feed(SPEC, feed)
+
+
+def test_rows_must_fit_the_cache():
+    with pytest.raises(FeedError, match="the cache holds 8"):
+        validate_feed(SPEC, step_feed(past=8))
+
+
+def test_a_chunk_after_a_filled_cache_needs_batch_one():
+    feed = step_feed(batch=2)
+    feed["input_ids"] = np.zeros((2, 3), np.int64)
+    with pytest.raises(FeedError, match="must start from an empty cache"):
+        validate_feed(SPEC, feed)
+    feed["cache_lengths"][:] = 0
+    feed["lengths"][:] = [3, 2]
+    validate_feed(SPEC, feed)  # a prefill of ragged rows
 
 
 def test_codec_minimum_frames():

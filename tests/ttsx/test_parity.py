@@ -13,12 +13,12 @@ from ttsx.parity import format_table, run_parity
 def test_every_tiny_graph_matches_transformers(tiny_artifact, backend):
     rows = run_parity(tiny_artifact, backend=backend)
     graphs = {r.graph for r in rows}
-    expected = {"semantic_prefill", "semantic_decode", "coarse_prefill", "coarse_decode", "fine", "codec"}
+    expected = {"semantic", "coarse", "fine", "codec"}
     assert graphs == expected | ({"end to end"} if backend == "onnxruntime" else set())
     assert [r for r in rows if not r.passed] == []
     assert all(r.value == 1.0 for r in rows if r.metric == "tokens agree")  # fp32: greedy tokens identical
     cases = {r.case for r in rows}
-    assert {"batch=2 past=1023 (limit)", "batch=3 past=9", "batch=1 T=1"} <= cases
+    assert {"decode batch=2 past=1023 (limit)", "decode batch=3 pasts=9,7,5 (ragged)", "prefill batch=1 T=1"} <= cases
     assert {f"batch=1 codebook={k}" for k in range(1, 8)} <= cases
 
 
@@ -45,10 +45,11 @@ def test_parity_fails_on_a_wrong_graph(tiny_copy):
 
 
 def test_every_input_of_every_graph_moves_its_outputs(tiny_artifact):
-    rows = run_parity(tiny_artifact, graphs=("semantic_decode", "fine", "codec"))
+    rows = run_parity(tiny_artifact, graphs=("semantic", "fine", "codec"))
     moved = {(r.graph, r.case.split(", ")[-1]) for r in rows if r.metric == "moved by" and r.passed}
     assert {("fine", "input_ids changed"), ("fine", "codebook_idx changed"), ("codec", "codes changed"),
-            ("semantic_decode", "input_ids changed"), ("semantic_decode", "past_key_values.* changed")} <= moved
+            ("semantic", "input_ids changed"), ("semantic", "history_ids changed"), ("semantic", "lengths changed"),
+            ("semantic", "cache_lengths changed"), ("semantic", "past_key_values.* changed")} <= moved
     assert all(r.passed for r in rows)
 
 
@@ -66,11 +67,11 @@ def test_a_codec_that_ignores_its_codes_fails_parity(tmp_path, monkeypatch):
 
 
 def test_tampered_file_is_named_on_load(tiny_copy):
-    data = tiny_copy / "coarse_decode.onnx.data"
+    data = tiny_copy / "coarse.onnx.data"
     raw = bytearray(data.read_bytes())
     raw[100] ^= 0xFF
     data.write_bytes(bytes(raw))
-    with pytest.raises(ArtifactError, match="coarse_decode.onnx.data changed since export"):
+    with pytest.raises(ArtifactError, match="coarse.onnx.data changed since export"):
         load_artifact(tiny_copy)
 
 
@@ -94,3 +95,9 @@ def test_artifact_of_another_recipe_shape_is_refused(tiny_copy):
     (tiny_copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ArtifactError, match="does not match recipe 'bark-small'"):
         load_artifact(tiny_copy)
+
+
+def test_the_tensorrt_cache_flavour_matches_transformers_on_onnxruntime(tiny_tensorrt_artifact):
+    """TensorScatter (opset 24) over a static 1024-position cache: TensorRT's graphs, checked on the CPU."""
+    rows = run_parity(tiny_tensorrt_artifact, graphs=("semantic", "coarse"))
+    assert rows and [r for r in rows if not r.passed] == []

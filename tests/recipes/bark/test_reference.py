@@ -69,5 +69,21 @@ def test_checkpoint_export_carries_tokenizer_and_voices(tiny_checkpoint, tmp_pat
     assert (out / manifest["tokenizer"] / "vocab.txt").is_file()
     voice = np.load(out / manifest["voices"]["v2/en_speaker_0"], allow_pickle=False)
     assert voice["fine_prompt"].shape == (8, 60)
-    rows = run_parity(out, graphs=("semantic_decode", "fine"))
+    rows = run_parity(out, graphs=("semantic", "fine"))
     assert rows and all(r.passed for r in rows)
+
+
+def test_history_merge_is_generates_merge_on_the_prefill_layout(tiny_reference):
+    """The semantic graph's general rule reproduces BarkSemanticModel.generate's text + history merge."""
+    import torch
+
+    from ttsx.recipes.bark.graphs import semantic_prefill_embeds
+    from ttsx.recipes.bark.reference import history_merge
+
+    c, rng = TINY.constants, np.random.default_rng(0)
+    text = torch.from_numpy(rng.integers(0, 129_600, (2, 256)))
+    history = torch.from_numpy(rng.integers(0, 10_000, (2, 256)))
+    ids = torch.cat([text, torch.full((2, 1), c.semantic_infer)], 1)
+    merged = history_merge(tiny_reference.semantic, ids, torch.cat([history, torch.full((2, 1), -1)], 1))
+    expected = semantic_prefill_embeds(tiny_reference.semantic, text, history, c.semantic_infer)
+    assert torch.equal(merged, expected)

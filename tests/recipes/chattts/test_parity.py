@@ -7,7 +7,7 @@ import onnx
 from ttsx.artifact import sha256_file
 from ttsx.parity import run_parity
 
-GRAPHS = {"embed_text", "embed_code", "gpt_prefill", "gpt_decode", "code_heads", "text_head", "decoder", "dvae", "vocos"}
+GRAPHS = {"embed_text", "embed_code", "gpt", "code_heads", "text_head", "decoder", "dvae", "vocos"}
 
 
 def test_every_graph_matches_chattts_and_moves_with_every_input(chattts_artifact):
@@ -15,16 +15,24 @@ def test_every_graph_matches_chattts_and_moves_with_every_input(chattts_artifact
     assert {r.graph for r in rows} == GRAPHS | {"end to end"}
     assert [r for r in rows if not r.passed] == []
     moved = {(r.graph, r.case.split(", ")[-1]) for r in rows if r.metric == "moved by"}
-    assert {("gpt_decode", "attention_mask changed"), ("gpt_decode", "position_ids changed"),
-            ("gpt_decode", "past_key_values.* changed"), ("dvae", "codes changed"), ("vocos", "mel changed")} <= moved
+    assert {("gpt", "inputs_embeds changed"), ("gpt", "lengths changed"), ("gpt", "cache_lengths changed"),
+            ("gpt", "past_key_values.* changed"), ("dvae", "codes changed"), ("vocos", "mel changed")} <= moved
     assert {r.output for r in rows if r.graph == "end to end"} == {"refine tokens", "code tokens"}
 
 
-def test_every_graph_is_tensorrt_ready_and_has_no_complex_or_dft(chattts_artifact):
-    manifest = json.loads((chattts_artifact / "manifest.json").read_text())
+def test_the_tensorrt_flavour_is_ready_matches_chattts_and_has_no_complex_or_dft(chattts_artifact, tmp_path):
+    from ttsx.exporter.export import ExportOptions, export_artifact
+    from ttsx.recipes.source import ModelSource
+
+    out = export_artifact(ExportOptions("chattts-tiny", ModelSource("random", seed=0), tmp_path / "trt",
+                                        kv_cache="tensorrt"))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["kv_cache"] == "tensorrt"
     assert {name: entry["tensorrt_problems"] for name, entry in manifest["graphs"].items()} == dict.fromkeys(GRAPHS, [])
-    ops = {n.op_type for n in onnx.load(chattts_artifact / "vocos.onnx", load_external_data=False).graph.node}
+    ops = {n.op_type for n in onnx.load(out / "vocos.onnx", load_external_data=False).graph.node}
     assert not ops & {"DFT", "STFT"} and "MatMul" in ops
+    rows = run_parity(out, graphs=("gpt",))  # TensorScatter and masked attention, run by onnxruntime
+    assert rows and all(r.passed for r in rows)
 
 
 def test_parity_fails_on_a_wrong_vocoder(chattts_artifact, tmp_path):

@@ -28,7 +28,7 @@ def test_chattts_precisions_meet_their_budgets(chattts_quantized, precision):
 
 def test_fp16_keeps_rmsnorm_and_the_audio_norms_in_fp32(chattts_quantized):
     root = chattts_quantized("fp16")
-    gpt = onnx.load(str(root / "gpt_decode.onnx"), load_external_data=False)
+    gpt = onnx.load(str(root / "gpt.onnx"), load_external_data=False)
     producer = {out: node for node in gpt.graph.node for out in node.output}
     squares = [n for n in gpt.graph.node if n.op_type == "Pow"]
     assert squares
@@ -44,5 +44,5 @@ def test_int8_leaves_the_audio_path_fp32(chattts_quantized):
 
     manifest = json.loads((chattts_quantized("int8") / "manifest.json").read_text())
     precisions = {name: entry["precision"] for name, entry in manifest["graphs"].items()}
-    assert precisions == {"embed_text": "fp32", "embed_code": "fp32", "gpt_prefill": "int8", "gpt_decode": "int8",
+    assert precisions == {"embed_text": "fp32", "embed_code": "fp32", "gpt": "int8",
                           "code_heads": "int8", "text_head": "int8", "decoder": "fp32", "dvae": "fp32", "vocos": "fp32"}

@@ -6,10 +6,12 @@ So the precision is chosen by which ONNX graphs are built: an artifact of that p
 an fp32 artifact and `--precision fp16|int8`, graphs `ttsx quantize` makes on the way (int8 is
 the int8-qdq flavour; onnxruntime's dynamic int8 is refused by the readiness check).
 
-Each graph gets its own engine with one optimization profile. Prefill and decode are separate
-graphs, so they are separate engines with profiles of their own phase (long sequence and no past,
-against one token and a growing past), which FACTS.md and NVIDIA's guidance prefer over one wide
-profile; one engine per graph also keeps each profile's min/opt/max readable in the manifest.
+Each graph gets its own engine. A causal graph serves the prefill and every decode step over a
+fixed-capacity cache it updates in place (TensorScatter; the engine reports each present output as
+an alias of its cache input), so its engine has two optimization profiles, one per phase: "prefill"
+(the recipe's range of positions) and "decode" (one position), which FACTS.md and NVIDIA's guidance
+prefer over one wide profile. Other graphs have one profile ("all"). The manifest lists each
+profile's min/opt/max per input, in profile-index order.
 """
 from __future__ import annotations
 
@@ -63,6 +65,19 @@ def input_profiles(spec: GraphSpec, ranges: dict[str, tuple[int, int, int]]) -> 
     return profiles
 
 
+def phase_profiles(spec: GraphSpec, ranges: dict[str, tuple[int, int, int]]
+                   ) -> list[tuple[str, dict[str, tuple[Shape, Shape, Shape]]]]:
+    """(phase, input profiles) per optimization profile, in index order: prefill and decode for a graph
+    with an in-place cache (decode: one position per row), one "all" profile otherwise."""
+    if spec.positions_input is None:
+        return [("all", input_profiles(spec, ranges))]
+    axis = next(t for t in spec.inputs if t.name == spec.positions_input).shape[1]
+    if not isinstance(axis, str):
+        raise TtsxError(f"{spec.name}: input {spec.positions_input!r} has a static positions axis; a causal graph "
+                        "needs a symbolic one")
+    return [("prefill", input_profiles(spec, ranges)), ("decode", input_profiles(spec, {**ranges, axis: (1, 1, 1)}))]
+
+
 def engine_precision(artifact: Artifact, requested: str | None) -> str:
     """The artifact precision the engines are built from; refuses what TensorRT 11 can't take."""
     if requested is not None and requested not in ENGINE_PRECISIONS:
@@ -82,6 +97,9 @@ def refuse_unready(artifact: Artifact) -> None:
         more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
         hint = ("\nThese are onnxruntime's dynamic int8 graphs (CPU only); for a TensorRT int8 engine build from the "
                 "fp32 artifact with --precision int8 (explicit Q/DQ).") if artifact.precision == "int8" else ""
+        if artifact.kv_cache != "tensorrt":
+            hint += ("\nIts causal graphs update their KV cache with onnxruntime's GroupQueryAttention; re-export for "
+                     "TensorRT with `ttsx export --recipe ... --kv-cache tensorrt` (TensorScatter, static capacity).")
         raise TtsxError(f"{artifact.root} is not TensorRT-ready ({len(problems)} problems); nothing was built:"
                         f"\n  {listing}{more}{hint}")
 
@@ -123,16 +141,19 @@ def _build_all(trt, onnx: Artifact, source: Artifact, options: BuildOptions, out
         builder = EngineFromOnnx(trt, cached, options.workspace_mib, progress, exact_fp32=onnx.precision == "fp32")
         for i, name in enumerate(onnx.graph_names, 1):
             spec = onnx.graph_spec(name)
-            profile = input_profiles(spec, onnx.recipe.axis_ranges(name, options.max_batch))
-            progress(f"[{i}/{len(onnx.graph_names)}] {name}: building")
+            phases = phase_profiles(spec, onnx.recipe.axis_ranges(name, options.max_batch))
+            progress(f"[{i}/{len(onnx.graph_names)}] {name}: building ({', '.join(p for p, _ in phases)})")
             start = time.perf_counter()
             dynamic = {t.name for t in spec.inputs if any(isinstance(d, str) for d in t.shape)}
-            engine = builder.build(onnx.graph_path(name), {k: v for k, v in profile.items() if k in dynamic})
+            engine = builder.build(onnx.graph_path(name), [{k: v for k, v in profile.items() if k in dynamic}
+                                                           for _, profile in phases], spec)
             (writer.root / f"{name}.engine").write_bytes(engine)
             seconds = time.perf_counter() - start
             progress(f"[{i}/{len(onnx.graph_names)}] {name}: built in {seconds:.1f} s")
             engines[name] = {"file": f"{name}.engine", "build_seconds": round(seconds, 1),
-                             "profile": {k: {"min": v[0], "opt": v[1], "max": v[2]} for k, v in profile.items()}}
+                             "profiles": [{"phase": phase, "shapes": {k: {"min": v[0], "opt": v[1], "max": v[2]}
+                                                                      for k, v in profile.items()}}
+                                          for phase, profile in phases]}
         cache = builder.serialized_cache()
         (writer.root / TIMING_CACHE).write_bytes(cache)
         if options.timing_cache:
@@ -157,7 +178,7 @@ def _manifest(trt, onnx: Artifact, source: Artifact, options: BuildOptions, gpu:
 
 
 class EngineFromOnnx:
-    """TensorRT 11 builder for one ONNX graph at a time: strongly typed, one profile, shared timing cache."""
+    """TensorRT 11 builder for one ONNX graph at a time: strongly typed, a profile per phase, shared timing cache."""
 
     def __init__(self, trt, timing_cache: bytes, workspace_mib: int | None, progress: Progress,
                  exact_fp32: bool = False):
@@ -169,35 +190,53 @@ class EngineFromOnnx:
         self.cache = config.create_timing_cache(timing_cache) or config.create_timing_cache(b"")  # stale: start over
         self.workspace_mib = workspace_mib
         self.monitor = _progress_monitor(trt, progress)
+        self.progress = progress
 
-    def build(self, onnx_path: Path, profile: dict[str, tuple[Shape, Shape, Shape]]) -> bytes:
-        """A serialized engine for the graph at onnx_path."""
+    def build(self, onnx_path: Path, profiles: list[dict[str, tuple[Shape, Shape, Shape]]], spec: GraphSpec) -> bytes:
+        """A serialized engine for the graph at onnx_path, one optimization profile per entry of `profiles`."""
         trt = self.trt
-        network = self.builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+        network = self.builder.create_network(0)  # TensorRT 11 networks are always strongly typed (the flag is gone)
         parser = trt.OnnxParser(network, self.logger)
         if not parser.parse_from_file(str(onnx_path)):
             errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
             raise TtsxError(f"TensorRT's ONNX parser rejected {onnx_path}: {errors}. The readiness check missed "
                             "this: please report it with the graph")
         config = self.builder.create_builder_config()
-        if not config.set_timing_cache(self.cache, False):
-            raise TtsxError("the timing cache does not fit this TensorRT/GPU; delete it (or pass another "
-                            "--timing-cache) and rebuild")
+        if not config.set_timing_cache(self.cache, False):  # a cache from another GPU or TensorRT: start afresh
+            self.progress("warning: the timing cache was made on another GPU or TensorRT; starting a new one "
+                          "(this build takes longer)")
+            self.cache = config.create_timing_cache(b"")
+            if not config.set_timing_cache(self.cache, False):
+                raise TtsxError("TensorRT refused a new, empty timing cache; rebuild without --timing-cache")
         config.progress_monitor = self.monitor
         if self.exact_fp32 and hasattr(trt.BuilderFlag, "TF32"):  # TF32 is on by default for fp32 layers
             config.clear_flag(trt.BuilderFlag.TF32)
         if self.workspace_mib:
             config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, self.workspace_mib * MIB)
-        shapes = self.builder.create_optimization_profile()
-        for name, (low, opt, high) in profile.items():
-            shapes.set_shape(name, low, opt, high)
-        if config.add_optimization_profile(shapes) < 0:
-            raise TtsxError(f"TensorRT refused the optimization profile of {onnx_path.name}: {profile}")
+        for profile in profiles:
+            shapes = self.builder.create_optimization_profile()
+            for name, (low, opt, high) in profile.items():
+                shapes.set_shape(name, low, opt, high)
+            if config.add_optimization_profile(shapes) < 0:
+                raise TtsxError(f"TensorRT refused the optimization profile of {onnx_path.name}: {profile}")
         engine = self.builder.build_serialized_network(network, config)
         if engine is None:
             raise TtsxError(f"TensorRT failed to build {onnx_path.name} (its log above says why); try a smaller "
                             "--max-batch or a larger --workspace-mib")
+        self._check_aliasing(engine, spec, onnx_path)
         return bytes(engine)
+
+    def _check_aliasing(self, serialized, spec: GraphSpec, onnx_path: Path) -> None:
+        """An engine whose cache outputs are not aliases of its cache inputs would copy (or lose) the cache."""
+        if not spec.cache:
+            return
+        engine = self.trt.Runtime(self.logger).deserialize_cuda_engine(serialized)
+        wrong = [(p.present, engine.get_aliased_input_tensor(p.present)) for p in spec.cache
+                 if engine.get_aliased_input_tensor(p.present) != p.past]
+        if wrong:
+            raise TtsxError(f"{onnx_path.name}: TensorRT did not make the cache outputs aliases of the cache inputs "
+                            f"({wrong[:2]}...); the in-place KV update needs TensorRT >= 10.15 and a graph exported "
+                            "with --kv-cache tensorrt")
 
     def serialized_cache(self) -> bytes:
         """The timing cache with every kernel timed so far."""

@@ -38,9 +38,9 @@ def open_sessions(artifact: Artifact, graphs: list[str], backend: str = "onnxrun
     directory, default ARTIFACT/engines) and `cuda_graphs`; torch needs `reference_model`.
     """
     if backend == "tensorrt":
-        from .tensorrt_backend import EngineSet
+        from .tensorrt_backend import engine_set
 
-        engines = EngineSet(artifact, options.pop("engines", None))
+        engines = engine_set(artifact, options.pop("engines", None))
         return {name: engines.session(name, **options) for name in graphs}
     return {name: open_session(artifact, name, backend, reference_model, **options) for name in graphs}
 
@@ -64,8 +64,9 @@ def open_session(artifact: Artifact, graph: str, backend: str = "onnxruntime", r
     # The torch backend is the fp32 reference whatever the artifact's precision: it runs the
     # family's export wrappers on the reference weights with the recipe's fp32 I/O.
     recipe = artifact.recipe
-    reference = recipe.graph(graph)
-    return TorchSession(get_family(recipe.family).graph_module(reference_model, recipe, reference), reference)
+    reference = recipe.graph(graph, kv_cache=artifact.kv_cache)
+    module = get_family(recipe.family).graph_module(reference_model, recipe, reference, artifact.kv_cache)
+    return TorchSession(module, reference)
 
 
 def backend_precision(artifact: Artifact, backend: str, engines=None) -> str:

@@ -23,18 +23,20 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-TENSORRT_MODULES = ("exporter/tensorrt_build.py", "runtimes/tensorrt_backend.py", "runtimes/tensorrt_decode.py",
-                    "ttsx/engines.py")
+TENSORRT_MODULES = ("exporter/tensorrt_build.py", "runtimes/tensorrt_backend.py", "ttsx/engines.py")
 SOURCE_DIRS = ("ttsx", "exporter", "runtimes", "recipes")
 # FACTS.md: TensorRT 11 is strongly typed; these BuilderFlag members are gone. The flat name list
 # can't say which class a name belongs to (DataType.INT8 still exists), so they are listed here.
-REMOVED_MEMBERS = {"BuilderFlag": {"FP16", "INT8", "BF16", "FP8", "INT4"}}
+# STRONGLY_TYPED is still defined but deprecated and ignored (pyCore.cpp: "always enabled").
+REMOVED_MEMBERS = {"BuilderFlag": {"FP16", "INT8", "BF16", "FP8", "INT4"},
+                   "NetworkDefinitionCreationFlag": {"STRONGLY_TYPED"}}
 TORCH_CUDA_ONLY = {"cuda_stream"}  # torch.cuda.Stream.cuda_stream: absent from CPU builds of torch
 # TensorRT 11 calls the modules must make (so the check can't pass by excluding everything).
-EXPECTED_CALLS = {"execute_async_v3", "set_tensor_address", "set_input_shape", "STRONGLY_TYPED",
+EXPECTED_CALLS = {"execute_async_v3", "set_tensor_address", "set_input_shape", "set_optimization_profile_async",
                   "build_serialized_network", "create_timing_cache", "set_timing_cache", "IProgressMonitor",
                   "deserialize_cuda_engine", "get_aliased_input_tensor", "set_memory_pool_limit", "MemoryPoolType",
-                  "progress_monitor", "USER_MANAGED", "set_device_memory", "device_memory_size_v2"}
+                  "progress_monitor", "USER_MANAGED", "set_device_memory", "device_memory_size_v2",
+                  "num_optimization_profiles", "create_network"}
 
 
 @pytest.fixture(scope="module")
@@ -110,10 +112,12 @@ network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.EXPL
 index = engine.get_binding_index("input_ids")
 context.execute_async_v2(bindings, stream)
 cache = trt.TimingCache()
+network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
 """
 
 
 def test_code_written_from_tensorrt_10_examples_is_caught(tensorrt_names, skip_names):
     bad = {entry.split()[1] for entry in unknown_attributes(TENSORRT_10_STYLE, tensorrt_names, skip_names)}
     assert bad == {"max_workspace_size", "BuilderFlag.FP16", "int8_calibrator", "EXPLICIT_BATCH",
-                   "get_binding_index", "execute_async_v2", "TimingCache"}
+                   "get_binding_index", "execute_async_v2", "TimingCache",
+                   "NetworkDefinitionCreationFlag.STRONGLY_TYPED"}

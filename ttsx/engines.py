@@ -2,7 +2,7 @@
 
     ENGINES/                   default: ARTIFACT/engines
       manifest.json            format "ttsx-engines"; written last, lists every file with its sha256
-      <graph>.engine           one serialized engine per graph, one optimization profile each
+      <graph>.engine           one serialized engine per graph; causal graphs: a prefill and a decode profile
       ...
       timing.cache             TensorRT's kernel timings, reused by the next build
 
@@ -18,7 +18,7 @@ from ttsx.artifact import MANIFEST, Artifact, parse_manifest, safe_path, sha256_
 from ttsx.errors import ArtifactError, TtsxError
 
 ENGINE_FORMAT = "ttsx-engines"
-ENGINE_FORMAT_VERSION = 1
+ENGINE_FORMAT_VERSION = 2  # 2: profiles per phase (prefill, decode) for in-place caches
 ENGINES_DIR = "engines"  # default engine directory inside the artifact
 TENSORRT_PIP = "pip install 'ttsx[tensorrt]'  (tensorrt-cu13 11.x; needs an NVIDIA driver for CUDA 13)"
 

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from ttsx.artifact import MANIFEST, load_artifact, sha256_file
 from ttsx.cli import main
 from ttsx.engines import EngineMismatchError, check_compatible, check_source, engine_bytes, read_engine_manifest
-from ttsx.errors import ArtifactError, TtsxError
-from ttsx.exporter.tensorrt_build import engine_precision, input_profiles
+from ttsx.errors import ArtifactError, FeedError, TtsxError
+from ttsx.exporter.tensorrt_build import engine_precision, input_profiles, phase_profiles
 from ttsx.recipes import get_recipe
 
 GPU = {"name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0"}
@@ -21,14 +21,52 @@ GPU = {"name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0"}
 
 def test_profiles_keep_static_dims_and_take_symbolic_ones_from_the_recipe():
     recipe = get_recipe("bark-small")
-    spec = recipe.graph("semantic_decode")
-    profiles = input_profiles(spec, recipe.axis_ranges("semantic_decode", 4))
-    assert profiles["input_ids"] == ((1, 1), (1, 1), (4, 1))
-    assert profiles["past_key_values.0.key"] == ((1, 12, 1, 64), (1, 12, 641, 64), (4, 12, 1023, 64))
+    spec = recipe.graph("coarse", kv_cache="tensorrt")
+    profiles = input_profiles(spec, recipe.axis_ranges("coarse", 4))
+    assert profiles["input_ids"] == ((1, 1), (4, 887), (4, 1024))  # opt: the largest batch, the longest prefill
+    assert profiles["past_key_values.0.key"] == ((1, 12, 1024, 64), (4, 12, 1024, 64), (4, 12, 1024, 64))
+    assert profiles["cache_lengths"] == ((1,), (4,), (4,))
     fine = input_profiles(recipe.graph("fine"), recipe.axis_ranges("fine", 2))
     assert fine["codebook_idx"] == ((), (), ())
-    with pytest.raises(TtsxError, match="past_sequence"):
+    with pytest.raises(TtsxError, match="sequence"):
         input_profiles(spec, {"batch": (1, 1, 4)})
+
+
+def test_causal_engines_get_a_prefill_and_a_one_position_decode_profile():
+    recipe = get_recipe("bark-small")
+    coarse = recipe.graph("coarse", kv_cache="tensorrt")
+    (prefill_phase, prefill), (decode_phase, decode) = phase_profiles(coarse, recipe.axis_ranges("coarse", 8))
+    assert (prefill_phase, decode_phase) == ("prefill", "decode")
+    assert prefill["input_ids"] == ((1, 1), (8, 887), (8, 1024)) and decode["input_ids"] == ((1, 1), (8, 1), (8, 1))
+    assert decode["past_key_values.3.value"] == prefill["past_key_values.3.value"]  # the same static cache
+    fine = recipe.graph("fine")
+    assert [phase for phase, _ in phase_profiles(fine, recipe.axis_ranges("fine", 8))] == ["all"]
+
+
+def manifest_profiles(spec, ranges):
+    """The engine manifest's "profiles" entry as build-engine writes it."""
+    return [{"phase": phase, "shapes": {k: {"min": v[0], "opt": v[1], "max": v[2]} for k, v in p.items()}}
+            for phase, p in phase_profiles(spec, ranges)]
+
+
+def test_steps_run_on_the_decode_profile_and_out_of_range_axes_are_named():
+    from ttsx.runtimes.tensorrt_backend import choose_profile
+
+    recipe = get_recipe("bark-small")
+    spec = recipe.graph("coarse", kv_cache="tensorrt")
+    profiles = manifest_profiles(spec, recipe.axis_ranges("coarse", 4))
+
+    def shapes(batch, positions):
+        return {t.name: tuple(batch if d == "batch" else positions if d == "sequence" else d for d in t.shape)
+                for t in spec.inputs}
+
+    assert choose_profile(spec, profiles, shapes(3, 1)) == 1  # a step: the decode profile
+    assert choose_profile(spec, profiles, shapes(3, 500)) == 0  # a prefill
+    with pytest.raises(FeedError, match=r"axis 'batch' of input 'input_ids' is 5; the engine accepts 1..4 "
+                                        r"\(rebuild the engines with --max-batch 5\)"):
+        choose_profile(spec, profiles, shapes(5, 1))
+    with pytest.raises(FeedError, match=r"axis 'sequence' of input 'input_ids' is 1025; the engine accepts 1..1024"):
+        choose_profile(spec, profiles, shapes(1, 1025))
 
 
 def test_engine_precision_follows_the_artifact_or_converts_from_fp32(tiny_artifact, quantize):
@@ -53,13 +91,20 @@ def test_build_engine_refuses_graphs_that_fail_the_readiness_check(quantize, tmp
     assert not out.exists()
 
 
-def test_build_engine_without_tensorrt_says_how_to_install_it(tiny_artifact, tmp_path):
+def test_build_engine_refuses_the_onnxruntime_cache_flavour_and_says_how_to_export(tiny_artifact, tmp_path):
+    result = CliRunner().invoke(main, ["build-engine", str(tiny_artifact), "-o", str(tmp_path / "e")])
+    assert result.exit_code == 1 and "com.microsoft::GroupQueryAttention" in result.output
+    assert "--kv-cache tensorrt" in result.output
+    assert not (tmp_path / "e").exists()
+
+
+def test_build_engine_without_tensorrt_says_how_to_install_it(tiny_tensorrt_artifact, tmp_path):
     try:
         import tensorrt  # noqa: F401
         pytest.skip("TensorRT is importable here; this checks the message where it is not")
     except (ImportError, OSError):
         pass
-    result = CliRunner().invoke(main, ["build-engine", str(tiny_artifact), "-o", str(tmp_path / "e")])
+    result = CliRunner().invoke(main, ["build-engine", str(tiny_tensorrt_artifact), "-o", str(tmp_path / "e")])
     assert result.exit_code == 1
     assert "TensorRT is not usable here" in result.output and "ttsx[tensorrt]" in result.output
     assert not (tmp_path / "e").exists()
@@ -70,7 +115,7 @@ def engine_dir(tmp_path, artifact_dir, **changes):
     root = tmp_path / "engines"
     root.mkdir()
     (root / "codec.engine").write_bytes(b"not an engine")
-    manifest = {"format": "ttsx-engines", "format_version": 1, "precision": "fp32",
+    manifest = {"format": "ttsx-engines", "format_version": 2, "precision": "fp32",
                 "tensorrt": {"version": "11.4.0.106", **GPU},
                 "source": {"path": str(artifact_dir), "manifest_sha256": sha256_file(artifact_dir / MANIFEST),
                            "derived_from_sha256": None},

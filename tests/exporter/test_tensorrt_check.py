@@ -10,19 +10,23 @@ from ttsx.exporter.tensorrt_check import check_graph
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8-qdq"])
-def test_tensorrt_flavoured_graphs_are_ready(tiny_artifact, tmp_path, precision):
-    root = tiny_artifact if precision == "fp32" else quantize_artifact(
-        QuantizeOptions(tiny_artifact, precision, tmp_path / precision))
+def test_tensorrt_flavoured_graphs_are_ready(tiny_tensorrt_artifact, tmp_path, precision):
+    root = tiny_tensorrt_artifact if precision == "fp32" else quantize_artifact(
+        QuantizeOptions(tiny_tensorrt_artifact, precision, tmp_path / precision))
     artifact = load_artifact(root)
     for name in artifact.graph_names:
         assert check_graph(artifact.graph_path(name), name) == []
         assert artifact.manifest["graphs"][name]["tensorrt_problems"] == []
+    cache_updates = [n for n in onnx.load(str(artifact.graph_path("coarse")), load_external_data=False).graph.node
+                     if n.op_type == "TensorScatter"]
+    assert len(cache_updates) == 2 * 2  # key and value of each layer, in place
 
 
-def test_onnxruntime_int8_is_flagged_with_the_op_named(tiny_artifact, tmp_path):
+def test_onnxruntime_flavours_are_flagged_with_the_op_named(tiny_artifact, tmp_path):
     artifact = load_artifact(quantize_artifact(QuantizeOptions(tiny_artifact, "int8", tmp_path / "int8")))
-    problems = artifact.manifest["graphs"]["semantic_decode"]["tensorrt_problems"]
+    problems = artifact.manifest["graphs"]["coarse"]["tensorrt_problems"]
     assert problems and any("DynamicQuantizeLinear is not supported" in p for p in problems)
+    assert any("com.microsoft::GroupQueryAttention" in p for p in problems)  # the onnxruntime cache flavour
     assert artifact.manifest["graphs"]["codec"]["tensorrt_problems"] == []  # kept fp32
 
 

@@ -15,6 +15,7 @@ from ttsx.cli import main
 from ttsx.engines import EngineMismatchError
 from ttsx.errors import FeedError
 from ttsx.parity import run_parity
+from ttsx.runtimes.causal import CausalRunner
 from ttsx.runtimes.factory import open_sessions
 
 pytestmark = pytest.mark.tensorrt
@@ -22,15 +23,15 @@ MAX_BATCH = 4
 
 
 @pytest.fixture(scope="module")
-def engines(tiny_artifact, tmp_path_factory):
-    """engines(precision) -> engine directory built from the fp32 tiny artifact (once per precision)."""
+def engines(tiny_tensorrt_artifact, tmp_path_factory):
+    """engines(precision) -> engine directory built from the fp32 tiny TensorRT-flavour artifact (once each)."""
     built = {}
 
     def build(precision):
         if precision not in built:
             out = tmp_path_factory.mktemp("engines") / precision
             cache = out.parent / "timing.cache"
-            result = CliRunner().invoke(main, ["build-engine", str(tiny_artifact), "--precision", precision,
+            result = CliRunner().invoke(main, ["build-engine", str(tiny_tensorrt_artifact), "--precision", precision,
                                                "--max-batch", str(MAX_BATCH), "--timing-cache", str(cache),
                                                "-o", str(out)])
             assert result.exit_code == 0, result.output
@@ -40,35 +41,39 @@ def engines(tiny_artifact, tmp_path_factory):
     return build
 
 
-def test_engine_manifest_records_tensorrt_gpu_profiles_and_hashes(engines, tiny_artifact):
+def test_engine_manifest_records_tensorrt_gpu_profiles_and_hashes(engines, tiny_tensorrt_artifact):
     import tensorrt
     import torch
 
     root = engines("fp32")
     manifest = json.loads((root / MANIFEST).read_text())
+    artifact = load_artifact(tiny_tensorrt_artifact)
     assert manifest["tensorrt"]["version"] == tensorrt.__version__
     assert manifest["tensorrt"]["name"] == torch.cuda.get_device_name()
-    assert set(manifest["engines"]) == set(load_artifact(tiny_artifact).graph_names)
+    assert set(manifest["engines"]) == set(artifact.graph_names)
     assert manifest["precision"] == "fp32" and manifest["max_batch"] == MAX_BATCH
-    artifact = load_artifact(tiny_artifact)
     for name, entry in manifest["engines"].items():
         assert manifest["files"][entry["file"]] == sha256_file(root / entry["file"])
-        assert set(entry["profile"]) == set(artifact.graph_spec(name).input_names)
-    decode = manifest["engines"]["semantic_decode"]["profile"]["past_key_values.0.key"]
-    assert decode["max"][0] == MAX_BATCH and decode["max"][2] == 1023
+        for profile in entry["profiles"]:
+            assert set(profile["shapes"]) == set(artifact.graph_spec(name).input_names)
+    prefill, decode = manifest["engines"]["coarse"]["profiles"]
+    assert (prefill["phase"], decode["phase"]) == ("prefill", "decode")
+    assert decode["shapes"]["input_ids"]["max"] == [MAX_BATCH, 1]
+    assert decode["shapes"]["past_key_values.0.key"]["max"][2] == artifact.recipe.kv_capacity  # static capacity
+    assert [p["phase"] for p in manifest["engines"]["fine"]["profiles"]] == ["all"]
     assert (root / "timing.cache").stat().st_size > 0
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
-def test_parity_on_tensorrt_meets_the_precision_budget(engines, tiny_artifact, precision):
-    rows = run_parity(tiny_artifact, "tensorrt", engines=engines(precision))
+def test_parity_on_tensorrt_meets_the_precision_budget(engines, tiny_tensorrt_artifact, precision):
+    rows = run_parity(tiny_tensorrt_artifact, "tensorrt", engines=engines(precision))
     assert rows and [r for r in rows if not r.passed] == []
     assert any(r.graph == "end to end" for r in rows)
 
 
-def test_synthesize_with_tensorrt_writes_audio(engines, tiny_artifact, tmp_path):
+def test_synthesize_with_tensorrt_writes_audio(engines, tiny_tensorrt_artifact, tmp_path):
     out = tmp_path / "speech.wav"
-    result = CliRunner().invoke(main, ["synthesize", str(tiny_artifact), "Hello there.", "-o", str(out),
+    result = CliRunner().invoke(main, ["synthesize", str(tiny_tensorrt_artifact), "Hello there.", "-o", str(out),
                                        "--backend", "tensorrt", "--engines", str(engines("fp16")), "--seed", "1",
                                        "--max-tokens", "40"])
     assert result.exit_code == 0, result.output
@@ -76,54 +81,45 @@ def test_synthesize_with_tensorrt_writes_audio(engines, tiny_artifact, tmp_path)
         assert f.getframerate() == 24_000 and f.getnframes() > 0
 
 
-def decode_steps(sessions, prefill_feed, tokens):
-    """Prefill, then one decode step per token; logits per step and the last present.* values."""
-    prefill, decode = sessions["coarse_prefill"], sessions["coarse_decode"]
-    outputs = prefill.run(prefill_feed, host=("logits",))
-    pairs = list(zip(decode.spec.input_names[1:], decode.spec.output_names[1:]))
-    logits = []
+def generate(session, prompts, lengths, tokens):
+    """A prefill of right-padded prompts, then one step per token; the logits of every call."""
+    runner = CausalRunner(session)
+    logits = [runner.start({"input_ids": prompts}, lengths, room=len(tokens)).get("logits").copy()]
     for token in tokens:
-        feed = {"input_ids": np.full((2, 1), token, np.int64), **{p: outputs[q] for p, q in pairs}}
-        outputs = decode.run(feed, host=("logits",))
-        logits.append(outputs["logits"])
-    return logits, outputs
+        logits.append(runner.step({"input_ids": np.full((len(lengths), 1), token, np.int64)})["logits"].copy())
+    runner.close()
+    return logits
 
 
-def test_decode_keeps_the_cache_on_the_gpu_and_cuda_graphs_change_nothing(engines, tiny_artifact):
-    artifact = load_artifact(tiny_artifact)
-    feed = {"input_ids": np.random.default_rng(0).integers(0, 12_096, (2, 300))}
-    tokens = [10_000 + 7 * i for i in range(12)]
+def test_steps_update_the_cache_in_place_and_cuda_graphs_change_nothing(engines, tiny_tensorrt_artifact):
+    artifact = load_artifact(tiny_tensorrt_artifact)
+    prompts = np.random.default_rng(0).integers(0, 12_096, (2, 300))
+    lengths, tokens = [300, 120], [10_000 + 7 * i for i in range(12)]
     results = {}
     for graphs in (False, True):
-        sessions = open_sessions(artifact, ["coarse_prefill", "coarse_decode"], "tensorrt", engines=engines("fp32"),
-                                 cuda_graphs=graphs)
-        decode_steps(sessions, feed, tokens)  # first pass captures the graphs
-        results[graphs] = decode_steps(sessions, feed, tokens)  # second pass replays them
-        captured = sessions["coarse_decode"]._decode.graphs
-        assert (len(captured) == len(tokens)) if graphs else captured is None
-    (plain, last), (replayed, _) = results[False], results[True]
-    for a, b in zip(plain, replayed):
-        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)  # a wrong buffer would be off by far more
-    assert all(v.is_cuda for k, v in last.items() if k.startswith("present."))
+        session = open_sessions(artifact, ["coarse"], "tensorrt", engines=engines("fp32"), cuda_graphs=graphs)["coarse"]
+        generate(session, prompts, lengths, tokens)  # first generation captures the batch's step
+        caches = {n: t.data_ptr() for n, t in session.new_cache(2, artifact.recipe.kv_capacity).items()}
+        results[graphs] = generate(session, prompts, lengths, tokens)  # the second replays it on the same buffers
+        assert {n: t.data_ptr() for n, t in session.new_cache(2, artifact.recipe.kv_capacity).items()} == caches
+        assert sorted(session._steps) == ([2] if graphs else [])  # one captured step per batch size
+        session.close()
+    for plain, replayed in zip(results[False], results[True]):
+        np.testing.assert_allclose(plain, replayed, atol=1e-5, rtol=0)  # a wrong buffer would be off by far more
 
 
-def test_a_stale_cache_and_shapes_outside_the_profile_are_refused(engines, tiny_artifact):
-    artifact = load_artifact(tiny_artifact)
-    sessions = open_sessions(artifact, ["coarse_prefill", "coarse_decode"], "tensorrt", engines=engines("fp32"))
-    decode = sessions["coarse_decode"]
-    pairs = list(zip(decode.spec.input_names[1:], decode.spec.output_names[1:]))
-    first = sessions["coarse_prefill"].run({"input_ids": np.ones((2, 10), np.int64)}, host=("logits",))
-    step1 = decode.run({"input_ids": np.ones((2, 1), np.int64), **{p: first[q] for p, q in pairs}}, host=("logits",))
-    step2 = decode.run({"input_ids": np.ones((2, 1), np.int64), **{p: step1[q] for p, q in pairs}}, host=("logits",))
-    decode.run({"input_ids": np.ones((2, 1), np.int64), **{p: step2[q] for p, q in pairs}}, host=("logits",))
-    for stale in (step1, step2):  # two steps back: same buffer set, other length; one back: other set
-        with pytest.raises(FeedError, match="earlier step"):
-            decode.run({"input_ids": np.ones((2, 1), np.int64), **{p: stale[q] for p, q in pairs}})
-    with pytest.raises(FeedError, match="outside the engine's profile"):
-        sessions["coarse_prefill"].run({"input_ids": np.ones((MAX_BATCH + 1, 10), np.int64)})
+def test_a_0d_feed_and_shapes_outside_the_profiles(engines, tiny_tensorrt_artifact):
+    artifact = load_artifact(tiny_tensorrt_artifact)
+    sessions = open_sessions(artifact, ["fine", "coarse"], "tensorrt", engines=engines("fp32"))
+    codes = np.random.default_rng(1).integers(0, 1024, (1, 1024, 8))
+    out = sessions["fine"].run({"input_ids": codes, "codebook_idx": np.array(2, np.int64)}, host=("logits",))
+    assert np.isfinite(out["logits"]).all()
+    with pytest.raises(FeedError, match="axis 'batch' .* --max-batch 5"):
+        CausalRunner(sessions["coarse"]).start({"input_ids": np.ones((MAX_BATCH + 1, 10), np.int64)},
+                                               [10] * (MAX_BATCH + 1), room=4)
 
 
-def test_engines_from_another_tensorrt_version_are_refused(engines, tiny_artifact, tmp_path):
+def test_engines_from_another_tensorrt_version_are_refused(engines, tiny_tensorrt_artifact, tmp_path):
     import shutil
 
     root = tmp_path / "copy"
@@ -132,4 +128,4 @@ def test_engines_from_another_tensorrt_version_are_refused(engines, tiny_artifac
     manifest["tensorrt"]["version"] = "11.0.0.0"
     (root / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(EngineMismatchError, match="rebuild"):
-        open_sessions(load_artifact(tiny_artifact), ["codec"], "tensorrt", engines=root)
+        open_sessions(load_artifact(tiny_tensorrt_artifact), ["codec"], "tensorrt", engines=root)

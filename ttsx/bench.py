@@ -7,6 +7,11 @@ would otherwise stop at random points; FACTS.md). Each runtime does one untimed 
 reference's own stage calls, timed one by one (the family's eager baseline); ttsx's from the
 pipeline's stage boundaries (`Speech.seconds`). RTF = wall time / seconds of audio made (all
 sequences of the batch).
+
+With several batch sizes every runtime runs each of them. A batch holds prompts of different
+lengths (BENCH_PROMPTS, cycled; batch 1 is the first); throughput is audio seconds made per wall
+second, and a request's latency is the batch's wall time (every request of a batch finishes with it).
+`write_plot` draws throughput and RTF per runtime against the batch size (matplotlib, ttsx[bench]).
 """
 from __future__ import annotations
 
@@ -21,7 +26,12 @@ from typing import Callable
 from ttsx.artifact import Artifact, load_artifact
 from ttsx.recipes import get_family
 
-BENCH_PROMPT = "The quick brown fox jumps over the lazy dog, then rests in the shade of an old oak tree."
+BENCH_PROMPTS = (  # different lengths, so a batch's rows have different prompt lengths
+    "The quick brown fox jumps over the lazy dog, then rests in the shade of an old oak tree.",
+    "Good morning.",
+    "Please remember to bring the blue folder, two pencils and your notes to Thursday's meeting.",
+    "It rained all night; by dawn the river had risen over the lower road.",
+)
 RSS_POLL_S = 0.01  # peak-RSS sampling period, seconds
 Run = Callable[[], tuple[dict, float, dict]]  # -> (seconds per stage, audio seconds, steps per stage)
 
@@ -31,8 +41,12 @@ class Workload:
     """What every runtime is asked to do."""
 
     tokens: int = 256  # first-stage tokens per sequence, EOS suppressed
-    batch: int = 1  # sequences run together
+    batches: tuple[int, ...] = (1,)  # sequences run together; every runtime runs each size
     repeats: int = 3  # timed runs after one warm-up run
+
+    def texts(self, batch: int) -> list[str]:
+        """The batch's prompts: BENCH_PROMPTS cycled."""
+        return [BENCH_PROMPTS[i % len(BENCH_PROMPTS)] for i in range(batch)]
 
 
 @dataclass
@@ -40,6 +54,7 @@ class BenchResult:
     """One runtime's medians over the timed runs."""
 
     runtime: str
+    batch: int  # sequences run together
     stage_s: dict[str, float]  # wall seconds per stage, in pipeline order
     total_s: float
     audio_s: float  # seconds of audio made, all sequences
@@ -53,6 +68,16 @@ class BenchResult:
     def rtf(self) -> float:
         """Real-time factor: wall seconds per second of audio."""
         return self.total_s / self.audio_s
+
+    @property
+    def throughput(self) -> float:
+        """Audio seconds made per wall second (all sequences of the batch)."""
+        return self.audio_s / self.total_s
+
+    @property
+    def latency_s(self) -> float:
+        """A request's wall time: the batch's (every request of a batch finishes with it)."""
+        return self.total_s
 
 
 class PeakRss:
@@ -90,16 +115,19 @@ def run_bench(artifacts: list[str | Path], backends: tuple[str, ...] = ("onnxrun
 
         raise TtsxError(f"bench compares one model family at a time; got artifacts of {sorted(families)}")
     results = []
-    if baseline:
-        progress(f"eager {loaded[0].recipe.family} fp32: warm-up and timed runs")
-        results.append(_eager(loaded[0], workload))
-    for artifact in loaded:
-        for backend in backends:
-            progress(f"ttsx {backend} {artifact.precision} ({artifact.root}): warm-up and timed runs")
-            results.append(_ttsx(artifact, backend, workload))
-    if baseline:
-        for result in results:
-            result.speedup = results[0].total_s / result.total_s
+    for batch in workload.batches:
+        group = []
+        if baseline:
+            progress(f"batch {batch}: eager {loaded[0].recipe.family} fp32: warm-up and timed runs")
+            group.append(_eager(loaded[0], workload, batch))
+        for artifact in loaded:
+            for backend in backends:
+                progress(f"batch {batch}: ttsx {backend} {artifact.precision} ({artifact.root}): warm-up and timed runs")
+                group.append(_ttsx(artifact, backend, workload, batch))
+        if baseline:
+            for result in group:
+                result.speedup = group[0].total_s / result.total_s
+        results += group
     return results
 
 
@@ -115,12 +143,12 @@ def _timed(load: Callable[[], Run], repeats: int) -> tuple[dict, float, dict, fl
     return stages, runs[0][1], runs[0][2], warmup, rss.peak
 
 
-def _ttsx(artifact: Artifact, backend: str, workload: Workload) -> BenchResult:
+def _ttsx(artifact: Artifact, backend: str, workload: Workload, batch: int) -> BenchResult:
     from ttsx.runtimes.factory import open_pipeline
     from ttsx.runtimes.pipeline import SynthesisOptions
 
-    options = SynthesisOptions(greedy=True, max_tokens=workload.tokens, stop_at_eos=False, batch_size=workload.batch)
-    texts = [BENCH_PROMPT] * workload.batch
+    options = SynthesisOptions(greedy=True, max_tokens=workload.tokens, stop_at_eos=False, batch_size=batch)
+    texts = workload.texts(batch)
     pipelines = []
 
     def load() -> Run:
@@ -137,46 +165,100 @@ def _ttsx(artifact: Artifact, backend: str, workload: Workload) -> BenchResult:
     finally:
         for pipeline in pipelines:
             pipeline.close()
-    return BenchResult(f"ttsx {backend} {artifact.precision}", stages, sum(stages.values()), audio, steps, warmup, peak)
+    return BenchResult(f"ttsx {backend} {artifact.precision}", batch, stages, sum(stages.values()), audio, steps,
+                       warmup, peak)
 
 
-def _eager(artifact: Artifact, workload: Workload) -> BenchResult:
+def _eager(artifact: Artifact, workload: Workload, batch: int) -> BenchResult:
     from ttsx.parity import reference_model
 
     family = get_family(artifact.recipe.family)
-    texts = [BENCH_PROMPT] * workload.batch
+    texts = workload.texts(batch)
 
     def load() -> Run:
         return family.eager_baseline(reference_model(artifact), artifact, texts, workload.tokens)
 
     stages, audio, steps, warmup, peak = _timed(load, workload.repeats)
-    return BenchResult(f"eager {family.name} fp32", stages, sum(stages.values()), audio, steps, warmup, peak,
-                       notes=[f"the reference's own stage calls ({family.name}), greedy, EOS suppressed"])
+    return BenchResult(f"eager {family.name} fp32", batch, stages, sum(stages.values()), audio, steps, warmup,
+                       peak, notes=[f"the reference's own stage calls ({family.name}), greedy, EOS suppressed"])
 
 
 def format_results(results: list[BenchResult], workload: Workload) -> str:
-    """A plain-text table: per-stage time (ms/token for generated stages), total, RTF, speedup, warm-up, RSS."""
+    """Plain-text tables: per-stage time (ms/token for generated stages), total, RTF, speedup, warm-up, RSS;
+    with several batch sizes, also throughput and latency per runtime and batch."""
     stages = list(results[0].stage_s)
     per_token = [s for s in stages if results[0].steps.get(s)]
-    header = (("runtime",) + tuple(f"{s} ms/tok" if s in per_token else f"{s} s" for s in stages)
+    header = (("batch", "runtime") + tuple(f"{s} ms/tok" if s in per_token else f"{s} s" for s in stages)
               + ("total s", "audio s", "RTF", "speedup", "warm-up s", "peak RSS MB"))
     lines = []
     for r in results:
         cells = [f"{r.stage_s.get(s, 0.0) * 1e3 / max(1, r.steps.get(s, 1)):.2f}" if s in per_token
                  else f"{r.stage_s.get(s, 0.0):.2f}" for s in stages]
-        lines.append((r.runtime, *cells, f"{r.total_s:.2f}", f"{r.audio_s:.2f}", f"{r.rtf:.3f}",
+        lines.append((str(r.batch), r.runtime, *cells, f"{r.total_s:.2f}", f"{r.audio_s:.2f}", f"{r.rtf:.3f}",
                       "-" if r.speedup is None else f"{r.speedup:.2f}x", f"{r.warmup_s:.1f}", f"{r.peak_rss_mb:.0f}"))
+    tables = [_table(header, lines)]
+    if len(workload.batches) > 1:
+        first = {r.runtime: r.throughput for r in results if r.batch == workload.batches[0]}
+        rows = [(r.runtime, str(r.batch), f"{r.throughput:.3f}", f"{r.throughput / first[r.runtime]:.2f}x",
+                 f"{r.latency_s:.2f}", f"{r.rtf:.3f}") for r in sorted(results, key=lambda r: r.runtime)]
+        tables.append(_table(("runtime", "batch", "audio s per wall s", f"vs batch {workload.batches[0]}",
+                              "latency s", "RTF"), rows))
+    return "\n\n".join(tables)
+
+
+def _table(header: tuple, lines: list[tuple]) -> str:
     widths = [max(len(x) for x in column) for column in zip(header, *lines)]
-    fmt = "  ".join(f"{{:>{w}}}" if i else f"{{:<{w}}}" for i, w in enumerate(widths))
+    fmt = "  ".join(f"{{:>{w}}}" if i != 1 else f"{{:<{w}}}" for i, w in enumerate(widths))
     return "\n".join([fmt.format(*header)] + [fmt.format(*line) for line in lines])
+
+
+def write_plot(results: list[BenchResult], workload: Workload, path: Path, machine: str) -> None:
+    """A PNG of throughput (audio s per wall s) and RTF against batch size, one line per runtime."""
+    try:
+        import matplotlib
+    except ImportError:
+        from ttsx.errors import TtsxError
+
+        raise TtsxError("the bench plot needs matplotlib: pip install 'ttsx[bench]' (or drop --json)") from None
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for runtime in dict.fromkeys(r.runtime for r in results):
+        mine = sorted((r for r in results if r.runtime == runtime), key=lambda r: r.batch)
+        batches = [r.batch for r in mine]
+        left.plot(batches, [r.throughput for r in mine], marker="o", label=runtime)
+        right.plot(batches, [r.rtf for r in mine], marker="o", label=runtime)
+    left.set(xlabel="batch size", ylabel="audio seconds per wall second", title="throughput (higher is better)")
+    right.set(xlabel="batch size", ylabel="RTF (wall s / audio s)", title="real-time factor (lower is better)")
+    for axes in (left, right):
+        axes.set_xticks(list(workload.batches))
+        axes.grid(alpha=0.3)
+    left.legend(fontsize=8)
+    figure.suptitle(f"ttsx bench: {workload.tokens} first-stage tokens per sequence, greedy, EOS suppressed; "
+                    f"median of {workload.repeats}\n{machine}", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 def to_json(results: list[BenchResult], workload: Workload) -> dict:
     """Machine, versions, workload and results, for --json."""
-    import platform
-
     from ttsx.exporter.export import library_versions
 
-    return {"machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
-            "versions": library_versions(), "workload": asdict(workload),
-            "results": [{**asdict(r), "rtf": r.rtf} for r in results]}
+    return {"machine": machine(), "versions": library_versions(), "workload": asdict(workload),
+            "results": [{**asdict(r), "rtf": r.rtf, "throughput": r.throughput, "latency_s": r.latency_s}
+                        for r in results]}
+
+
+def machine() -> dict:
+    """Platform, CPU model and count of this machine."""
+    import platform
+
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"platform": platform.platform(), "processor": model or platform.processor(), "cpus": os.cpu_count()}

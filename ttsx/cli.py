@@ -57,8 +57,11 @@ def recipes_command() -> None:
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for --random-weights.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Artifact directory.")
 @click.option("--force", is_flag=True, help="Replace an existing artifact at --output.")
+@click.option("--kv-cache", type=click.Choice(["onnxruntime", "tensorrt"]), default="onnxruntime", show_default=True,
+              help="How causal graphs update their fixed-capacity KV cache in place: onnxruntime's "
+                   "GroupQueryAttention, or TensorScatter (opset 24) for TensorRT (also runs on onnxruntime).")
 @_friendly_errors
-def export_command(recipe_name, model, random_weights, seed, output, force) -> None:
+def export_command(recipe_name, model, random_weights, seed, output, force, kv_cache) -> None:
     """Export every graph of a recipe to OUTPUT (ONNX + manifest.json)."""
     from ttsx.exporter.export import ExportOptions, export_artifact
     from ttsx.recipes import get_family, get_recipe
@@ -66,7 +69,7 @@ def export_command(recipe_name, model, random_weights, seed, output, force) -> N
 
     recipe = get_recipe(recipe_name)  # fail on a bad name before loading anything heavy
     source = ModelSource.parse(model, random_weights, seed, get_family(recipe.family).source_hint())
-    out = export_artifact(ExportOptions(recipe_name, source, output, force), progress=_progress)
+    out = export_artifact(ExportOptions(recipe_name, source, output, force, kv_cache=kv_cache), progress=_progress)
     click.echo(f"exported {recipe_name} to {out}")
 
 
@@ -140,14 +143,38 @@ def parity_command(artifact, backend, engines, model_dir, graphs, end_to_end) ->
         sys.exit(1)
 
 
-@main.command("bench")
+class _BatchList(click.Command):
+    """`--batch 1 4 8` means `--batch 1 --batch 4 --batch 8`."""
+
+    def parse_args(self, ctx, args):
+        return super().parse_args(ctx, expand_batches(args))
+
+
+def expand_batches(args: list[str]) -> list[str]:
+    """Plain integers right after `--batch N` are more batch sizes, each given its own --batch."""
+    expanded, state = [], None  # state: "value" (next arg is --batch's), "more" (digits are more sizes)
+    for arg in args:
+        if state == "value":
+            expanded.append(arg)
+            state = "more"
+        elif state == "more" and arg.isdigit():
+            expanded += ["--batch", arg]
+        else:
+            expanded.append(arg)
+            state = "value" if arg == "--batch" else "more" if arg.startswith("--batch=") else None
+    return expanded
+
+
+@main.command("bench", cls=_BatchList)
 @click.argument("artifacts", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--backend", "backends", multiple=True, type=click.Choice(("onnxruntime", "tensorrt")),
               default=("onnxruntime",), show_default=True, help="ttsx backends to run (repeatable).")
 @click.option("--tokens", type=click.IntRange(min=1), default=256, show_default=True,
               help="First-stage tokens per sequence; EOS is suppressed so every run makes exactly "
                    "this many.")
-@click.option("--batch", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option("--batch", "batches", type=click.IntRange(1, 64), multiple=True, default=(1,), show_default=True,
+              help="Batch sizes, e.g. --batch 1 4 8: every runtime runs each; prints throughput (audio seconds per "
+                   "wall second) and per-request latency, and with --json writes a PNG plot beside it.")
 @click.option("--repeats", type=click.IntRange(1, 100), default=3, show_default=True,
               help="Timed runs per runtime, after one untimed warm-up run; medians are shown.")
 @click.option("--baseline/--no-baseline", default=True, show_default=True,
@@ -155,20 +182,24 @@ def parity_command(artifact, backend, engines, model_dir, graphs, end_to_end) ->
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write machine, versions, workload and results as JSON.")
 @_friendly_errors
-def bench_command(artifacts, backends, tokens, batch, repeats, baseline, json_path) -> None:
+def bench_command(artifacts, backends, tokens, batches, repeats, baseline, json_path) -> None:
     """Time a fixed workload through the eager reference and each ARTIFACT (greedy, EOS suppressed)."""
     import json
 
-    from ttsx.bench import Workload, format_results, run_bench, to_json
+    from ttsx.bench import Workload, format_results, machine, run_bench, to_json, write_plot
 
-    workload = Workload(tokens, batch, repeats)
+    workload = Workload(tokens, tuple(sorted(set(batches))), repeats)
     results = run_bench(list(artifacts), tuple(backends), workload, baseline, progress=_progress)
-    click.echo(f"workload: {tokens} first-stage tokens x batch {batch}, greedy, EOS suppressed; "
-               f"median of {repeats} runs after 1 warm-up")
+    info = machine()
+    click.echo(f"machine: {info['processor']}, {info['cpus']} CPUs; workload: {tokens} first-stage tokens per "
+               f"sequence x batch {', '.join(map(str, workload.batches))}, greedy, EOS suppressed; median of "
+               f"{repeats} runs after 1 warm-up")
     click.echo(format_results(results, workload))
     if json_path:
         json_path.write_text(json.dumps(to_json(results, workload), indent=2) + "\n", encoding="utf-8")
-        click.echo(f"wrote {json_path}")
+        plot = json_path.with_suffix(".png")
+        write_plot(results, workload, plot, f"{info['processor']}, {info['cpus']} CPUs")
+        click.echo(f"wrote {json_path} and {plot}")
 
 
 def _engine_options(backend: str, engines: Path | None) -> dict:

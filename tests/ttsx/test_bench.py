@@ -17,7 +17,7 @@ def test_bench_smoke_runs_transformers_and_ttsx_on_the_same_workload(tiny_artifa
     assert result.exit_code == 0, result.output
     assert "eager bark fp32" in result.output and "ttsx onnxruntime int8" in result.output
     report = json.loads(out.read_text())
-    assert report["workload"] == {"tokens": 8, "batch": 1, "repeats": 1}
+    assert report["workload"] == {"tokens": 8, "batches": [1], "repeats": 1}
     runs = {r["runtime"]: r for r in report["results"]}
     assert set(runs) == {"eager bark fp32", "ttsx onnxruntime fp32", "ttsx onnxruntime int8"}
     assert len({r["audio_s"] for r in runs.values()}) == 1  # EOS suppressed: the same audio length everywhere
@@ -26,6 +26,33 @@ def test_bench_smoke_runs_transformers_and_ttsx_on_the_same_workload(tiny_artifa
         assert set(r["stage_s"]) == {"semantic", "coarse", "fine", "codec"} and r["total_s"] > 0
         assert r["rtf"] == r["total_s"] / r["audio_s"] and r["peak_rss_mb"] > 0
     assert runs["eager bark fp32"]["speedup"] == 1.0
+    assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_batches_report_throughput_latency_and_a_plot(tiny_artifact, tmp_path):
+    out = tmp_path / "batches.json"
+    result = CliRunner().invoke(main, ["bench", str(tiny_artifact), "--tokens", "6", "--repeats", "1",
+                                       "--batch", "1", "3", "--no-baseline", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "audio s per wall s" in result.output and "latency s" in result.output and "vs batch 1" in result.output
+    report = json.loads(out.read_text())
+    assert report["workload"]["batches"] == [1, 3]
+    one, three = sorted(report["results"], key=lambda r: r["batch"])
+    assert (one["batch"], three["batch"]) == (1, 3)
+    assert abs(three["audio_s"] - 3 * one["audio_s"]) < 1e-6  # EOS suppressed: each row makes the same audio
+    for r in (one, three):
+        assert r["throughput"] == r["audio_s"] / r["total_s"] and r["latency_s"] == r["total_s"]
+    png = out.with_suffix(".png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000  # a drawn figure, not an empty canvas
+
+
+def test_batch_sizes_after_one_flag_are_not_taken_for_artifacts():
+    from ttsx.cli import expand_batches
+
+    assert expand_batches(["a", "--batch", "1", "4", "8", "b", "--tokens", "3"]) == \
+        ["a", "--batch", "1", "--batch", "4", "--batch", "8", "b", "--tokens", "3"]
+    assert expand_batches(["--batch=2", "6", "--repeats", "1"]) == ["--batch=2", "--batch", "6", "--repeats", "1"]
+    assert expand_batches(["a", "4", "--tokens", "4", "8"]) == ["a", "4", "--tokens", "4", "8"]
 
 
 class EosEveryStep:
@@ -35,7 +62,7 @@ class EosEveryStep:
         self.logits = np.zeros((1, vocab), np.float32)
         self.logits[0, eos], self.logits[0, 7] = 10.0, 5.0
 
-    def start(self, feed):
+    def start(self, feed, lengths, room):
         return {"logits": self.logits.copy()}
 
     def step(self, feed):

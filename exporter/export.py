@@ -16,7 +16,9 @@ from ttsx.recipes import get_family, get_recipe
 from ttsx.recipes.source import ModelSource, source_record
 
 from .onnx_export import OPSET, export_graph
-from .tensorrt_check import readiness
+from ttsx.progress import counter
+
+from .tensorrt_check import FLAVOUR_NOTE, meant_for_tensorrt, readiness
 from .writer import ArtifactWriter
 
 Progress = Callable[[str], None]
@@ -53,7 +55,10 @@ def export_artifact(options: ExportOptions, progress: Progress = lambda message:
     progress(f"loading reference model ({options.source.kind} weights) for {recipe.name}")
     model = family.load_reference(recipe, options.source)
     specs = recipe.graphs(kv_cache=options.kv_cache)
-    with ArtifactWriter(options.out, options.force) as writer:
+    for_tensorrt = meant_for_tensorrt(options.kv_cache, "fp32")
+    if not for_tensorrt:
+        progress("note: " + FLAVOUR_NOTE.format(what=f"KV-cache flavour {options.kv_cache}"))
+    with ArtifactWriter(options.out, options.force) as writer, counter(progress, "graphs", len(specs)) as advance:
         graphs = {}
         for i, spec in enumerate(specs, 1):
             start = time.perf_counter()
@@ -62,8 +67,10 @@ def export_artifact(options: ExportOptions, progress: Progress = lambda message:
             module = family.graph_module(model, recipe, spec, options.kv_cache)
             files = export_graph(module, spec, feed, writer.root, options.opset)
             graphs[spec.name] = graph_to_json(spec, files[0])
-            graphs[spec.name]["tensorrt_problems"] = readiness(writer.root / files[0], spec.name, progress)
+            graphs[spec.name]["tensorrt_problems"] = readiness(writer.root / files[0], spec.name,
+                                                               progress if for_tensorrt else None)
             progress(f"[{i}/{len(specs)}] {spec.stage}: {spec.name} done in {time.perf_counter() - start:.1f} s")
+            advance()
         manifest = _manifest(recipe, family, options, model, graphs, writer.root)
         progress("hashing files and writing manifest.json")
         return writer.commit(manifest)

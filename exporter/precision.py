@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -62,7 +63,7 @@ def to_int8_dynamic(src: Path, spec: GraphSpec, out_dir: Path) -> list[str]:
     nodes = weight_matmuls(onnx.load(str(src), load_external_data=False))
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp, _quiet():
         out = Path(tmp) / "quantized.onnx"
-        quantize_dynamic(src, out, op_types_to_quantize=["MatMul"], nodes_to_quantize=nodes, per_channel=True,
+        quantize_dynamic(_copied(src, Path(tmp)), out, op_types_to_quantize=["MatMul"], nodes_to_quantize=nodes, per_channel=True,
                          weight_type=QuantType.QInt8, use_external_data_format=True,
                          extra_options={"MatMulConstBOnly": True})
         return _finish(out, spec, out_dir)
@@ -77,7 +78,7 @@ def to_int8_qdq(src: Path, spec: GraphSpec, out_dir: Path, samples: list[dict]) 
     nodes = weight_matmuls(onnx.load(str(src), load_external_data=False))
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp, _quiet():
         out = Path(tmp) / "quantized.onnx"
-        quantize_static(src, out, _Reader(samples), quant_format=QuantFormat.QDQ, op_types_to_quantize=["MatMul"],
+        quantize_static(_copied(src, Path(tmp)), out, _Reader(samples), quant_format=QuantFormat.QDQ, op_types_to_quantize=["MatMul"],
                         nodes_to_quantize=nodes, per_channel=True, activation_type=QuantType.QInt8,
                         weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
                         use_external_data_format=True,
@@ -87,6 +88,19 @@ def to_int8_qdq(src: Path, spec: GraphSpec, out_dir: Path, samples: list[dict]) 
                         extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
                                        "OpTypesToExcludeOutputQuantization": ["MatMul"]})
         return _finish(out, spec, out_dir)
+
+
+def _copied(src: Path, tmp: Path) -> Path:
+    """A copy of the graph and its weights files in tmp: onnxruntime's quantizers write `<graph>-inferred.onnx`
+    beside the graph they are given, and nothing ttsx runs may write into a source artifact. (onnx refuses
+    weights files that are symlinks or have other hard links, so it is a copy.)"""
+    model = onnx.load(str(src), load_external_data=False)
+    locations = {e.value for tensor in model.graph.initializer for e in tensor.external_data if e.key == "location"}
+    for name in {src.name} | locations:
+        target = tmp / "source" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src.parent / name, target)
+    return tmp / "source" / src.name
 
 
 @contextlib.contextmanager

@@ -8,14 +8,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from ttsx.artifact import MANIFEST, Artifact, graph_to_json, load_artifact, safe_path, sha256_file
+from ttsx.artifact import MANIFEST, Artifact, graph_to_json, load_artifact, sha256_file
 from ttsx.errors import ArtifactError, TtsxError
+from ttsx.progress import counter
 from ttsx.recipes.precision import Precision, get_precision
 
 from .calibration import CALIBRATION_PROMPTS, CALIBRATION_SAMPLING, DECODE_STRIDE, capture_feeds
 from .export import library_versions
 from .precision import to_fp16, to_int8_dynamic, to_int8_qdq
-from .tensorrt_check import readiness
+from .tensorrt_check import FLAVOUR_NOTE, meant_for_tensorrt, readiness
 from .writer import ArtifactWriter
 
 Progress = Callable[[str], None]
@@ -46,22 +47,28 @@ def quantize_artifact(options: QuantizeOptions, progress: Progress = lambda mess
     if source.precision != "fp32":
         raise ArtifactError(f"{source.root} is already {source.precision}; quantize from the fp32 artifact "
                             "that `ttsx export` wrote")
-    if Path(options.out).absolute() == source.root.absolute():
-        raise ArtifactError("the output would replace the source artifact; choose another -o")
+    out, root = Path(options.out).resolve(), source.root.resolve()
+    if out == root or out.is_relative_to(root) or root.is_relative_to(out):
+        raise ArtifactError(f"the output {options.out} would replace or write into the source artifact {root}; "
+                            "choose an -o outside it")
     samples = {}
     if precision.name == "int8-qdq":
         progress(f"calibration: running the fp32 pipeline on {len(options.prompts)} prompts")
         samples = capture_feeds(source, options.prompts, options.calibration_tokens)
-    with ArtifactWriter(options.out, options.force) as writer:
+    for_tensorrt = meant_for_tensorrt(source.kv_cache, precision.name)
+    if not for_tensorrt:
+        progress("note: " + FLAVOUR_NOTE.format(what=f"{precision.name}, KV-cache flavour {source.kv_cache}"))
+    specs = source.recipe.graphs(precision.name, source.kv_cache)
+    with ArtifactWriter(options.out, options.force) as writer, counter(progress, "graphs", len(specs)) as advance:
         graphs = {}
-        specs = source.recipe.graphs(precision.name, source.kv_cache)
         for i, spec in enumerate(specs, 1):
             start = time.perf_counter()
             graphs[spec.name] = _convert(source, spec, precision, samples.get(spec.name, []), writer.root)
             graphs[spec.name]["tensorrt_problems"] = readiness(writer.root / graphs[spec.name]["file"], spec.name,
-                                                               progress)
+                                                               progress if for_tensorrt else None)
             progress(f"[{i}/{len(specs)}] {spec.name}: {graphs[spec.name]['precision']} "
                      f"in {time.perf_counter() - start:.1f} s")
+            advance()
         _copy_assets(source, writer.root)
         return writer.commit(_manifest(source, precision, options, graphs, samples))
 
@@ -100,10 +107,10 @@ def _copy_assets(source: Artifact, root: Path) -> None:
     """Tokenizer directory and voice files, unchanged."""
     manifest = source.manifest
     if manifest.get("tokenizer"):
-        shutil.copytree(safe_path(source.root, manifest["tokenizer"]), root / manifest["tokenizer"])
+        shutil.copytree(source.directory(manifest["tokenizer"]), root / manifest["tokenizer"])
     for relative in manifest.get("voices", {}).values():
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(safe_path(source.root, relative), root / relative)
+        shutil.copy2(source.file(relative), root / relative)
 
 
 def _manifest(source: Artifact, precision: Precision, options: QuantizeOptions, graphs: dict, samples: dict) -> dict:

@@ -30,10 +30,22 @@ class Problem:
         return f"{self.graph}: {self.where}: {self.message}"
 
 
+def meant_for_tensorrt(kv_cache: str, precision: str) -> bool:
+    """Whether graphs of this KV-cache flavour and precision are meant to become TensorRT engines."""
+    from ttsx.recipes.precision import get_precision
+
+    return kv_cache == "tensorrt" and get_precision(precision).tensorrt
+
+
+FLAVOUR_NOTE = ("this artifact is for onnxruntime ({what}); for TensorRT, export with --kv-cache tensorrt "
+                "(then quantize to fp16 or int8-qdq): its TensorRT-readiness is checked and recorded per graph "
+                "in manifest.json")
+
+
 def readiness(path: Path, graph: str, warn) -> list[str]:
-    """check_graph as manifest strings; each problem also goes to `warn` (a progress callback)."""
+    """check_graph as manifest strings; the first problem goes to `warn` (a progress callback, or None: quiet)."""
     problems = [str(p) for p in check_graph(path, graph)]
-    if problems:
+    if problems and warn is not None:
         warn(f"warning: {graph} is not TensorRT-ready ({len(problems)} problems, all in manifest.json), "
              f"first: {problems[0]}")
     return problems

@@ -22,6 +22,7 @@ class Precision:
     name: str
     target: str  # the backend the graphs are shaped for
     kv_dtype: str = "float32"  # KV-cache tensors of converted graphs
+    tensorrt: bool = True  # its graphs are meant to build TensorRT engines (with the tensorrt KV-cache flavour)
 
 
 # Which graphs a precision converts is each graph's own rule (GraphSpec.convert): vocoders and
@@ -29,7 +30,7 @@ class Precision:
 PRECISIONS = {
     "fp32": Precision("fp32", "any backend"),
     "fp16": Precision("fp16", "TensorRT (strongly typed fp16 network)", "float16"),
-    "int8": Precision("int8", "onnxruntime on the CPU (dynamic int8 weights, uint8 activations)"),
+    "int8": Precision("int8", "onnxruntime on the CPU (dynamic int8 weights, uint8 activations)", tensorrt=False),
     "int8-qdq": Precision("int8-qdq", "TensorRT (explicit symmetric int8 Q/DQ, zero point 0)"),
 }
 

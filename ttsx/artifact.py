@@ -14,13 +14,17 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ttsx import schema
 from ttsx.errors import ArtifactError
+from ttsx.files import read_regular
 from ttsx.recipes.spec import CachePair, Conversion, GraphSpec, TensorSpec, Tolerance
 
 MANIFEST = "manifest.json"
 FORMAT = "ttsx-artifact"
 FORMAT_VERSION = 3  # 2: model families, cache pairs, conversion rules; 3: in-place KV caches
 CHUNK = 1 << 22  # bytes read per hashing step (4 MiB)
+MAX_MANIFEST_BYTES = 64 << 20  # a manifest lists files and graph I/O: kilobytes; refuse anything near this
+MAX_IR_VERSION = 13  # the newest ONNX IR onnxruntime 1.31 reads (the TensorRT flavour writes 12, others 10)
 
 
 def sha256_file(path: Path) -> str:
@@ -100,6 +104,29 @@ class Artifact:
             raise ArtifactError(f"artifact {self.root} has no graph {name!r}; it has {', '.join(self.graph_names)}")
         return self.recipe.graph(name, self.precision, self.kv_cache)
 
+    def file(self, relative: str) -> Path:
+        """A file the manifest lists with its hash (checked at load), inside the artifact; anything else is refused."""
+        if relative not in self.manifest.get("files", {}):
+            raise ArtifactError(f"{self.root / relative} is named by {MANIFEST} but not listed there with a hash; "
+                                "refusing to read it; re-export the artifact")
+        return safe_path(self.root, relative)
+
+    def directory(self, relative: str) -> Path:
+        """A directory whose every entry is a regular file the manifest lists (no symlink, no unlisted file)."""
+        directory = safe_path(self.root, relative)
+        if not directory.is_dir():
+            raise ArtifactError(f"{self.root / relative} is named by {MANIFEST} but is not a directory; re-export")
+        listed, root = self.manifest.get("files", {}), self.root.resolve()
+        for path in sorted(directory.rglob("*")):
+            name = path.relative_to(root).as_posix()
+            if path.is_symlink() or not (path.is_dir() or path.is_file()):
+                raise ArtifactError(f"{self.root / name} is a symlink or special file inside {relative}/; artifacts "
+                                    "hold regular files only; refusing to read it; re-export the artifact")
+            if path.is_file() and name not in listed:
+                raise ArtifactError(f"{self.root / name} is not listed in {MANIFEST} (added after export?); "
+                                    "refusing to read it; remove it or re-export the artifact")
+        return directory
+
     def graph_path(self, name: str) -> Path:
         """Absolute path of graph `name`'s .onnx file."""
         self.graph_spec(name)
@@ -115,19 +142,20 @@ def read_manifest(root: Path) -> dict:
     if not path.is_file():
         raise ArtifactError(f"{root} has no {MANIFEST}: it is not a complete ttsx artifact (an interrupted "
                             "export?); run `ttsx export` again")
-    return parse_manifest(path, FORMAT, FORMAT_VERSION, "re-export the artifact with this ttsx")
+    return parse_manifest(path, FORMAT, FORMAT_VERSION, "re-export the artifact with this ttsx", schema.ARTIFACT)
 
 
-def parse_manifest(path: Path, fmt: str, version: int, fix: str, outdated=ArtifactError) -> dict:
-    """Parse a JSON manifest of format `fmt` and `version`; each error ends with `fix`."""
+def parse_manifest(path: Path, fmt: str, version: int, fix: str, shape, outdated=ArtifactError) -> dict:
+    """Parse a JSON manifest of format `fmt` and `version` that fits schema `shape`; each error ends with `fix`."""
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{path} is not valid JSON ({exc}); {fix}") from exc
+        manifest = json.loads(read_regular(path, MAX_MANIFEST_BYTES, "manifest").decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ArtifactError(f"{path} is not valid JSON ({str(exc)[:200]}); {fix}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != fmt:
         raise ArtifactError(f"{path} is not a {fmt} manifest; {fix}")
     if manifest.get("format_version") != version:
         raise outdated(f"{path} has format_version {manifest.get('format_version')}; this ttsx reads {version}: {fix}")
+    schema.check(manifest, shape, str(path))
     return manifest
 
 
@@ -146,26 +174,69 @@ def verify_files(root: Path, manifest: dict) -> None:
                                 "re-export the artifact or restore the file")
 
 
-def verify_external_data(root: Path, manifest: dict) -> None:
-    """Every external-data location inside every graph stays in root and is a hashed manifest file.
+def verify_graphs(root: Path, manifest: dict, specs: dict[str, GraphSpec]) -> None:
+    """Each graph file is its own, an ONNX model of a readable IR version whose real I/O is its spec's."""
+    import onnx
+
+    owners: dict[str, str] = {}
+    for name, entry in manifest["graphs"].items():
+        if entry["file"] in owners:
+            raise ArtifactError(f"graphs {owners[entry['file']]!r} and {name!r} in {root / MANIFEST} name the same "
+                                f"file {entry['file']}; re-export the artifact")
+        owners[entry["file"]] = name
+        path = safe_path(root, entry["file"])
+        try:
+            model = onnx.load(str(path), load_external_data=False)
+        except Exception as exc:  # protobuf's DecodeError and friends: the file is not a model
+            raise ArtifactError(f"{path} (graph {name!r}) is not an ONNX model ({type(exc).__name__}); "
+                                "re-export the artifact") from None
+        if not 3 <= model.ir_version <= MAX_IR_VERSION:
+            raise ArtifactError(f"{path}: ONNX IR version {model.ir_version}; ttsx reads versions 3 to "
+                                f"{MAX_IR_VERSION}; re-export the artifact with this ttsx")
+        _check_io(path, model.graph, specs[name])
+        _check_external_data(root, manifest, entry["file"], path, model)
+
+
+def _check_io(path: Path, graph, spec: GraphSpec) -> None:
+    """The graph's real inputs and outputs (names, element types, ranks) against the spec."""
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    def real(values) -> list[tuple]:
+        return [(v.name, tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type).name
+                 if v.type.tensor_type.elem_type else "?", len(v.type.tensor_type.shape.dim)) for v in values]
+
+    weights = {init.name for init in graph.initializer}
+    for what, values, wanted in (("inputs", [v for v in graph.input if v.name not in weights], spec.inputs),
+                                 ("outputs", graph.output, spec.outputs)):
+        have, want = real(values), [(t.name, t.dtype, len(t.shape)) for t in wanted]
+        if have != want:
+            i = next((i for i, (a, b) in enumerate(zip(have, want)) if a != b), min(len(have), len(want)))
+            raise ArtifactError(f"{path}: the graph's {what} are not those of {spec.name!r} ({len(have)} in the file, "
+                                f"{len(want)} in the spec; {what} {i}: {_fmt(have, i)} in the file, {_fmt(want, i)} "
+                                "in the spec); the file is not the one exported: re-export the artifact")
+
+
+def _fmt(io: list[tuple], i: int) -> str:
+    return "none" if i >= len(io) else "{} {} rank {}".format(*io[i])
+
+
+def _check_external_data(root: Path, manifest: dict, file: str, graph_file: Path, model) -> None:
+    """Every external-data location of the graph stays in root and is a hashed manifest file.
 
     A graph may name any path as its weights file (`../../home/user/.ssh/id_rsa`, a symlink out):
     onnxruntime would read it. The manifest hash covers the .onnx file, not where it points.
     """
     import onnx
 
-    for entry in manifest.get("graphs", {}).values():
-        graph_file = safe_path(root, entry["file"])
-        model = onnx.load(str(graph_file), load_external_data=False)
-        for tensor in _tensors(model.graph):
-            if tensor.data_location != onnx.TensorProto.EXTERNAL:
-                continue
-            location = {e.key: e.value for e in tensor.external_data}.get("location", "")
-            relative = (Path(entry["file"]).parent / location).as_posix()
-            safe_path(root, relative)
-            if relative not in manifest.get("files", {}):
-                raise ArtifactError(f"{graph_file.name}: tensor {tensor.name!r} reads weights from {location!r}, "
-                                    f"which {MANIFEST} does not list; re-export the artifact")
+    for tensor in _tensors(model.graph):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        location = {e.key: e.value for e in tensor.external_data}.get("location", "")
+        relative = (Path(file).parent / location).as_posix()
+        safe_path(root, relative)
+        if relative not in manifest.get("files", {}):
+            raise ArtifactError(f"{graph_file.name}: tensor {tensor.name!r} reads weights from {location!r}, "
+                                f"which {MANIFEST} does not list; re-export the artifact")
 
 
 def _tensors(graph):
@@ -190,20 +261,32 @@ def load_artifact(root: str | Path, verify: bool = True) -> Artifact:
         recipe = get_recipe(manifest.get("recipe", ""))
     except UnknownRecipeError as exc:
         raise ArtifactError(f"{root}: {exc}") from None
-    if verify:
-        verify_files(root, manifest)
-        verify_external_data(root, manifest)
     artifact = Artifact(root, manifest)
     _check_against_recipe(artifact, recipe)
+    if verify:
+        verify_files(root, manifest)
+        verify_graphs(root, manifest, _expected_specs(artifact, recipe))
+    if manifest.get("tokenizer"):
+        artifact.directory(manifest["tokenizer"])
+    for relative in manifest.get("voices", {}).values():
+        artifact.file(relative)
     return artifact
 
 
-def _check_against_recipe(artifact: Artifact, recipe) -> None:
-    precision = artifact.precision
+def _expected_specs(artifact: Artifact, recipe) -> dict[str, GraphSpec]:
     try:
-        expected = {spec.name: spec for spec in recipe.graphs(precision, artifact.kv_cache)}
+        expected = {spec.name: spec for spec in recipe.graphs(artifact.precision, artifact.kv_cache)}
     except KeyError as exc:
         raise ArtifactError(f"{artifact.root}: {exc.args[0]} (made by a newer ttsx?)") from None
+    unknown = [name for name in artifact.graph_names if name not in expected]
+    if unknown or len(artifact.graph_names) != len(expected):
+        raise ArtifactError(f"{artifact.root} has graphs {', '.join(artifact.graph_names)}; recipe {recipe.name!r} "
+                            f"makes {', '.join(expected)}; re-export the artifact")
+    return expected
+
+
+def _check_against_recipe(artifact: Artifact, recipe) -> None:
+    expected = _expected_specs(artifact, recipe)
     for name in artifact.graph_names:
         spec = graph_from_json(name, artifact.manifest["graphs"][name])
         want = expected.get(name)

@@ -1,30 +1,28 @@
 """WAV output: 16-bit PCM mono, written atomically (a failed write leaves no file behind)."""
 from __future__ import annotations
 
-import os
 import wave
 from pathlib import Path
 
 import numpy as np
+
+from ttsx.files import write_atomic
 
 PCM_MAX = 32767  # int16 full scale
 
 
 def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
     """Write float audio in [-1, 1] to `path` via a temp file and rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
     pcm = (np.clip(np.asarray(audio, np.float32), -1.0, 1.0) * PCM_MAX).astype("<i2")
-    try:
+
+    def write(tmp: Path) -> None:
         with wave.open(str(tmp), "wb") as f:
             f.setnchannels(1)
             f.setsampwidth(2)
             f.setframerate(sample_rate)
             f.writeframes(pcm.tobytes())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+
+    return write_atomic(Path(path), write, "WAV file")
 
 
 def output_paths(output: Path, count: int) -> list[Path]:

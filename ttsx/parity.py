@@ -15,7 +15,8 @@ from typing import Callable
 import numpy as np
 
 from ttsx.artifact import Artifact, load_artifact
-from ttsx.errors import ArtifactError
+from ttsx.errors import ArtifactError, TtsxError
+from ttsx.progress import counter
 from ttsx.recipes import get_family
 from ttsx.recipes.precision import Budget
 from ttsx.recipes.source import ModelSource
@@ -43,10 +44,18 @@ def reference_model(artifact: Artifact, model_dir: str | None = None):
     source = artifact.manifest["source"]
     family = get_family(artifact.recipe.family)
     if source["kind"] == "random":
+        if model_dir is not None:
+            raise TtsxError(f"{artifact.root} was exported from seeded random weights, which parity rebuilds "
+                            f"itself; --model {model_dir} would not be used: drop it")
         spec = ModelSource("random", seed=source["seed"])
-    else:
+    elif model_dir is not None or source["kind"] == "hub":
         location = model_dir or source["location"]
         spec = ModelSource("checkpoint" if Path(location).exists() else "hub", location=location)
+    elif Path(source["location"]).is_dir():
+        spec = ModelSource("checkpoint", location=source["location"])
+    else:
+        raise TtsxError(f"{artifact.root} was exported from the checkpoint directory {source['location']}, which "
+                        "is gone; pass --model DIR with that checkpoint (its weights are checked by sha256)")
     model = family.load_reference(artifact.recipe, spec)
     if family.fingerprint(model) != source["weights_sha256"]:
         raise ArtifactError(f"the reference weights rebuilt from {spec} differ from those exported into "
@@ -131,10 +140,12 @@ def run_parity(artifact_dir: str | Path, backend: str = "onnxruntime", model_dir
     budget = None if precision == "fp32" else recipe.budget(precision)
     progress(f"rebuilding the PyTorch reference for {recipe.name} ({precision} on {backend})")
     model = reference_model(artifact, model_dir)
-    rows = []
-    for name in graphs or artifact.graph_names:
-        with open_session(artifact, name, backend, reference_model=model, **session_options) as session:
-            rows += GraphCheck(session, model, artifact, budget, progress).rows()
+    rows, names = [], graphs or artifact.graph_names
+    with counter(progress, "graphs checked", len(names)) as advance:
+        for name in names:
+            with open_session(artifact, name, backend, reference_model=model, **session_options) as session:
+                rows += GraphCheck(session, model, artifact, budget, progress).rows()
+            advance()
     if end_to_end and not graphs and backend != "torch":  # the whole pipeline needs every graph
         rows += _agreement_rows(artifact, model, backend, recipe.budget(precision), progress, session_options)
     return rows

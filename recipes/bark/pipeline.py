@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ttsx.artifact import Artifact, safe_path
+from ttsx.artifact import Artifact
 from ttsx.errors import TtsxError
+from ttsx.progress import counter
 from ttsx.runtimes.causal import CausalRunner
 from ttsx.runtimes.pipeline import Pipeline, Progress, Speech, SynthesisOptions, by_length, check_texts
 from ttsx.runtimes.sampling import SamplingOptions
@@ -72,9 +73,12 @@ class BarkPipeline(Pipeline):
         prompt = load_voice(self.artifact, voice) if voice is not None else None
         rng = np.random.default_rng(options.seed)
         speech, piece_audio = Speech([], self.constants.sample_rate), []
-        for start in range(0, len(pieces), options.batch_size):
-            batch = pieces[start: start + options.batch_size]
-            piece_audio += self._run_batch(batch, prompt, options, rng, speech, progress)
+        starts = range(0, len(pieces), options.batch_size)
+        with counter(progress if len(starts) > 1 else None, "batches of text pieces", len(starts)) as advance:
+            for start in starts:
+                piece_audio += self._run_batch(pieces[start: start + options.batch_size], prompt, options, rng,
+                                               speech, progress)
+                advance()
         speech.audio = [np.concatenate([a for a, o in zip(piece_audio, owners) if o == t]) for t in range(len(texts))]
         return speech
 
@@ -142,7 +146,7 @@ class BarkPipeline(Pipeline):
 
 def _tokenizer(artifact: Artifact):
     if artifact.manifest.get("tokenizer"):
-        return HfTokenizer(safe_path(artifact.root, artifact.manifest["tokenizer"]))
+        return HfTokenizer(artifact.directory(artifact.manifest["tokenizer"]))
     if artifact.manifest["source"].get("random_weights"):
         return ByteTokenizer()
     raise TtsxError(f"artifact {artifact.root} has no tokenizer; re-export from a checkpoint directory that "

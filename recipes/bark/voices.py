@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ttsx.artifact import Artifact, safe_path
+from ttsx.artifact import Artifact
+from ttsx.files import load_npz
 from ttsx.errors import SourceError, TtsxError
 from ttsx.exporter.assets import voice_file_name
 
@@ -19,17 +20,13 @@ def load_voice(artifact: Artifact, voice: str | Path) -> dict[str, np.ndarray]:
     """A preset by name (from the artifact's voices) or a path to an .npz file."""
     voices = artifact.manifest.get("voices", {})
     if str(voice) in voices:
-        path = safe_path(artifact.root, voices[str(voice)])
+        path = artifact.file(voices[str(voice)])
     elif str(voice).endswith(".npz") and Path(voice).is_file():
         path = Path(voice)
     else:
         known = ", ".join(sorted(voices)) or "none in this artifact"
         raise TtsxError(f"unknown voice {str(voice)!r}; known voices: {known}; or pass a path to an .npz file")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            prompt = {key: np.asarray(data[key]) for key in PROMPTS if key in data}
-    except (ValueError, OSError) as exc:
-        raise TtsxError(f"voice file {path} can't be read as a plain .npz ({exc})") from exc
+    prompt = load_npz(path, tuple(PROMPTS))
     check_voice(prompt, path, artifact.recipe.constants)
     return prompt
 

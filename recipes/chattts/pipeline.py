@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ttsx.artifact import Artifact, safe_path
+from ttsx.artifact import Artifact
 from ttsx.errors import TtsxError
+from ttsx.progress import counter
 from ttsx.runtimes.causal import CausalRunner
 from ttsx.runtimes.pipeline import Pipeline, Progress, Speech, SynthesisOptions, by_length, check_texts
 from ttsx.runtimes.sampling import NEG_INF, SamplingOptions, repetition_penalty, sample, softmax, top_k_filter, \
@@ -80,7 +81,7 @@ class ChatTTSPipeline(Pipeline):
     def __init__(self, artifact: Artifact, sessions: dict):
         super().__init__(artifact, sessions)
         self.constants = self.recipe.constants
-        self.tokenizer = ChatTTSTokenizer(safe_path(artifact.root, artifact.manifest["tokenizer"]))
+        self.tokenizer = ChatTTSTokenizer(artifact.directory(artifact.manifest["tokenizer"]))
         self.gpt = CausalRunner(sessions["gpt"])
         self._normalizer = None
 
@@ -94,8 +95,12 @@ class ChatTTSPipeline(Pipeline):
         pieces, owners = self._pieces(texts, options, progress)
         rng = np.random.default_rng(options.seed)
         speech, audio = Speech([], self.constants.sample_rate), []
-        for start in range(0, len(pieces), options.batch_size):
-            audio += self._run_batch(pieces[start: start + options.batch_size], speaker, options, rng, speech, progress)
+        starts = range(0, len(pieces), options.batch_size)
+        with counter(progress if len(starts) > 1 else None, "batches of text pieces", len(starts)) as advance:
+            for start in starts:
+                audio += self._run_batch(pieces[start: start + options.batch_size], speaker, options, rng, speech,
+                                         progress)
+                advance()
         speech.audio = [np.concatenate([a for a, o in zip(audio, owners) if o == t]) for t in range(len(texts))]
         return speech
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ttsx.artifact import Artifact, safe_path
+from ttsx.artifact import Artifact
+from ttsx.files import load_npz
 from ttsx.errors import TtsxError
 from ttsx.exporter.assets import voice_file_name
 
@@ -40,17 +41,13 @@ def load_speaker(artifact: Artifact, voice: str | Path) -> np.ndarray:
     """A preset by name or a path to an .npz holding `spk_emb` (float16 [hidden])."""
     voices = artifact.manifest.get("voices", {})
     if str(voice) in voices:
-        path = safe_path(artifact.root, voices[str(voice)])
+        path = artifact.file(voices[str(voice)])
     elif str(voice).endswith(".npz") and Path(voice).is_file():
         path = Path(voice)
     else:
         known = ", ".join(sorted(voices)) or "none in this artifact"
         raise TtsxError(f"unknown voice {str(voice)!r}; known voices: {known}; or pass a path to an .npz file")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            spk = np.asarray(data["spk_emb"]) if "spk_emb" in data else None
-    except (ValueError, OSError) as exc:
-        raise TtsxError(f"voice file {path} can't be read as a plain .npz ({exc})") from exc
+    spk = load_npz(path, ("spk_emb",)).get("spk_emb")
     hidden = artifact.recipe.gpt.hidden
     if spk is None or spk.shape != (hidden,) or spk.dtype != np.float16 or not np.isfinite(spk).all():
         raise TtsxError(f"voice {path}: needs `spk_emb`, a finite float16 array of shape ({hidden},)")

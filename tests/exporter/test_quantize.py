@@ -103,6 +103,16 @@ def test_bad_precision_and_in_place_output_are_refused(tiny_artifact, tmp_path):
         quantize_artifact(QuantizeOptions(tiny_artifact, "int4", tmp_path / "x"))
     with pytest.raises(TtsxError, match="fp32 is what `ttsx export` writes"):
         quantize_artifact(QuantizeOptions(tiny_artifact, "fp32", tmp_path / "x"))
-    with pytest.raises(ArtifactError, match="replace the source artifact"):
-        quantize_artifact(QuantizeOptions(tiny_artifact, "int8", tiny_artifact, force=True))
+    link = tmp_path / "link"
+    link.symlink_to(tiny_artifact)
+    for out in (tiny_artifact, link, tiny_artifact / "inside", tiny_artifact.parent):
+        with pytest.raises(ArtifactError, match="replace or write into the source artifact"):
+            quantize_artifact(QuantizeOptions(tiny_artifact, "int8", out, force=True))
     assert json.loads((tiny_artifact / "manifest.json").read_text())["precision"] == "fp32"
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_quantizing_writes_nothing_into_the_source(quantize, tiny_artifact, precision):
+    quantize(precision)  # onnxruntime's quantizers drop <graph>-inferred.onnx beside the graph they read
+    listed = set(json.loads((tiny_artifact / "manifest.json").read_text())["files"]) | {"manifest.json"}
+    assert {p.relative_to(tiny_artifact).as_posix() for p in tiny_artifact.rglob("*")} == listed

@@ -41,6 +41,12 @@ def test_100_kb_text_is_split_and_synthesized(pipeline):
     assert len(speech.audio) == 1 and len(speech.semantic) > 100
 
 
+@pytest.mark.parametrize("text", ["a\udc80 lone surrogate", b"invalid \xff UTF-8".decode("utf-8", "surrogateescape")])
+def test_text_that_is_not_valid_unicode_is_a_ttsx_error(pipeline, text):
+    with pytest.raises(TtsxError, match="not valid Unicode.*remove lone surrogates"):
+        pipeline(text, options=FAST)
+
+
 def test_non_text_input_is_refused(pipeline):
     with pytest.raises(TtsxError, match="expected str"):
         pipeline([b"bytes are not text"], options=FAST)
@@ -116,6 +122,8 @@ def test_fuzzed_recipe_names_are_refused_with_the_known_list(tmp_path, name):
 @pytest.mark.parametrize("args", [
     ["--temperature", "-1"], ["--top-p", "2"], ["--top-k", "0"], ["--max-tokens", "0"],
     ["--max-tokens", "100000"], ["--seed", "x"], ["--backend", "tensorflow"], ["--voice", "../../etc/passwd"],
+    ["--seed", "-1"], ["--top-p", "nan"], ["--top-p", "1e-320"], ["--temperature", "inf"], ["--temperature", "nan"],
+    ["--temperature", "1e-300"],
 ])
 def test_bad_synthesize_options_exit_non_zero_with_a_message(tiny_artifact, tmp_path, args):
     result = CliRunner().invoke(main, ["synthesize", str(tiny_artifact), "hi", "-o", str(tmp_path / "x.wav"), *args])

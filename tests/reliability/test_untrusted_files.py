@@ -87,3 +87,49 @@ def test_pickled_voice_is_refused(tiny_artifact, tmp_path):
     with pytest.raises(TtsxError, match="can't be read as a plain .npz"):
         load_voice(load_artifact(tiny_artifact), path)
     assert not (tmp_path / "pwned").exists()
+
+
+def _with_tokenizer(root, files):
+    """Give the artifact a tokenizer/ directory, listed and hashed as an export would."""
+    (root / "tokenizer").mkdir()
+    for name, text in files.items():
+        (root / "tokenizer" / name).write_text(text)
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["tokenizer"] = "tokenizer"
+    manifest["files"].update({f"tokenizer/{name}": "" for name in files})
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    _rehash(root)
+
+
+def test_a_symlink_in_the_tokenizer_directory_is_never_read(tiny_copy, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("[PAD]\nsecret\n")
+    _with_tokenizer(tiny_copy, {"tokenizer_config.json": "{}"})
+    os.symlink(secret, tiny_copy / "tokenizer" / "vocab.txt")
+    with pytest.raises(ArtifactError, match=r"tokenizer/vocab.txt is a symlink or special file"):
+        load_artifact(tiny_copy)
+
+
+def test_an_unlisted_file_in_the_tokenizer_directory_is_refused(tiny_copy):
+    _with_tokenizer(tiny_copy, {"tokenizer_config.json": "{}"})
+    (tiny_copy / "tokenizer" / "vocab.txt").write_text("[PAD]\n")
+    with pytest.raises(ArtifactError, match=r"tokenizer/vocab.txt is not listed in manifest.json"):
+        load_artifact(tiny_copy)
+
+
+def test_a_changed_tokenizer_file_is_refused(tiny_copy):
+    _with_tokenizer(tiny_copy, {"vocab.txt": "[PAD]\n"})
+    load_artifact(tiny_copy)
+    (tiny_copy / "tokenizer" / "vocab.txt").write_text("[PAD]\nother\n")
+    with pytest.raises(ArtifactError, match=r"vocab.txt changed since export"):
+        load_artifact(tiny_copy)
+
+
+def test_a_voice_file_the_manifest_does_not_list_is_refused(tiny_copy):
+    (tiny_copy / "voices").mkdir()
+    np.savez(tiny_copy / "voices" / "v.npz", semantic_prompt=np.zeros(3, np.int64))
+    manifest = json.loads((tiny_copy / "manifest.json").read_text())
+    manifest["voices"] = {"v": "voices/v.npz"}
+    (tiny_copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=r"voices/v.npz is named by manifest.json but not listed"):
+        load_artifact(tiny_copy)

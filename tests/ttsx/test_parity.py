@@ -5,7 +5,7 @@ import onnx
 import pytest
 
 from ttsx.artifact import load_artifact, sha256_file
-from ttsx.errors import ArtifactError
+from ttsx.errors import ArtifactError, TtsxError
 from ttsx.parity import format_table, run_parity
 
 
@@ -101,3 +101,21 @@ def test_the_tensorrt_cache_flavour_matches_transformers_on_onnxruntime(tiny_ten
     """TensorScatter (opset 24) over a static 1024-position cache: TensorRT's graphs, checked on the CPU."""
     rows = run_parity(tiny_tensorrt_artifact, graphs=("semantic", "coarse"))
     assert rows and [r for r in rows if not r.passed] == []
+
+
+def test_a_deleted_checkpoint_source_is_named_not_looked_up_on_the_hub(tiny_copy, tmp_path):
+    from ttsx.parity import reference_model
+
+    manifest = json.loads((tiny_copy / "manifest.json").read_text())
+    manifest["source"] = {"kind": "checkpoint", "random_weights": False, "weights_sha256": "0" * 64,
+                          "location": str(tmp_path / "deleted-checkpoint")}
+    (tiny_copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(TtsxError, match="deleted-checkpoint, which is gone; pass --model DIR"):
+        reference_model(load_artifact(tiny_copy))
+
+
+def test_model_is_refused_for_a_random_weights_artifact(tiny_artifact, tmp_path):
+    from ttsx.parity import reference_model
+
+    with pytest.raises(TtsxError, match="seeded random weights.*would not be used: drop it"):
+        reference_model(load_artifact(tiny_artifact), str(tmp_path))

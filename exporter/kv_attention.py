@@ -45,8 +45,7 @@ def cache_attention(q, k, v, past_key, past_value, cache_lengths, lengths, heads
         d = past_key.shape[-1]
         k4, v4 = (t.view(b, s, kv_heads, d).transpose(1, 2) for t in (k, v))
         write = cache_lengths.to(torch.int64)
-        present_key = _TensorScatter.apply(past_key, k4, write)
-        present_value = _TensorScatter.apply(past_value, v4, write)
+        present_key, present_value = _scatter(past_key, k4, write), _scatter(past_value, v4, write)
         out = _attend_capacity(q.view(b, s, heads, d).transpose(1, 2), present_key, present_value, write)
         return out.transpose(1, 2).reshape(b, s, heads * d), present_key, present_value
     raise ValueError(f"unknown KV-cache flavour {flavour!r}; choose one of {FLAVOURS}")
@@ -109,6 +108,22 @@ class _GroupQueryAttention(torch.autograd.Function):
         return out, present_key, present_value
 
 
+def _scatter(cache, update, write):
+    """present = cache with update written at write[b] (in place). Under torch.compile the plain in-place
+    scatter (Dynamo traces no ctx.mark_dirty); elsewhere the Function whose ONNX form is TensorScatter."""
+    if torch.compiler.is_compiling():
+        return _scatter_into(cache, update, write)
+    return _TensorScatter.apply(cache, update, write)
+
+
+def _scatter_into(cache, update, write):
+    """Write update [B,h,S,D] into cache [B,h,C,D] at [b, :, write[b]:write[b]+S], in place."""
+    s = update.shape[2]
+    index = (write[:, None] + torch.arange(s, device=cache.device)[None, :])  # [B, S]
+    index = index[:, None, :, None].expand(-1, cache.shape[1], -1, cache.shape[3])
+    return cache.scatter_(2, index.clamp(max=cache.shape[2] - 1), update)
+
+
 class _TensorScatter(torch.autograd.Function):
     """Eager: writes update [B,h,S,D] into cache at [b, :, write[b]:write[b]+S]. ONNX: a placeholder for TensorScatter."""
 
@@ -118,11 +133,7 @@ class _TensorScatter(torch.autograd.Function):
             cache = cache.clone()
         else:
             ctx.mark_dirty(cache)
-        s = update.shape[2]
-        index = (write[:, None] + torch.arange(s, device=cache.device)[None, :])  # [B, S]
-        index = index[:, None, :, None].expand(-1, cache.shape[1], -1, cache.shape[3])
-        cache.scatter_(2, index.clamp(max=cache.shape[2] - 1), update)
-        return cache
+        return _scatter_into(cache, update, write)
 
     @staticmethod
     def symbolic(g, cache, update, write):

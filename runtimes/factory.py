@@ -13,7 +13,7 @@ from ttsx.recipes import get_family
 
 from .session import StageSession
 
-BACKENDS = ("onnxruntime", "torch", "tensorrt")
+BACKENDS = ("onnxruntime", "torch", "torch-compiled", "tensorrt")
 
 
 def open_pipeline(artifact: Artifact, backend: str = "onnxruntime", reference_model=None,
@@ -58,14 +58,20 @@ def open_session(artifact: Artifact, graph: str, backend: str = "onnxruntime", r
     if backend == "tensorrt":
         return open_sessions(artifact, [graph], backend, **options)[graph]
     if reference_model is None:
-        raise TtsxError("the torch backend runs the reference modules: load the reference model first")
+        raise TtsxError(f"the {backend} backend runs the reference modules: load the reference model first")
     from .torch_backend import TorchSession
 
-    # The torch backend is the fp32 reference whatever the artifact's precision: it runs the
-    # family's export wrappers on the reference weights with the recipe's fp32 I/O.
+    # The torch backends are the fp32 reference whatever the artifact's precision: they run the
+    # family's export wrappers on the reference weights with the recipe's fp32 I/O. The compiled one
+    # takes the static cache (the tensorrt flavour's math) so that every decode step has one shape.
     recipe = artifact.recipe
-    reference = recipe.graph(graph, kv_cache=artifact.kv_cache)
-    module = get_family(recipe.family).graph_module(reference_model, recipe, reference, artifact.kv_cache)
+    kv_cache = "tensorrt" if backend == "torch-compiled" else artifact.kv_cache
+    reference = recipe.graph(graph, kv_cache=kv_cache)
+    module = get_family(recipe.family).graph_module(reference_model, recipe, reference, kv_cache)
+    if backend == "torch-compiled":
+        from .torch_compiled_backend import CompiledTorchSession
+
+        return CompiledTorchSession(module, reference)
     return TorchSession(module, reference)
 
 
@@ -75,4 +81,4 @@ def backend_precision(artifact: Artifact, backend: str, engines=None) -> str:
         from ttsx.engines import default_engines_dir, read_engine_manifest
 
         return read_engine_manifest(engines or default_engines_dir(artifact.root), artifact.root)["precision"]
-    return "fp32" if backend == "torch" else artifact.precision
+    return "fp32" if backend.startswith("torch") else artifact.precision

@@ -38,7 +38,8 @@ def greedy_agreement(artifact: Artifact, model, backend: str, progress: Callable
         with open_pipeline(artifact, "torch", reference_model=model) as pipeline:
             ref = pipeline(list(prompts), options=options)
         progress(f"end to end ({run.label}): {artifact.precision} artifact on {backend}")
-        with open_pipeline(artifact, backend, **session_options) as pipeline:
+        reference = model if backend.startswith("torch") else None
+        with open_pipeline(artifact, backend, reference, **session_options) as pipeline:
             ours = pipeline(list(prompts), options=options)
         for stage in run.stages or tuple(ref.tokens):
             results.append((run.label, stage, *token_agreement(ours.tokens.get(stage, []), ref.tokens[stage])))

@@ -11,13 +11,13 @@ def load(artifact_dir: str | Path, backend: str = "onnxruntime", model_dir: str 
 
     `options` may be a ttsx.SynthesisOptions (seed, greedy, temperature, top_k, top_p, max_tokens) or
     the family's own options. backend="torch" runs the PyTorch reference modules (rebuilt from the
-    recorded source; `model_dir` if the checkpoint moved).
+    recorded source; `model_dir` if the checkpoint moved); "torch-compiled" runs them through torch.compile.
     """
     from ttsx.runtimes.factory import open_pipeline
 
     artifact = load_artifact(artifact_dir)
     reference = None
-    if backend == "torch":
+    if backend.startswith("torch"):
         from ttsx.parity import reference_model
 
         reference = reference_model(artifact, model_dir)

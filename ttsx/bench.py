@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from ttsx.artifact import Artifact, load_artifact
+from ttsx.progress import counter
 from ttsx.recipes import get_family
 
 BENCH_PROMPTS = (  # different lengths, so a batch's rows have different prompt lengths
@@ -114,21 +115,29 @@ def run_bench(artifacts: list[str | Path], backends: tuple[str, ...] = ("onnxrun
         from ttsx.errors import TtsxError
 
         raise TtsxError(f"bench compares one model family at a time; got artifacts of {sorted(families)}")
-    results = []
-    for batch in workload.batches:
-        group = []
-        if baseline:
-            progress(f"batch {batch}: eager {loaded[0].recipe.family} fp32: warm-up and timed runs")
-            group.append(_eager(loaded[0], workload, batch))
-        for artifact in loaded:
-            for backend in backends:
-                progress(f"batch {batch}: ttsx {backend} {artifact.precision} ({artifact.root}): warm-up and timed runs")
-                group.append(_ttsx(artifact, backend, workload, batch))
-        if baseline:
-            for result in group:
-                result.speedup = group[0].total_s / result.total_s
-        results += group
+    results, runtimes = [], int(baseline) + len(loaded) * len(backends)
+    with counter(progress, "runtimes x batches timed", runtimes * len(workload.batches)) as advance:
+        for batch in workload.batches:
+            results += _bench_batch(loaded, backends, workload, baseline, batch, progress, advance)
     return results
+
+
+def _bench_batch(loaded: list, backends, workload: Workload, baseline: bool, batch: int, progress, advance) -> list:
+    """The eager reference and each artifact on each backend at one batch size; speedups against the first."""
+    group = []
+    if baseline:
+        progress(f"batch {batch}: eager {loaded[0].recipe.family} fp32: warm-up and timed runs")
+        group.append(_eager(loaded[0], workload, batch))
+        advance()
+    for artifact in loaded:
+        for backend in backends:
+            progress(f"batch {batch}: ttsx {backend} {artifact.precision} ({artifact.root}): warm-up and timed runs")
+            group.append(_ttsx(artifact, backend, workload, batch))
+            advance()
+    if baseline:
+        for result in group:
+            result.speedup = group[0].total_s / result.total_s
+    return group
 
 
 def _timed(load: Callable[[], Run], repeats: int) -> tuple[dict, float, dict, float, float]:
@@ -151,10 +160,18 @@ def _ttsx(artifact: Artifact, backend: str, workload: Workload, batch: int) -> B
     texts = workload.texts(batch)
     pipelines = []
 
+    compiles = _CompileCount(backend)
+
     def load() -> Run:
-        pipelines.append(open_pipeline(artifact, backend))
+        reference = None
+        if backend.startswith("torch"):
+            from ttsx.parity import reference_model
+
+            reference = reference_model(artifact)
+        pipelines.append(open_pipeline(artifact, backend, reference))
 
         def run():
+            compiles.mark()
             speech = pipelines[0](texts, options=options)
             return speech.seconds, sum(len(a) for a in speech.audio) / speech.sample_rate, speech.steps
 
@@ -165,8 +182,42 @@ def _ttsx(artifact: Artifact, backend: str, workload: Workload, batch: int) -> B
     finally:
         for pipeline in pipelines:
             pipeline.close()
-    return BenchResult(f"ttsx {backend} {artifact.precision}", batch, stages, sum(stages.values()), audio, steps,
-                       warmup, peak)
+    compiles.check()
+    precision = "fp32" if backend.startswith("torch") else artifact.precision
+    return BenchResult(f"ttsx {backend} {precision}", batch, stages, sum(stages.values()), audio, steps,
+                       warmup, peak, notes=compiles.notes())
+
+
+class _CompileCount:
+    """torch.compile's graph count at each run: a graph compiled after the warm-up run fails the benchmark."""
+
+    def __init__(self, backend: str):
+        self.counts: list[int] = [] if backend == "torch-compiled" else None
+
+    def mark(self) -> None:
+        """Record the count before a run."""
+        if self.counts is not None:
+            from ttsx.runtimes.torch_compiled_backend import compiled_graphs
+
+            self.counts.append(compiled_graphs())
+
+    def check(self) -> None:
+        """Raise if any timed run compiled (the first mark is before the warm-up run)."""
+        if self.counts is None:
+            return
+        self.mark()
+        timed = self.counts[-1] - self.counts[1]
+        if timed:
+            from ttsx.errors import TtsxError
+
+            raise TtsxError(f"torch.compile compiled {timed} graph(s) during the timed runs (after the warm-up); "
+                            "the shape buckets miss a shape: this benchmark is void")
+
+    def notes(self) -> list[str]:
+        """The graphs compiled in the warm-up."""
+        if self.counts is None:
+            return []
+        return [f"torch.compile: {self.counts[1] - self.counts[0]} graph(s) compiled in the warm-up, 0 after"]
 
 
 def _eager(artifact: Artifact, workload: Workload, batch: int) -> BenchResult:
@@ -238,7 +289,7 @@ def write_plot(results: list[BenchResult], workload: Workload, path: Path, machi
     figure.suptitle(f"ttsx bench: {workload.tokens} first-stage tokens per sequence, greedy, EOS suppressed; "
                     f"median of {workload.repeats}\n{machine}", fontsize=9)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, format="png")
     plt.close(figure)
 
 

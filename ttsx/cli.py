@@ -12,13 +12,13 @@ import click
 
 from ttsx import __version__
 from ttsx.errors import TtsxError
+from ttsx.progress import Progress
 
-BACKEND_CHOICES = ("onnxruntime", "torch", "tensorrt")
+BACKEND_CHOICES = ("onnxruntime", "torch", "torch-compiled", "tensorrt")
 ENGINES_HELP = "TensorRT engine directory for --backend tensorrt (default: ARTIFACT/engines)."
 
 
-def _progress(message: str) -> None:
-    click.echo(f"ttsx: {message}", err=True)
+_progress = Progress()  # lines on stderr; bars for counted work on a terminal
 
 
 def _friendly_errors(command):
@@ -48,6 +48,17 @@ def recipes_command() -> None:
     for name in recipe_names():
         recipe = get_recipe(name)
         click.echo(f"{name:12s} {recipe.family:8s} {recipe.description}")
+
+
+@main.command("info")
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.option("--verify", is_flag=True, help="Also hash every file against the manifest (reads every byte).")
+@_friendly_errors
+def info_command(artifact, verify) -> None:
+    """What ARTIFACT is: recipe, precision, graphs with sizes and I/O, voices, tokenizer, source, readiness."""
+    from ttsx.info import describe
+
+    click.echo(describe(artifact, verify))
 
 
 @main.command("export")
@@ -167,7 +178,7 @@ def expand_batches(args: list[str]) -> list[str]:
 
 @main.command("bench", cls=_BatchList)
 @click.argument("artifacts", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--backend", "backends", multiple=True, type=click.Choice(("onnxruntime", "tensorrt")),
+@click.option("--backend", "backends", multiple=True, type=click.Choice(("onnxruntime", "torch-compiled", "tensorrt")),
               default=("onnxruntime",), show_default=True, help="ttsx backends to run (repeatable).")
 @click.option("--tokens", type=click.IntRange(min=1), default=256, show_default=True,
               help="First-stage tokens per sequence; EOS is suppressed so every run makes exactly "
@@ -188,7 +199,11 @@ def bench_command(artifacts, backends, tokens, batches, repeats, baseline, json_
 
     from ttsx.bench import Workload, format_results, machine, run_bench, to_json, write_plot
 
+    from ttsx.files import check_output, write_atomic
+
     workload = Workload(tokens, tuple(sorted(set(batches))), repeats)
+    for path in (json_path, json_path.with_suffix(".png")) if json_path else ():
+        check_output(path, "--json")
     results = run_bench(list(artifacts), tuple(backends), workload, baseline, progress=_progress)
     info = machine()
     click.echo(f"machine: {info['processor']}, {info['cpus']} CPUs; workload: {tokens} first-stage tokens per "
@@ -196,9 +211,11 @@ def bench_command(artifacts, backends, tokens, batches, repeats, baseline, json_
                f"{repeats} runs after 1 warm-up")
     click.echo(format_results(results, workload))
     if json_path:
-        json_path.write_text(json.dumps(to_json(results, workload), indent=2) + "\n", encoding="utf-8")
+        text = json.dumps(to_json(results, workload), indent=2) + "\n"
+        write_atomic(json_path, lambda tmp: tmp.write_text(text, encoding="utf-8"), "--json")
         plot = json_path.with_suffix(".png")
-        write_plot(results, workload, plot, f"{info['processor']}, {info['cpus']} CPUs")
+        write_atomic(plot, lambda tmp: write_plot(results, workload, tmp, f"{info['processor']}, {info['cpus']} CPUs"),
+                     "plot")
         click.echo(f"wrote {json_path} and {plot}")
 
 
@@ -213,8 +230,10 @@ def _read_texts(text: str | None, batch_file: Path | None) -> list[str]:
         raise click.UsageError("give either TEXT or --batch-file (one text per line), not both or neither")
     if batch_file is None:
         return [text]
+    from ttsx.files import MAX_TEXT_FILE_BYTES, read_regular
+
     try:
-        lines = batch_file.read_bytes().decode("utf-8").splitlines()
+        lines = read_regular(batch_file, MAX_TEXT_FILE_BYTES, "--batch-file").decode("utf-8").splitlines()
     except UnicodeDecodeError as exc:
         raise click.BadParameter(f"{batch_file} is not valid UTF-8 ({exc}); save it as UTF-8",
                                  param_hint="--batch-file") from None
@@ -248,6 +267,10 @@ def synthesize_command(artifact, text, output, batch_file, voice, backend, engin
     texts = _read_texts(text, batch_file)
     import ttsx
     from ttsx.audio import output_paths, write_wav
+    from ttsx.files import check_output
+
+    for path in output_paths(output, len(texts)):
+        check_output(path, "-o")
 
     options = ttsx.SynthesisOptions(seed=seed, greedy=greedy, temperature=temperature, top_k=top_k, top_p=top_p,
                                     max_tokens=max_tokens)

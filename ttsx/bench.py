@@ -115,7 +115,8 @@ def run_bench(artifacts: list[str | Path], backends: tuple[str, ...] = ("onnxrun
         from ttsx.errors import TtsxError
 
         raise TtsxError(f"bench compares one model family at a time; got artifacts of {sorted(families)}")
-    results, runtimes = [], int(baseline) + len(loaded) * len(backends)
+    torch_backends = sum(b.startswith("torch") for b in backends)
+    results, runtimes = [], int(baseline) + len(loaded) * (len(backends) - torch_backends) + torch_backends
     with counter(progress, "runtimes x batches timed", runtimes * len(workload.batches)) as advance:
         for batch in workload.batches:
             results += _bench_batch(loaded, backends, workload, baseline, batch, progress, advance)
@@ -129,8 +130,10 @@ def _bench_batch(loaded: list, backends, workload: Workload, baseline: bool, bat
         progress(f"batch {batch}: eager {loaded[0].recipe.family} fp32: warm-up and timed runs")
         group.append(_eager(loaded[0], workload, batch))
         advance()
-    for artifact in loaded:
+    for i, artifact in enumerate(loaded):
         for backend in backends:
+            if backend.startswith("torch") and i:  # the torch backends run the reference weights: once
+                continue
             progress(f"batch {batch}: ttsx {backend} {artifact.precision} ({artifact.root}): warm-up and timed runs")
             group.append(_ttsx(artifact, backend, workload, batch))
             advance()

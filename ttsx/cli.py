@@ -179,7 +179,8 @@ def expand_batches(args: list[str]) -> list[str]:
 @main.command("bench", cls=_BatchList)
 @click.argument("artifacts", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--backend", "backends", multiple=True, type=click.Choice(("onnxruntime", "torch-compiled", "tensorrt")),
-              default=("onnxruntime",), show_default=True, help="ttsx backends to run (repeatable).")
+              default=("onnxruntime",), show_default=True,
+              help="ttsx backends to run (repeatable); torch-compiled runs the reference weights, once.")
 @click.option("--tokens", type=click.IntRange(min=1), default=256, show_default=True,
               help="First-stage tokens per sequence; EOS is suppressed so every run makes exactly "
                    "this many.")

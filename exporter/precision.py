@@ -4,7 +4,7 @@
                              KV cache fp16 at the boundary, logits/waveform fp32 (Cast before the output)
                ──int8──────> weight MatMuls -> DynamicQuantizeLinear + MatMulInteger (int8 weights,
                              per output channel; uint8 activations quantized per call)
-               ──int8-qdq──> weight MatMuls get QuantizeLinear/DequantizeLinear on both inputs:
+               ──int8-qdq──> weight MatMuls (but an output head) get QuantizeLinear/DequantizeLinear on both inputs:
                              int8, symmetric, zero point 0, activation scales calibrated on stage
                              inputs captured from the fp32 pipeline (exporter/calibration.py)
 
@@ -75,7 +75,9 @@ def to_int8_qdq(src: Path, spec: GraphSpec, out_dir: Path, samples: list[dict]) 
 
     if not samples:
         raise TtsxError(f"{spec.name}: no calibration inputs were captured; give calibration prompts")
-    nodes = weight_matmuls(onnx.load(str(src), load_external_data=False))
+    model = onnx.load(str(src), load_external_data=False)
+    heads = {n.name for n in model.graph.node if set(n.output) & {o.name for o in model.graph.output}}
+    nodes = [name for name in weight_matmuls(model) if name not in heads]  # output heads stay float (logits)
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp, _quiet():
         out = Path(tmp) / "quantized.onnx"
         quantize_static(_copied(src, Path(tmp)), out, _Reader(samples), quant_format=QuantFormat.QDQ, op_types_to_quantize=["MatMul"],

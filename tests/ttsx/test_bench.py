@@ -46,6 +46,18 @@ def test_bench_batches_report_throughput_latency_and_a_plot(tiny_artifact, tmp_p
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000  # a drawn figure, not an empty canvas
 
 
+def test_bench_runs_the_compiled_backend_once_and_reports_its_compiles(tiny_artifact, quantize):
+    from ttsx.bench import Workload, run_bench
+
+    results = run_bench([tiny_artifact, quantize("int8")], ("onnxruntime", "torch-compiled"), Workload(6, (1,), 1),
+                        baseline=False)
+    names = [r.runtime for r in results]
+    assert names == ["ttsx onnxruntime fp32", "ttsx torch-compiled fp32", "ttsx onnxruntime int8"]
+    compiled = results[1]
+    assert compiled.steps == results[0].steps and compiled.audio_s == results[0].audio_s
+    assert len(compiled.notes) == 1 and compiled.notes[0].endswith("compiled in the warm-up, 0 after")
+
+
 def test_batch_sizes_after_one_flag_are_not_taken_for_artifacts():
     from ttsx.cli import expand_batches
 

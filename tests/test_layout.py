@@ -1,6 +1,6 @@
 """The design stays visible: generic code names no model family, switches on no graph kind, and imports in layers.
 
-    ttsx.errors < recipes (generic) < ttsx.artifact, ttsx.engines < runtimes < exporter < ttsx top level
+    ttsx.errors, files, schema, progress < recipes (generic) < ttsx.artifact, ttsx.engines < runtimes < exporter < ttsx top level
     recipes/<family>/ may import any generic module, never another family; generic code never imports a family
 """
 import ast
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = {"ttsx": "ttsx", "ttsx.exporter": "exporter", "ttsx.runtimes": "runtimes", "ttsx.recipes": "recipes"}
 GENERIC_RECIPES = ("spec", "precision", "registry", "family", "source")
 LAYERS = {  # module prefix -> layer number; a module may import only its own layer or lower ones
-    "ttsx.errors": 0, "ttsx.recipes": 1, "ttsx.artifact": 2, "ttsx.engines": 2, "ttsx.audio": 2,
+    "ttsx.errors": 0, "ttsx.files": 0, "ttsx.schema": 0, "ttsx.progress": 0, "ttsx.recipes": 1, "ttsx.artifact": 2, "ttsx.engines": 2, "ttsx.audio": 2,
     "ttsx.runtimes": 3, "ttsx.exporter": 4,
 }
 TOP = 5  # ttsx.parity, agreement, bench, api, cli, ...

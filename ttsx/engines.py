@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from ttsx import schema
+from ttsx.schema import ENGINES as ENGINES_SCHEMA
 from ttsx.artifact import MANIFEST, Artifact, parse_manifest, safe_path, sha256_file
 from ttsx.errors import ArtifactError, TtsxError
 
@@ -63,7 +63,7 @@ def read_engine_manifest(root: Path, artifact_dir: Path | None = None) -> dict:
     if not path.is_file():
         raise ArtifactError(f"no TensorRT engines at {root} ({MANIFEST} missing); build them with {hint}")
     return parse_manifest(path, ENGINE_FORMAT, ENGINE_FORMAT_VERSION, f"rebuild with {hint} --force",
-                          schema.ENGINES, outdated=EngineMismatchError)
+                          ENGINES_SCHEMA, outdated=EngineMismatchError)
 
 
 def engine_bytes(root: Path, manifest: dict, graph: str) -> bytes:

@@ -18,7 +18,7 @@ from ttsx.errors import TtsxError
 
 MAX_TEXT_FILE_BYTES = 1 << 20  # 1 MiB of texts per --batch-file
 MAX_VOICE_FILE_BYTES = 16 << 20  # 16 MiB per voice .npz
-MAX_VOICE_ELEMENTS = 1 << 20  # elements per voice array (a Bark history prompt holds a few thousand)
+MAX_VOICE_ELEMENTS = 1 << 20  # elements per voice array (history prompts hold a few thousand)
 
 
 def check_output(path: Path, what: str = "output") -> None:

@@ -1,5 +1,6 @@
 """fp16, int8 and int8-qdq artifacts of bark-tiny: made from the fp32 export, checked against fp32 PyTorch."""
 import json
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -113,6 +114,16 @@ def test_bad_precision_and_in_place_output_are_refused(tiny_artifact, tmp_path):
         with pytest.raises(ArtifactError, match="replace or write into the source artifact"):
             quantize_artifact(QuantizeOptions(tiny_artifact, "int8", out, force=True))
     assert json.loads((tiny_artifact / "manifest.json").read_text())["precision"] == "fp32"
+
+
+def test_quantizers_write_their_scratch_files_outside_the_source(tiny_artifact, tmp_path, monkeypatch):
+    import onnx.shape_inference
+
+    written, infer = [], onnx.shape_inference.infer_shapes_path
+    monkeypatch.setattr(onnx.shape_inference, "infer_shapes_path",
+                        lambda src, out="", *a, **k: written.append(out or src) or infer(src, out, *a, **k))
+    quantize_artifact(QuantizeOptions(tiny_artifact, "int8", tmp_path / "int8"))
+    assert written and not [p for p in written if str(tiny_artifact.resolve()) in str(Path(p).resolve())]
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)

@@ -262,10 +262,10 @@ def load_artifact(root: str | Path, verify: bool = True) -> Artifact:
     except UnknownRecipeError as exc:
         raise ArtifactError(f"{root}: {exc}") from None
     artifact = Artifact(root, manifest)
-    _check_against_recipe(artifact, recipe)
+    expected = _check_against_recipe(artifact, recipe)
     if verify:
         verify_files(root, manifest)
-        verify_graphs(root, manifest, _expected_specs(artifact, recipe))
+        verify_graphs(root, manifest, expected)
     if manifest.get("tokenizer"):
         artifact.directory(manifest["tokenizer"])
     for relative in manifest.get("voices", {}).values():
@@ -285,7 +285,8 @@ def _expected_specs(artifact: Artifact, recipe) -> dict[str, GraphSpec]:
     return expected
 
 
-def _check_against_recipe(artifact: Artifact, recipe) -> None:
+def _check_against_recipe(artifact: Artifact, recipe) -> dict[str, GraphSpec]:
+    """The recipe's specs by graph name, once the manifest's records of graph I/O agree with them."""
     expected = _expected_specs(artifact, recipe)
     for name in artifact.graph_names:
         spec = graph_from_json(name, artifact.manifest["graphs"][name])
@@ -293,3 +294,4 @@ def _check_against_recipe(artifact: Artifact, recipe) -> None:
         if want is None or (spec.inputs, spec.outputs, spec.cache) != (want.inputs, want.outputs, want.cache):
             raise ArtifactError(f"graph {name!r} in {artifact.root} does not match recipe {recipe.name!r} "
                                 "(exported by another ttsx version?); re-export the artifact")
+    return expected

@@ -9,15 +9,19 @@ its recipe's defaults for whatever is left unset. A family may also accept its o
 from __future__ import annotations
 
 import math
+import secrets
 import time
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from ttsx.errors import TtsxError
+from ttsx.progress import counter
+from ttsx.runtimes.sampling import RowRandom
 
 Progress = Callable[[str], None]
 
@@ -86,8 +90,37 @@ class Speech:
         self.tokens.setdefault(stage, []).extend(sequences)
 
 
+@dataclass(frozen=True)
+class Piece:
+    """One window-sized piece of a text, and what keys its random streams: the text's seed and the piece's index."""
+
+    text: str
+    seed: int
+    index: int = 0
+
+    def stream(self, stage: int) -> tuple[int, int, int]:
+        """The key of this piece's random stream in one stage."""
+        return self.seed, self.index, stage
+
+
+def fresh_seed() -> int:
+    """A seed from the OS's entropy, for a call that names none (its pieces still get their own streams)."""
+    return secrets.randbits(63)
+
+
+def row_random(pieces: list[Piece], stage: int) -> RowRandom:
+    """One stream per piece for one stage: a piece's draws do not depend on what shares its batch."""
+    return RowRandom([p.stream(stage) for p in pieces])
+
+
 class Pipeline(ABC):
-    """A family's generation loop over stage sessions: load once, call many times; a context manager."""
+    """A family's generation loop over stage sessions: load once, call many times; a context manager.
+
+    The call is generic: texts are checked, split into the family's window pieces, run in batches
+    (`run_pieces`) and joined. A piece's sampling draws from streams keyed by (seed, piece index,
+    stage), so a seeded text gets the same audio alone, in any batch, or piece by piece (the server
+    streams that way). A family implements `options`, `load_voice`, `split` and `run_pieces`.
+    """
 
     def __init__(self, artifact, sessions: dict):
         self.artifact, self.recipe, self.sessions = artifact, artifact.recipe, sessions
@@ -103,10 +136,55 @@ class Pipeline(ABC):
         for session in self.sessions.values():
             session.close()
 
+    @property
+    def sample_rate(self) -> int:
+        """Hz of the audio this pipeline makes."""
+        return self.recipe.limits.sample_rate
+
+    @property
+    def voices(self) -> list[str]:
+        """The artifact's voice preset names."""
+        return sorted(self.artifact.manifest.get("voices", {}))
+
+    def __call__(self, texts: str | list[str], voice: str | Path | None = None, options=None,
+                 progress: Progress = lambda m: None) -> Speech:
+        """Synthesize one text or a list (`options`: SynthesisOptions or the family's own); long texts are
+        split at sentence ends and their audio joined."""
+        texts = check_texts(texts, self.recipe.limits.max_text_chars)
+        options = self.options(options)
+        voice_data = self.load_voice(voice) if voice is not None else None
+        seed = fresh_seed() if options.seed is None else options.seed
+        pieces, owners = [], []
+        for i, text in enumerate(texts):
+            for k, piece in enumerate(self.split(text, options, progress, index=i)):
+                pieces.append(Piece(piece, seed, k))
+                owners.append(i)
+        speech, audio = Speech([], self.sample_rate), []
+        starts = range(0, len(pieces), options.batch_size)
+        with counter(progress if len(starts) > 1 else None, "batches of text pieces", len(starts)) as advance:
+            for start in starts:
+                audio += self.run_pieces(pieces[start: start + options.batch_size], voice_data, options, speech,
+                                         progress)
+                advance()
+        speech.audio = [np.concatenate([a for a, o in zip(audio, owners) if o == t]) for t in range(len(texts))]
+        return speech
+
     @abstractmethod
-    def __call__(self, texts: str | list[str], voice=None, options=None, progress: Progress = lambda m: None
-                 ) -> Speech:
-        """Synthesize one text or a list (`options`: SynthesisOptions or the family's own)."""
+    def options(self, options):
+        """The family's options from None, SynthesisOptions or its own, checked against the recipe's limits
+        (they have `seed` and `batch_size`)."""
+
+    @abstractmethod
+    def load_voice(self, voice: str | Path):
+        """A voice preset by name (or a file the family accepts), checked."""
+
+    @abstractmethod
+    def split(self, text: str, options, progress: Progress = lambda m: None, index: int = 0) -> list[str]:
+        """A text's window pieces, normalised as the family does; TtsxError (naming text `index`) if empty."""
+
+    @abstractmethod
+    def run_pieces(self, pieces: list[Piece], voice, options, speech: Speech, progress: Progress) -> list[np.ndarray]:
+        """One batch of pieces -> one waveform per piece; tokens and stage times go into `speech`."""
 
     @property
     def random_weights(self) -> bool:
@@ -132,11 +210,15 @@ def check_texts(texts: str | list[str], max_chars: int) -> list[str]:
     return texts
 
 
-def by_length(items: list[np.ndarray], run: Callable[[np.ndarray], list]) -> list:
-    """Run `run` on stacks of equal-length items (batch results equal solo results); keep order."""
+def by_length(items: list[np.ndarray], run: Callable[..., list], indexed: bool = False) -> list:
+    """Run `run` on stacks of equal-length items (batch results equal solo results); keep order.
+
+    indexed: `run(stack, index)` also gets the items' positions (to pick their rows' random streams).
+    """
     out: list = [None] * len(items)
     for length in sorted({x.shape[-1] for x in items}):
         index = [i for i, x in enumerate(items) if x.shape[-1] == length]
-        for i, result in zip(index, run(np.stack([items[i] for i in index]))):
+        stack = np.stack([items[i] for i in index])
+        for i, result in zip(index, run(stack, index) if indexed else run(stack)):
             out[i] = result
     return out

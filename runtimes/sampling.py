@@ -60,14 +60,44 @@ def top_p_filter(x: np.ndarray, p: float, min_keep: int = 1) -> np.ndarray:
     return np.where(drop, NEG_INF, x)
 
 
-def sample(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+class RowRandom:
+    """One random stream per batch row, so that a row draws the same numbers whatever shares its batch.
+
+    Each row's stream is keyed by integers (a request's seed, the piece's index in its text, the stage):
+    a seeded text makes the same tokens alone, batched with others, or streamed piece by piece.
+    `random(shape)` takes shape[0] = rows * k and gives each row k consecutive draws of its own stream.
+    """
+
+    def __init__(self, keys: list[tuple[int, ...]]):
+        self.keys = [tuple(int(x) for x in key) for key in keys]
+        self._streams = [np.random.default_rng(list(key)) for key in self.keys]
+
+    def __len__(self) -> int:
+        return len(self._streams)
+
+    def random(self, shape: tuple[int, ...]) -> np.ndarray:
+        """Uniform [0, 1) draws of `shape`; the first axis is split evenly between the rows."""
+        per_row, rest = divmod(shape[0], len(self._streams))
+        if rest:
+            raise ValueError(f"{shape[0]} draws do not split evenly over {len(self._streams)} rows")
+        return np.concatenate([s.random((per_row,) + tuple(shape[1:])) for s in self._streams])
+
+    def rows(self, index) -> "RowRandom":
+        """The streams of the rows at `index` (not copies: they go on from where they are)."""
+        sub = RowRandom([])
+        sub.keys = [self.keys[i] for i in index]
+        sub._streams = [self._streams[i] for i in index]
+        return sub
+
+
+def sample(probs: np.ndarray, rng: "np.random.Generator | RowRandom") -> np.ndarray:
     """One draw per row of probs [..., vocab] -> int64 ids [...]."""
     cdf = np.cumsum(probs, axis=-1)
     u = rng.random(probs.shape[:-1] + (1,)) * cdf[..., -1:]
     return np.minimum((cdf < u).sum(-1), probs.shape[-1] - 1).astype(np.int64)
 
 
-def choose(logits: np.ndarray, options: SamplingOptions, rng: np.random.Generator) -> np.ndarray:
+def choose(logits: np.ndarray, options: SamplingOptions, rng: "np.random.Generator | RowRandom") -> np.ndarray:
     """Next token per row: argmax, or temperature -> top-k -> top-p -> sample (transformers' order)."""
     if options.greedy:
         return np.argmax(logits, axis=-1).astype(np.int64)

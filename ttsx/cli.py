@@ -282,3 +282,36 @@ def synthesize_command(artifact, text, output, batch_file, voice, backend, engin
     for path, audio in zip(output_paths(output, len(texts)), speech.audio):
         write_wav(path, audio, speech.sample_rate)
         click.echo(f"wrote {path} ({len(audio) / speech.sample_rate:.2f} s)")
+
+
+@main.command("serve")
+@click.argument("artifacts", nargs=-1, required=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; anything but loopback needs an API key.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="onnxruntime", show_default=True)
+@click.option("--engines", type=click.Path(path_type=Path), default=None, help=ENGINES_HELP)
+@click.option("--api-key", default=None, help="Clients must send 'Authorization: Bearer KEY' (or set TTSX_API_KEY).")
+@click.option("--batch-window-ms", type=click.FloatRange(min=0), default=20.0, show_default=True,
+              help="How long a batch's first text piece waits for others.")
+@click.option("--max-batch", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Text pieces per batch; 1 turns request batching off.")
+@click.option("--max-queue", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Text pieces waiting at most; past it requests get 429 with Retry-After.")
+@click.option("--ray", is_flag=True, help="Deploy on Ray Serve (a local instance unless RAY_ADDRESS is set).")
+@click.option("--replicas", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With --ray: replicas per artifact.")
+@_friendly_errors
+def serve_command(artifacts, host, port, backend, engines, api_key, batch_window_ms, max_batch, max_queue, ray,
+                  replicas) -> None:
+    """Serve ARTIFACT... ([NAME=]DIR; the name is the request's `model`) at POST /v1/audio/speech (OpenAI's API)."""
+    from ttsx.serving.server import Batching, serve
+
+    batching = Batching(batch_window_ms, max_batch, max_queue)
+    options = _engine_options(backend, engines)
+    if ray:
+        from ttsx.serving.ray_app import serve_on_ray
+
+        serve_on_ray(list(artifacts), host, port, backend, batching, api_key, options, replicas, log=_progress)
+    else:
+        serve(list(artifacts), host, port, backend, batching, api_key, options, log=_progress)

@@ -8,9 +8,8 @@ import numpy as np
 
 from ttsx.artifact import Artifact
 from ttsx.errors import TtsxError
-from ttsx.progress import counter
 from ttsx.runtimes.causal import CausalRunner
-from ttsx.runtimes.pipeline import Pipeline, Progress, Speech, SynthesisOptions, by_length, check_texts
+from ttsx.runtimes.pipeline import Piece, Pipeline, Progress, Speech, SynthesisOptions, by_length, row_random
 from ttsx.runtimes.sampling import SamplingOptions
 from ttsx.runtimes.text import ByteTokenizer, HfTokenizer, normalize, split_for_window
 
@@ -63,26 +62,7 @@ class BarkPipeline(Pipeline):
         self.semantic = CausalRunner(sessions["semantic"])
         self.coarse = CausalRunner(sessions["coarse"])
 
-    def __call__(self, texts: str | list[str], voice: str | Path | None = None,
-                 options: GenerationOptions | SynthesisOptions | None = None,
-                 progress: Progress = lambda m: None) -> Speech:
-        """Synthesize one text or a list; long texts are split at sentence ends and their audio joined."""
-        texts = check_texts(texts, self.recipe.limits.max_text_chars)
-        options = self._options(options)
-        pieces, owners = self._pieces(texts)
-        prompt = load_voice(self.artifact, voice) if voice is not None else None
-        rng = np.random.default_rng(options.seed)
-        speech, piece_audio = Speech([], self.constants.sample_rate), []
-        starts = range(0, len(pieces), options.batch_size)
-        with counter(progress if len(starts) > 1 else None, "batches of text pieces", len(starts)) as advance:
-            for start in starts:
-                piece_audio += self._run_batch(pieces[start: start + options.batch_size], prompt, options, rng,
-                                               speech, progress)
-                advance()
-        speech.audio = [np.concatenate([a for a, o in zip(piece_audio, owners) if o == t]) for t in range(len(texts))]
-        return speech
-
-    def _options(self, options) -> GenerationOptions:
+    def options(self, options) -> GenerationOptions:
         """GenerationOptions from either kind of options, checked against the recipe's limits."""
         limits = self.recipe.limits
         if options is None or isinstance(options, SynthesisOptions):
@@ -92,32 +72,34 @@ class BarkPipeline(Pipeline):
                             f"what {self.recipe.name} can make per text piece")
         return options
 
-    def _pieces(self, texts: list[str]) -> tuple[list[list[int]], list[int]]:
-        """Token ids per window piece and the index of the text each piece belongs to."""
-        pieces, owners = [], []
-        for i, text in enumerate(texts):
-            clean = normalize(text)
-            if not clean or not self.tokenizer.encode(clean):
-                raise TtsxError(f"text {i} ({text[:40]!r}) is empty or tokenizes to nothing; give some words")
-            for piece in split_for_window(clean, self.tokenizer, self.constants.max_text_tokens):
-                pieces.append(self.tokenizer.encode(piece))
-                owners.append(i)
-        return pieces, owners
+    def load_voice(self, voice: str | Path) -> dict:
+        """A Bark history prompt: a preset of the artifact or an .npz path."""
+        return load_voice(self.artifact, voice)
 
-    def _run_batch(self, batch, prompt, options: GenerationOptions, rng, speech: Speech, progress) -> list:
+    def split(self, text: str, options=None, progress: Progress = lambda m: None, index: int = 0) -> list[str]:
+        """Whitespace-normalised pieces of at most one text window (256 tokens), cut at sentence ends."""
+        clean = normalize(text)
+        if not clean or not self.tokenizer.encode(clean):
+            raise TtsxError(f"text {index} ({text[:40]!r}) is empty or tokenizes to nothing; give some words")
+        return split_for_window(clean, self.tokenizer, self.constants.max_text_tokens)
+
+    def run_pieces(self, pieces: list[Piece], prompt, options: GenerationOptions, speech: Speech, progress) -> list:
         """Run one batch of window pieces; tokens and stage times go into `speech`, the pieces' audio is returned."""
         c = self.constants
+        batch = [self.tokenizer.encode(p.text) for p in pieces]
         progress(f"semantic: {len(batch)} text piece(s)")
         with speech.timed("semantic"):
             semantic = semantic_tokens(self.semantic, self._text_ids(batch), self._semantic_history(prompt), c,
-                                       options.semantic, rng)
+                                       options.semantic, row_random(pieces, 0))
         progress(f"coarse: {max(len(s) for s in semantic)} semantic tokens")
         with speech.timed("coarse"):
-            coarse = coarse_tokens(self.coarse, semantic, prompt, c, options.coarse, rng)
+            coarse = coarse_tokens(self.coarse, semantic, prompt, c, options.coarse, row_random(pieces, 1))
         progress(f"fine: {max(len(x) for x in coarse) // c.n_coarse_codebooks} frames")
+        fine_rng = row_random(pieces, 2)
         with speech.timed("fine"):
-            fine = by_length(coarse, lambda group: fine_codes(self.sessions["fine"], group, prompt, c,
-                                                              options.fine_temperature, rng))
+            fine = by_length(coarse, lambda group, index: fine_codes(self.sessions["fine"], group, prompt, c,
+                                                                     options.fine_temperature, fine_rng.rows(index)),
+                             indexed=True)
         progress("codec")
         with speech.timed("codec"):
             audio = by_length(fine, lambda group: decode_audio(self.sessions["codec"], group))

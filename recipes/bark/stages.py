@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ttsx.runtimes.causal import CausalRunner
-from ttsx.runtimes.sampling import NEG_INF, SamplingOptions, choose, sample, softmax
+from ttsx.runtimes.sampling import NEG_INF, RowRandom, SamplingOptions, choose, sample, softmax
 from ttsx.runtimes.session import StageSession
 
 from .recipe import MIN_CODEC_FRAMES, SAMPLES_PER_FRAME, BarkConstants
@@ -30,7 +30,7 @@ class SemanticOptions:
 
 
 def semantic_tokens(runner: CausalRunner, text_ids: np.ndarray, history: np.ndarray, c: BarkConstants,
-                    options: SemanticOptions, rng: np.random.Generator) -> list[np.ndarray]:
+                    options: SemanticOptions, rng: RowRandom) -> list[np.ndarray]:
     """BarkSemanticModel.generate: per-sequence tokens before EOS. text_ids [B,256], history [256]."""
     batch = len(text_ids)
     ids = np.hstack([text_ids, np.full((batch, 1), c.semantic_infer, np.int64)])  # + the infer token
@@ -86,7 +86,7 @@ def coarse_histories(voice: dict | None, c: BarkConstants) -> tuple[np.ndarray, 
 
 
 def coarse_tokens(runner: CausalRunner, semantic: list[np.ndarray], voice: dict | None, c: BarkConstants,
-                  sampling: SamplingOptions, rng: np.random.Generator) -> list[np.ndarray]:
+                  sampling: SamplingOptions, rng: RowRandom) -> list[np.ndarray]:
     """BarkCoarseModel.generate: sliding windows of coarse tokens; per sequence, interleaved [2*frames]."""
     ratio, batch = coarse_ratio(c), len(semantic)
     lengths = [int(round(math.floor(len(s) * ratio / c.n_coarse_codebooks) * c.n_coarse_codebooks)) for s in semantic]
@@ -127,7 +127,7 @@ def _coarse_window(runner, prompt, n, c: BarkConstants, sampling, rng) -> np.nda
 
 
 def fine_codes(session: StageSession, coarse: np.ndarray, voice: dict | None, c: BarkConstants,
-               temperature: float | None, rng: np.random.Generator) -> np.ndarray:
+               temperature: float | None, rng: RowRandom) -> np.ndarray:
     """BarkFineModel.generate: coarse [B, 2*T] (equal lengths) -> codes [B, 8, T]."""
     batch = len(coarse)
     x = np.remainder(coarse.reshape(batch, -1, c.n_coarse_codebooks) - c.semantic_vocab, c.codebook_size)

@@ -17,9 +17,8 @@ import numpy as np
 
 from ttsx.artifact import Artifact
 from ttsx.errors import TtsxError
-from ttsx.progress import counter
 from ttsx.runtimes.causal import CausalRunner
-from ttsx.runtimes.pipeline import Pipeline, Progress, Speech, SynthesisOptions, by_length, check_texts
+from ttsx.runtimes.pipeline import Piece, Pipeline, Progress, Speech, SynthesisOptions, by_length, row_random
 from ttsx.runtimes.sampling import NEG_INF, SamplingOptions, repetition_penalty, sample, softmax, top_k_filter, \
     top_p_filter
 from ttsx.runtimes.text import split_for_window
@@ -85,26 +84,8 @@ class ChatTTSPipeline(Pipeline):
         self.gpt = CausalRunner(sessions["gpt"])
         self._normalizer = None
 
-    def __call__(self, texts: str | list[str], voice: str | Path | None = None,
-                 options: ChatTTSOptions | SynthesisOptions | None = None,
-                 progress: Progress = lambda m: None) -> Speech:
-        """Synthesize one text or a list; long texts are split at sentence ends and their audio joined."""
-        texts = check_texts(texts, self.recipe.limits.max_text_chars)
-        options = self._options(options)
-        speaker = load_speaker(self.artifact, voice) if voice is not None else None
-        pieces, owners = self._pieces(texts, options, progress)
-        rng = np.random.default_rng(options.seed)
-        speech, audio = Speech([], self.constants.sample_rate), []
-        starts = range(0, len(pieces), options.batch_size)
-        with counter(progress if len(starts) > 1 else None, "batches of text pieces", len(starts)) as advance:
-            for start in starts:
-                audio += self._run_batch(pieces[start: start + options.batch_size], speaker, options, rng, speech,
-                                         progress)
-                advance()
-        speech.audio = [np.concatenate([a for a, o in zip(audio, owners) if o == t]) for t in range(len(texts))]
-        return speech
-
-    def _options(self, options) -> ChatTTSOptions:
+    def options(self, options) -> ChatTTSOptions:
+        """ChatTTSOptions from either kind of options, checked against the recipe's limits."""
         limits = self.recipe.limits
         if options is None or isinstance(options, SynthesisOptions):
             options = ChatTTSOptions.from_synthesis(options or SynthesisOptions(), limits.default_tokens)
@@ -113,18 +94,19 @@ class ChatTTSPipeline(Pipeline):
                             f"{self.recipe.name} can make per text piece")
         return options
 
-    def _pieces(self, texts: list[str], options: ChatTTSOptions, progress) -> tuple[list[str], list[int]]:
-        pieces, owners = [], []
-        for i, text in enumerate(texts):
-            clean = self._normalize(text.strip(), options, progress)
-            if not clean or not self.tokenizer.encode(clean):
-                raise TtsxError(f"text {i} ({text[:40]!r}) is empty or tokenizes to nothing; give some words")
-            window = self.constants.max_prompt_tokens
-            for piece in [clean] if self.tokenizer.count(clean) <= window else \
-                    split_for_window(" ".join(clean.split()), self.tokenizer, window):
-                pieces.append(piece)
-                owners.append(i)
-        return pieces, owners
+    def load_voice(self, voice: str | Path) -> np.ndarray:
+        """A speaker vector: a preset of the artifact (seed-N) or an .npz path."""
+        return load_speaker(self.artifact, voice)
+
+    def split(self, text: str, options=None, progress: Progress = lambda m: None, index: int = 0) -> list[str]:
+        """Normalised (ChatTTS's normalizer) pieces of at most one prompt window, cut at sentence ends."""
+        clean = self._normalize(text.strip(), self.options(options), progress)
+        if not clean or not self.tokenizer.encode(clean):
+            raise TtsxError(f"text {index} ({text[:40]!r}) is empty or tokenizes to nothing; give some words")
+        window = self.constants.max_prompt_tokens
+        if self.tokenizer.count(clean) <= window:
+            return [clean]
+        return split_for_window(" ".join(clean.split()), self.tokenizer, window)
 
     def _normalize(self, text: str, options: ChatTTSOptions, progress) -> str:
         """ChatTTS's own Normalizer when the chattts package is installed (as Chat.infer does by default)."""
@@ -134,14 +116,16 @@ class ChatTTSPipeline(Pipeline):
             self._normalizer = _load_normalizer(progress)
         return self._normalizer(text) if self._normalizer else text
 
-    def _run_batch(self, pieces: list[str], speaker, options: ChatTTSOptions, rng, speech: Speech, progress) -> list:
+    def run_pieces(self, pieces: list[Piece], speaker, options: ChatTTSOptions, speech: Speech, progress) -> list:
+        """Refine (unless skipped), code pass, Decoder or DVAE, Vocos for one batch of pieces."""
+        texts = [p.text for p in pieces]
         if options.refine is not None:
-            progress(f"refine: {len(pieces)} text piece(s)")
+            progress(f"refine: {len(texts)} text piece(s)")
             with speech.timed("refine"):
-                pieces = self._refine(pieces, options.refine, rng, speech)
-        progress(f"code: {len(pieces)} text piece(s)")
+                texts = self._refine(texts, options.refine, row_random(pieces, 0), speech)
+        progress(f"code: {len(texts)} text piece(s)")
         with speech.timed("code"):
-            codes, hiddens = self._codes(pieces, speaker, options, rng, speech)
+            codes, hiddens = self._codes(texts, speaker, options, row_random(pieces, 1), speech)
         progress("decoder")
         with speech.timed("decoder"):
             mels = by_length(hiddens if options.use_decoder else codes, lambda group: self._mel(group, options))

@@ -11,23 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
-CAPACITY_STEP = 64  # a symbolic capacity is rounded up to this many positions
-
 
 def row_lengths(batch: int, longest: int, ragged: bool) -> list[int]:
     """Per-row lengths: all `longest`, or ragged (the first row longest, later rows shorter, all >= 1)."""
     if not ragged:
         return [longest] * batch
     return [max(1, longest - (longest * b) // (batch + 1)) for b in range(batch)]
-
-
-def capacity_for(spec, needed: int) -> int:
-    """The graph's static capacity, or `needed` rounded up (symbolic capacity)."""
-    if isinstance(spec.capacity, int):
-        if needed > spec.capacity:
-            raise ValueError(f"{spec.name}: a case needs {needed} cache positions; the graph holds {spec.capacity}")
-        return spec.capacity
-    return -(-needed // CAPACITY_STEP) * CAPACITY_STEP
 
 
 def pack(rows: list, capacity: int, fill: str, rng: np.random.Generator | None = None) -> np.ndarray:

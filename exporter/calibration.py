@@ -20,7 +20,7 @@ CALIBRATION_PROMPTS = (
     "[laughs] That was not what I expected... at all.",
     "In the beginning the universe was created. This has made a lot of people very angry.",
 )
-DECODE_STRIDE = 8  # keep every 8th decode step: pasts of many lengths without holding every cache
+DECODE_STRIDE = 8  # keep every 8th one-token decode step (every prefill is kept)
 SAMPLES_PER_GRAPH = 32  # feeds kept per graph at most
 SAMPLE_BYTES_PER_GRAPH = 512 << 20  # and at most 512 MiB of them (a 12-layer, 768-wide decode feed at past
 #                                     800, batch 4, holds 236 MB of KV cache)
@@ -28,9 +28,11 @@ CALIBRATION_SAMPLING = "the family's default sampling, seed 0, batch 1"
 
 
 class RecordingSession(SessionWrapper):
-    """Wraps a stage session and keeps numpy copies of the feeds it runs (every `stride`-th, up to `limit`).
+    """Wraps a stage session and keeps numpy copies of the feeds it runs, up to `limit`.
 
-    Attached caches are recorded as they are when the step runs (their valid prefix and the rest).
+    Every call of several positions (a prefill, a window) is kept; of the one-token decode steps of a
+    causal graph only every `stride`-th, so that pasts of many lengths are seen without holding every
+    cache. Attached caches are recorded as they are when the step runs (their valid prefix and the rest).
     """
 
     def __init__(self, inner: StageSession, stride: int = 1, limit: int = SAMPLES_PER_GRAPH,
@@ -38,17 +40,23 @@ class RecordingSession(SessionWrapper):
         super().__init__(inner)
         self.stride, self.limit, self.max_bytes = stride, limit, max_bytes
         self.samples: list[dict[str, np.ndarray]] = []
-        self._calls = self._bytes = 0
+        self._steps = self._bytes = 0
 
     def _run(self, feed: dict, host) -> dict:
-        if self._calls % self.stride == 0 and len(self.samples) < self.limit:
+        if self._keep(feed) and len(self.samples) < self.limit:
             sample = {name: _to_numpy(value) for name, value in feed.items()}
             size = sum(a.nbytes for a in sample.values())
             if self._bytes + size <= self.max_bytes or not self.samples:  # always keep one
                 self.samples.append(sample)
                 self._bytes += size
-        self._calls += 1
         return super()._run(feed, host)
+
+    def _keep(self, feed: dict) -> bool:
+        positions = self.spec.positions_input
+        if positions is None or feed[positions].shape[1] != 1:
+            return True  # not a one-token step
+        self._steps += 1
+        return (self._steps - 1) % self.stride == 0
 
 
 def capture_feeds(artifact: Artifact, prompts: tuple[str, ...] = CALIBRATION_PROMPTS,
@@ -60,8 +68,7 @@ def capture_feeds(artifact: Artifact, prompts: tuple[str, ...] = CALIBRATION_PRO
     recorders: dict[str, RecordingSession] = {}
 
     def record(session: StageSession) -> StageSession:
-        stride = DECODE_STRIDE if session.spec.cache else 1  # decode steps: every 8th
-        recorders[session.spec.name] = RecordingSession(session, stride)
+        recorders[session.spec.name] = RecordingSession(session, DECODE_STRIDE)  # decode steps: every 8th
         return recorders[session.spec.name]
 
     options = SynthesisOptions(seed=seed, max_tokens=max_tokens, batch_size=1)  # small feeds: calibration memory

@@ -21,7 +21,6 @@ nodes into opset-24 TensorScatter.
 """
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F
@@ -156,7 +155,3 @@ def finish_export(model) -> None:
     model.opset_import.extend([onnx.helper.make_opsetid("", TENSORSCATTER_OPSET), *imports])
     model.ir_version = max(model.ir_version, 12)  # opset 24 needs IR 12; onnxruntime 1.31 reads up to 13
 
-
-def scale_of(head_dim: int) -> float:
-    """The attention scale every wrapper here uses: 1 / sqrt(head_dim)."""
-    return 1.0 / math.sqrt(head_dim)

@@ -124,13 +124,13 @@ class GraphSpec:
         """Output names in graph order."""
         return [t.name for t in self.outputs]
 
-    @property
+    @cached_property
     def step_inputs(self) -> list[str]:
         """Inputs that are not cache: what a caller feeds on every step."""
         past = {pair.past for pair in self.cache}
         return [name for name in self.input_names if name not in past]
 
-    @property
+    @cached_property
     def positions_input(self) -> str | None:
         """With in-place caches: the step input whose axis 1 is the call's positions (the ids or embeddings)."""
         if self.lengths is None:

@@ -20,6 +20,15 @@ from .session import StageSession
 CAPACITY_STEP = 64  # a symbolic capacity is sized to the generation, rounded up to this many positions
 
 
+def capacity_for(spec, needed: int) -> int:
+    """The graph's static capacity (TtsxError if `needed` is more), or `needed` rounded up (symbolic capacity)."""
+    if isinstance(spec.capacity, int):
+        if needed > spec.capacity:
+            raise TtsxError(f"{spec.name}: {needed} positions asked for; the graph's cache holds {spec.capacity}")
+        return spec.capacity
+    return -(-needed // CAPACITY_STEP) * CAPACITY_STEP
+
+
 class CausalRunner:
     """One causal graph with an in-place cache: a prefill, then steps of one token per row."""
 
@@ -34,7 +43,7 @@ class CausalRunner:
     def start(self, feed: dict, lengths, room: int) -> dict[str, np.ndarray]:
         """Prefill rows of `lengths` real tokens (feed right-padded), leaving room for `room` more per row."""
         lengths = np.asarray(lengths, np.int32)
-        self.capacity = self._capacity(int(lengths.max()) + room)
+        self.capacity = capacity_for(self.spec, int(lengths.max()) + room)
         self.session.attach(self.session.new_cache(len(lengths), self.capacity))
         self.cache_lengths = np.zeros(len(lengths), np.int32)
         return self._run(feed, lengths)
@@ -59,11 +68,3 @@ class CausalRunner:
                                    host=self.session.host_outputs)
         self.cache_lengths = self.cache_lengths + lengths
         return outputs
-
-    def _capacity(self, needed: int) -> int:
-        static = self.spec.capacity
-        if isinstance(static, int):
-            if needed > static:
-                raise TtsxError(f"{self.spec.name}: {needed} positions asked for; the graph's cache holds {static}")
-            return static
-        return -(-needed // CAPACITY_STEP) * CAPACITY_STEP

@@ -27,13 +27,6 @@ class SamplingOptions:
             raise ValueError(f"top_p must be in (0, 1] (got {self.top_p})")
 
 
-def keep_range(logits: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """Copy of logits with every id outside [lo, hi) set to -inf."""
-    out = np.full_like(logits, NEG_INF)
-    out[:, lo:hi] = logits[:, lo:hi]
-    return out
-
-
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """Numerically stable softmax."""
     e = np.exp(x - np.max(x, axis=axis, keepdims=True))
@@ -68,12 +61,8 @@ class RowRandom:
     `random(shape)` takes shape[0] = rows * k and gives each row k consecutive draws of its own stream.
     """
 
-    def __init__(self, keys: list[tuple[int, ...]]):
-        self.keys = [tuple(int(x) for x in key) for key in keys]
-        self._streams = [np.random.default_rng(list(key)) for key in self.keys]
-
-    def __len__(self) -> int:
-        return len(self._streams)
+    def __init__(self, keys: list[tuple[int, ...]], streams: list[np.random.Generator] | None = None):
+        self._streams = streams if streams is not None else [np.random.default_rng([int(x) for x in k]) for k in keys]
 
     def random(self, shape: tuple[int, ...]) -> np.ndarray:
         """Uniform [0, 1) draws of `shape`; the first axis is split evenly between the rows."""
@@ -84,10 +73,7 @@ class RowRandom:
 
     def rows(self, index) -> "RowRandom":
         """The streams of the rows at `index` (not copies: they go on from where they are)."""
-        sub = RowRandom([])
-        sub.keys = [self.keys[i] for i in index]
-        sub._streams = [self._streams[i] for i in index]
-        return sub
+        return RowRandom([], [self._streams[i] for i in index])
 
 
 def sample(probs: np.ndarray, rng: "np.random.Generator | RowRandom") -> np.ndarray:

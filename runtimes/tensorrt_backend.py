@@ -56,6 +56,7 @@ class EngineSet:
         self.trt = import_tensorrt()
         check_compatible(self.manifest, self.trt.__version__, gpu_identity(), self.root)
         self.recipe, self.precision = artifact.recipe, self.manifest["precision"]
+        self.kv_cache = artifact.kv_cache  # the engines are built from the artifact's graphs
         if _LOGGER is None:
             _LOGGER = self.trt.Logger(self.trt.Logger.WARNING)  # must outlive every runtime
         self.runtime = self.trt.Runtime(_LOGGER)
@@ -73,7 +74,7 @@ class EngineSet:
         engine = self.runtime.deserialize_cuda_engine(engine_bytes(self.root, self.manifest, graph))
         if engine is None:
             raise TtsxError(f"TensorRT could not deserialize {self.root / entry['file']}; rebuild the engines")
-        session = TensorrtSession(engine, self.recipe.graph(graph, self.precision), entry["profiles"], self,
+        session = TensorrtSession(engine, self.recipe.graph(graph, self.precision, self.kv_cache), entry["profiles"], self,
                                   cuda_graphs)
         self._sessions.append(session)
         return session

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # The README's main job step by step, each under /usr/bin/time -v: wall time and peak RSS per step.
-# usage: bash scripts/time_main_job.sh [WORKDIR]   (default /tmp/ttsx-main-job; it is emptied first)
+# usage: bash scripts/time_main_job.sh [WORKDIR]   (default /tmp/ttsx-main-job; emptied first if this script made it)
 set -u
 work=${1:-/tmp/ttsx-main-job}
-rm -rf "$work" && mkdir -p "$work"
+if [ -d "$work" ] && [ -n "$(ls -A "$work")" ] && [ ! -e "$work/.ttsx-main-job" ]; then
+    echo "$work is not empty and was not made by this script; give an empty or new directory" >&2
+    exit 2
+fi
+rm -rf "$work" && mkdir -p "$work" && touch "$work/.ttsx-main-job"
 step() {
     name=$1; shift
     /usr/bin/time -v "$@" > "$work/$name.out" 2> "$work/$name.err"

@@ -1,4 +1,4 @@
-"""`ttsx info ARTIFACT`: what an artifact is, read from its manifest and graph headers (no model is loaded)."""
+"""`ttsx info ARTIFACT`: what an artifact is, read from its manifest (no graph or model is loaded)."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -68,8 +68,9 @@ def compare(graph: str, case: str, spec: GraphSpec, got: dict, ref: dict, budget
             ) -> list[ParityRow]:
     """Rows per output (cache outputs as one row, their worst): element-wise tolerance, or rel L2 under a budget.
 
-    NaN in a reference marks positions the graph may fill as it likes (an in-place cache past each
-    row's end); they are not compared.
+    NaN in a reference cache output marks positions the graph may fill as it likes (an in-place cache
+    past each row's end); they are not compared. Anywhere else a NaN fails the row, and so does a
+    cache output with no defined position.
     """
     groups: dict[str, list[str]] = {}
     kv = set(spec.kv_outputs)
@@ -77,9 +78,9 @@ def compare(graph: str, case: str, spec: GraphSpec, got: dict, ref: dict, budget
         groups.setdefault("present.*" if name in kv else name, []).append(name)
     rows = []
     for label, names in groups.items():
-        pairs = [_compared(got[n], ref[n]) for n in names]
+        pairs = [_compared(got[n], ref[n], n in kv) for n in names]
         if any(a is None for a, _ in pairs):
-            rows.append(ParityRow(graph, case, label, "shape", float("inf"), "equal shapes", False))
+            rows.append(ParityRow(graph, case, label, "shape", float("inf"), "equal shapes, defined reference", False))
         elif budget is None:
             worst = max(float(np.abs(a - b).max(initial=0.0)) for a, b in pairs)
             passed = all(np.all(np.abs(a - b) <= spec.tolerance.atol + spec.tolerance.rtol * np.abs(b)) for a, b in pairs)
@@ -91,13 +92,20 @@ def compare(graph: str, case: str, spec: GraphSpec, got: dict, ref: dict, budget
     return rows
 
 
-def _compared(got, ref) -> tuple[np.ndarray | None, np.ndarray]:
-    """(ours, reference) as float64 at the reference's defined (non-NaN) positions; (None, _) on a shape mismatch."""
+def _compared(got, ref, cache: bool) -> tuple[np.ndarray | None, np.ndarray]:
+    """(ours, reference) as float64; a cache output at the reference's defined (non-NaN) positions only.
+
+    (None, _) on a shape mismatch or a cache reference with nothing defined.
+    """
     a, b = np.asarray(got, np.float64), np.asarray(ref, np.float64)
     if a.shape != b.shape:
         return None, b
     defined = ~np.isnan(b)
-    return (a, b) if defined.all() else (a[defined], b[defined])
+    if not cache or defined.all():
+        return a, b  # a NaN outside a cache compares as a failure (NaN <= tol is False; rel L2 is NaN)
+    if not defined.any():
+        return None, b
+    return a[defined], b[defined]
 
 
 def relative_error(ours: np.ndarray, ref: np.ndarray) -> float:

@@ -18,9 +18,10 @@ from ttsx.errors import SourceError
 from ttsx.recipes.source import ModelSource, fill_degenerate_buffers
 from ttsx.recipes.spec import GraphSpec
 
-from ttsx.exporter.cache_rows import capacity_for, lengths_feed, pack, row_lengths
+from ttsx.exporter.cache_rows import lengths_feed, pack, row_lengths
+from ttsx.runtimes.causal import capacity_for
 
-from .graphs import build_cache, flatten_cache, semantic_prefill_embeds
+from .graphs import build_cache, flatten_cache
 from .recipe import MIN_CODEC_FRAMES, BarkRecipe, GptArch
 
 BERT_VOCAB = 119_547  # bert-base-multilingual-cased tokenizer ids

@@ -19,7 +19,8 @@ from ttsx.errors import SourceError
 from ttsx.recipes.source import ModelSource, fill_degenerate_buffers
 from ttsx.recipes.spec import GraphSpec
 
-from ttsx.exporter.cache_rows import capacity_for, lengths_feed, pack, row_lengths
+from ttsx.exporter.cache_rows import lengths_feed, pack, row_lengths
+from ttsx.runtimes.causal import capacity_for
 
 from .graphs import build_cache, flatten_cache
 from .recipe import MEL_BINS, MIN_MEL_FRAMES, ChatTTSRecipe

@@ -22,8 +22,8 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, process: subprocess.Popen, port: int, log):
-        self.process, self.port, self.log = process, port, log
+    def __init__(self, process: subprocess.Popen, port: int, log, headers: dict):
+        self.process, self.port, self.log, self.headers = process, port, log, headers
         self.url = f"http://127.0.0.1:{port}"
 
     def metric(self, name: str, **labels) -> float:
@@ -35,8 +35,6 @@ class Server:
             if head.split("{")[0] == name and all(f'{k}="{v}"' in head for k, v in labels.items()):
                 total += float(value)
         return total
-
-    headers: dict = {}
 
     def wait_for(self, condition, what: str, timeout: float = 60):
         deadline = time.monotonic() + timeout
@@ -56,9 +54,7 @@ def run_server(tmp_path, *args, api_key: str | None = None):
     process = subprocess.Popen([sys.executable, "-m", "ttsx", "serve", *map(str, args), "--port", str(port)]
                                + (["--api-key", api_key] if api_key else []),
                                stdout=log, stderr=subprocess.STDOUT, env=env)
-    server = Server(process, port, log)
-    if api_key:
-        server.headers = {"Authorization": f"Bearer {api_key}"}
+    server = Server(process, port, log, {"Authorization": f"Bearer {api_key}"} if api_key else {})
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:

@@ -1,6 +1,7 @@
 """`ttsx serve` answering the official `openai` client and raw HTTP on a loopback port (a real server process)."""
 import io
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -200,7 +201,6 @@ def test_an_api_key_is_required_when_set(tiny_artifact, tmp_path):
 
 def test_binding_beyond_loopback_needs_an_api_key(tiny_artifact):
     result = subprocess.run([sys.executable, "-m", "ttsx", "serve", str(tiny_artifact), "--host", "0.0.0.0"],
-                            capture_output=True, text=True, timeout=120, env={**__import__("os").environ,
-                                                                              "TTSX_API_KEY": ""})
+                            capture_output=True, text=True, timeout=120, env={**os.environ, "TTSX_API_KEY": ""})
     assert result.returncode != 0
     assert "--api-key" in result.stderr and "TTSX_API_KEY" in result.stderr

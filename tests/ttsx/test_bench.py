@@ -1,5 +1,6 @@
 """`ttsx bench` in CI size: it runs, every runtime does the same work, and the JSON holds the table."""
 import json
+import re
 
 import numpy as np
 from click.testing import CliRunner
@@ -40,8 +41,6 @@ def test_bench_batches_report_throughput_latency_and_a_plot(tiny_artifact, tmp_p
     one, three = sorted(report["results"], key=lambda r: r["batch"])
     assert (one["batch"], three["batch"]) == (1, 3)
     assert abs(three["audio_s"] - 3 * one["audio_s"]) < 1e-6  # EOS suppressed: each row makes the same audio
-    for r in (one, three):
-        assert r["throughput"] == r["audio_s"] / r["total_s"] and r["latency_s"] == r["total_s"]
     png = out.with_suffix(".png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000  # a drawn figure, not an empty canvas
 
@@ -55,7 +54,9 @@ def test_bench_runs_the_compiled_backend_once_and_reports_its_compiles(tiny_arti
     assert names == ["ttsx onnxruntime fp32", "ttsx torch-compiled fp32", "ttsx onnxruntime int8"]
     compiled = results[1]
     assert compiled.steps == results[0].steps and compiled.audio_s == results[0].audio_s
-    assert len(compiled.notes) == 1 and compiled.notes[0].endswith("compiled in the warm-up, 0 after")
+    assert len(compiled.notes) == 1
+    warmed = re.fullmatch(r"torch.compile: (\d+) graph\(s\) compiled in the warm-up, 0 after", compiled.notes[0])
+    assert warmed and int(warmed.group(1)) > 0, compiled.notes  # (a compile after the warm-up voids the run)
 
 
 def test_batch_sizes_after_one_flag_are_not_taken_for_artifacts():

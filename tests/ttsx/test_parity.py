@@ -119,3 +119,22 @@ def test_model_is_refused_for_a_random_weights_artifact(tiny_artifact, tmp_path)
 
     with pytest.raises(TtsxError, match="seeded random weights.*would not be used: drop it"):
         reference_model(load_artifact(tiny_artifact), str(tmp_path))
+
+
+def test_a_nan_reference_passes_only_where_a_cache_is_undefined():
+    from ttsx.parity import compare
+    from ttsx.recipes import get_recipe
+
+    spec = get_recipe("bark-tiny").graph("semantic")
+    kv = list(spec.kv_outputs)
+    cache = np.ones((1, 2, 4, 3))
+    cache_ref = cache.copy()
+    cache_ref[:, :, 2:] = np.nan  # past the row's end: not compared
+    got = {"logits": np.ones((1, 5)), **{n: cache + 0 for n in kv}}
+    ref = {"logits": np.ones((1, 5)), **{n: cache_ref for n in kv}}
+    assert all(r.passed for r in compare("semantic", "case", spec, got, ref))
+
+    bad_logits = {**ref, "logits": np.full((1, 5), np.nan)}
+    assert [r.output for r in compare("semantic", "case", spec, got, bad_logits) if not r.passed] == ["logits"]
+    empty_cache = {**ref, **{n: np.full_like(cache, np.nan) for n in kv}}
+    assert [r.output for r in compare("semantic", "case", spec, got, empty_cache) if not r.passed] == ["present.*"]

@@ -12,7 +12,7 @@ from pathlib import Path
 from ttsx.errors import TtsxError
 from ttsx.runtimes.pipeline import Piece, Pipeline, SynthesisOptions, fresh_seed
 
-from .batcher import Batcher, BatchReport
+from .batcher import Batcher
 
 
 @dataclass(frozen=True)
@@ -81,5 +81,3 @@ class LocalModel:
         self.batcher.close()
         self.pipeline.close()
 
-
-__all__ = ["BatchReport", "LocalModel", "ModelInfo", "Prepared", "model_info", "prepare"]

@@ -4,12 +4,17 @@
                              KV cache fp16 at the boundary, logits/waveform fp32 (Cast before the output)
                ──int8──────> weight MatMuls -> DynamicQuantizeLinear + MatMulInteger (int8 weights,
                              per output channel; uint8 activations quantized per call)
-               ──int8-qdq──> weight MatMuls (but an output head) get QuantizeLinear/DequantizeLinear on both inputs:
-                             int8, symmetric, zero point 0, activation scales calibrated on stage
-                             inputs captured from the fp32 pipeline (exporter/calibration.py)
+               ──int8-qdq──> weight MatMuls (but output heads and attention output projections) get
+                             QuantizeLinear/DequantizeLinear on both inputs: int8, symmetric, zero point 0,
+                             activation scales calibrated on stage inputs captured from the fp32 pipeline
+                             (exporter/calibration.py)
 
 Only MatMuls whose second input is a weight are quantized: attention's QK^T and PV products (two
 activations) and the embedding gathers stay in float, which costs little time and keeps attention exact.
+int8-qdq also leaves float the projection right after attention: its input is an average over the
+attended positions, whose size changes with the number of positions (a decode step at past 1023 vs a
+prefill), so no one static per-tensor scale fits it. On bark-small's semantic graph that one MatMul
+per layer gave most of the logits error (docs/BENCHMARKS.md, int8-qdq).
 """
 from __future__ import annotations
 
@@ -30,10 +35,38 @@ from .onnx_export import check_io, save_graph
 ORT_MAX_IR = 10  # IR 10 (onnx 1.16) is read by every onnxruntime and TensorRT parser ttsx targets
 
 
+ATTENTION_OPS = {"GroupQueryAttention", "MultiHeadAttention", "Attention"}
+RESHAPES = {"Reshape", "Transpose", "Cast", "Identity", "Squeeze", "Unsqueeze", "Flatten"}
+
+
 def weight_matmuls(model: onnx.ModelProto) -> list[str]:
     """Names of MatMul nodes whose right-hand input is an initializer (a weight, not an activation)."""
     weights = {init.name for init in model.graph.initializer}
     return [n.name for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in weights]
+
+
+def attention_projections(model: onnx.ModelProto) -> set[str]:
+    """Weight MatMuls whose input is an attention output: an attention op's, or a product of two activations
+    (softmax(QK^T)·V), reached through reshapes and transposes only."""
+    weights = {init.name for init in model.graph.initializer}
+    producer = {out: node for node in model.graph.node for out in node.output}
+
+    def attention_output(name: str) -> bool:
+        node = producer.get(name)
+        while node is not None and node.op_type in RESHAPES:
+            node = producer.get(node.input[0])
+        return node is not None and (node.op_type in ATTENTION_OPS
+                                     or (node.op_type == "MatMul" and not set(node.input) & weights))
+
+    return {n.name for n in model.graph.node
+            if n.op_type == "MatMul" and n.input[1] in weights and attention_output(n.input[0])}
+
+
+def qdq_matmuls(model: onnx.ModelProto) -> list[str]:
+    """The weight MatMuls int8-qdq quantizes: all but output heads (logits) and attention output projections."""
+    outputs = {o.name for o in model.graph.output}
+    heads = {n.name for n in model.graph.node if set(n.output) & outputs}
+    return [name for name in weight_matmuls(model) if name not in heads | attention_projections(model)]
 
 
 def to_fp16(src: Path, spec: GraphSpec, out_dir: Path) -> list[str]:
@@ -75,9 +108,7 @@ def to_int8_qdq(src: Path, spec: GraphSpec, out_dir: Path, samples: list[dict]) 
 
     if not samples:
         raise TtsxError(f"{spec.name}: no calibration inputs were captured; give calibration prompts")
-    model = onnx.load(str(src), load_external_data=False)
-    heads = {n.name for n in model.graph.node if set(n.output) & {o.name for o in model.graph.output}}
-    nodes = [name for name in weight_matmuls(model) if name not in heads]  # output heads stay float (logits)
+    nodes = qdq_matmuls(onnx.load(str(src), load_external_data=False))
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp, _quiet():
         out = Path(tmp) / "quantized.onnx"
         quantize_static(_copied(src, Path(tmp)), out, _Reader(samples), quant_format=QuantFormat.QDQ, op_types_to_quantize=["MatMul"],

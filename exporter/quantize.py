@@ -23,8 +23,9 @@ Progress = Callable[[str], None]
 METHODS = {
     "fp16": "onnxruntime.transformers.float16; kept fp32: each graph's convert.fp32_ops; fp16 KV cache",
     "int8": "onnxruntime.quantization.quantize_dynamic: weight MatMuls, int8 per-channel weights",
-    "int8-qdq": "onnxruntime.quantization.quantize_static, QDQ: weight MatMuls but output heads, int8 symmetric weights "
-                "(per channel) and activations (per tensor, MinMax calibration), zero point 0",
+    "int8-qdq": "onnxruntime.quantization.quantize_static, QDQ: weight MatMuls but output heads and attention output "
+                "projections, int8 symmetric weights (per channel) and activations (per tensor, MinMax calibration), "
+                "zero point 0",
 }
 
 

@@ -24,6 +24,10 @@ from ttsx.recipes.spec import GraphSpec
 
 CASE_SEED = 1234  # parity feeds are seeded: CASE_SEED + case index
 PERTURB_SEED = 4321
+TOP1_DRAWS = 4  # each plain case is drawn this many times (other seeds) for the pooled top-1 of a budget:
+#                 one draw gives bark-small's semantic graph 11 logits rows, where one near-tie flips the
+#                 share by 0.09 (docs/BENCHMARKS.md, int8-qdq); 4 draws give 44
+DRAW_SEED_STRIDE = 1000  # draw k of case i is seeded CASE_SEED + i + k * DRAW_SEED_STRIDE
 
 
 @dataclass(frozen=True)
@@ -126,9 +130,20 @@ def moved(spec: GraphSpec, before: dict, after: dict) -> float:
 
 
 def top1_row(graph: str, agree: list[np.ndarray], budget: Budget) -> ParityRow:
-    """Pooled share of logits rows (all cases of a graph) whose argmax equals the reference's."""
-    share = float(np.concatenate(agree).mean())
-    return ParityRow(graph, "all cases", "logits", "top-1 agree", share, f">= {budget.top1:g}", share >= budget.top1)
+    """Pooled share of logits rows (all cases of a graph, every draw) whose argmax equals the reference's."""
+    rows = np.concatenate(agree)
+    share = float(rows.mean())
+    return ParityRow(graph, f"all cases x {TOP1_DRAWS} draws ({rows.size} rows)", "logits", "top-1 agree", share,
+                     f">= {budget.top1:g}", share >= budget.top1)
+
+
+def worst_rows(graph: str, label: str, rows: list[ParityRow]) -> list[ParityRow]:
+    """One row per (output, metric) of `rows`: the largest value, passing only if every row passed."""
+    groups: dict[tuple[str, str], list[ParityRow]] = {}
+    for row in rows:
+        groups.setdefault((row.output, row.metric), []).append(row)
+    return [ParityRow(graph, f"{label} (worst of {len(g)})", output, metric, max(r.value for r in g), g[0].bound,
+                      all(r.passed for r in g)) for (output, metric), g in groups.items()]
 
 
 def run_parity(artifact_dir: str | Path, backend: str = "onnxruntime", model_dir: str | None = None,
@@ -172,9 +187,10 @@ class GraphCheck:
         spec, rows = self.spec, []
         caches = [p.past for p in spec.cache]
         pending = [[n] for n in spec.step_inputs] + ([caches] if caches else [])  # inputs still to change
-        for i, case in enumerate(self.family.parity_cases(self.recipe, spec)):
+        cases = self.family.parity_cases(self.recipe, spec)
+        for i, case in enumerate(cases):
             self.progress(f"{spec.name}: {case.label}")
-            feed = self.family.make_feed(self.model, self.recipe, spec, case, np.random.default_rng(CASE_SEED + i))
+            feed = self._feed(case, CASE_SEED + i)
             ref, case_rows = self._case(case.label, feed)
             rows += case_rows
             pending = [names for names in pending if not self._sensitivity(case.label, feed, ref, names, rows)]
@@ -182,8 +198,17 @@ class GraphCheck:
             rows.append(ParityRow(spec.name, "every case", names[0], "moved by", float("nan"),
                                   "a case that can change it", False))
         if self.budget is not None and self.agree:
+            drawn = []  # more rows for the pooled top-1; their rel L2 is held to the budget too (one row per output)
+            for draw in range(1, TOP1_DRAWS):
+                self.progress(f"{spec.name}: top-1 draw {draw + 1} of {TOP1_DRAWS}")
+                for i, case in enumerate(cases):
+                    drawn += self._case(case.label, self._feed(case, CASE_SEED + i + draw * DRAW_SEED_STRIDE))[1]
+            rows += worst_rows(spec.name, f"every case, draws 2-{TOP1_DRAWS}", drawn)
             rows.append(top1_row(spec.name, self.agree, self.budget))
         return rows
+
+    def _feed(self, case, seed: int) -> dict:
+        return self.family.make_feed(self.model, self.recipe, self.spec, case, np.random.default_rng(seed))
 
     def _case(self, label: str, feed: dict, pooled: bool = True) -> tuple[dict, list[ParityRow]]:
         got = self.session.run(_cast_feed(feed, self.spec))

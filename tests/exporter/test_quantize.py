@@ -9,7 +9,7 @@ from onnx import numpy_helper
 
 from ttsx.artifact import load_artifact
 from ttsx.errors import ArtifactError, TtsxError
-from ttsx.exporter.precision import weight_matmuls
+from ttsx.exporter.precision import attention_projections, weight_matmuls
 from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact
 from ttsx.parity import format_table, run_parity
 from ttsx.recipes.precision import Budget
@@ -76,8 +76,12 @@ def test_qdq_graphs_are_symmetric_int8_with_zero_points_zero(quantize, tiny_arti
         source = _graph(tiny_artifact, name)
         outputs = {o.name for o in source.graph.output}
         heads = [n.name for n in source.graph.node if n.name in weight_matmuls(source) and set(n.output) & outputs]
-        assert len(matmuls) == len(weight_matmuls(source)) - len(heads) > 0, name  # output heads stay float
-        assert weight_matmuls(model) == heads, name
+        # Bark names the projection after attention `out_proj` (the MLP's is `mlp/out_proj`): one per layer
+        after_attention = [n for n in weight_matmuls(source) if "out_proj" in n and "mlp" not in n]
+        assert attention_projections(source) == set(after_attention) and after_attention, name
+        float_kept = len(heads) + len(after_attention)
+        assert len(matmuls) == len(weight_matmuls(source)) - float_kept > 0, name  # heads, attention outputs: float
+        assert sorted(weight_matmuls(model)) == sorted(heads + after_attention), name
 
 
 def test_int8_graphs_use_integer_matmuls_for_every_weight(quantize):
@@ -131,3 +135,26 @@ def test_quantizing_writes_nothing_into_the_source(quantize, tiny_artifact, prec
     quantize(precision)  # onnxruntime's quantizers drop <graph>-inferred.onnx beside the graph they read
     listed = set(json.loads((tiny_artifact / "manifest.json").read_text())["files"]) | {"manifest.json"}
     assert {p.relative_to(tiny_artifact).as_posix() for p in tiny_artifact.rglob("*")} == listed
+
+
+def test_top1_pools_every_draw_and_later_draws_are_held_to_the_budget(quantize, monkeypatch):
+    from ttsx import parity
+
+    quantized = quantize("int8")
+    rows = run_parity(quantized, graphs=("coarse",))
+    top1 = next(r for r in rows if r.metric == "top-1 agree")
+    assert f"x {parity.TOP1_DRAWS} draws" in top1.case
+    monkeypatch.setattr(parity, "TOP1_DRAWS", 1)
+    single = next(r for r in run_parity(quantized, graphs=("coarse",)) if r.metric == "top-1 agree")
+    count = lambda row: int(row.case.split("(")[1].split()[0])  # noqa: E731  "... (N rows)"
+    assert count(top1) == 4 * count(single) > 0
+    drawn = [r for r in rows if r.case.startswith("every case, draws 2-")]
+    assert {r.output for r in drawn} == {"logits", "present.*"} and all(r.passed for r in drawn)
+
+
+def test_worst_rows_keep_the_largest_value_and_any_failure():
+    from ttsx.parity import ParityRow, worst_rows
+
+    rows = [ParityRow("g", f"c{i}", "logits", "rel L2", v, "<= 0.1", v <= 0.1) for i, v in enumerate((0.02, 0.3, 0.05))]
+    (row,) = worst_rows("g", "draws", rows)
+    assert row.value == 0.3 and not row.passed and row.case == "draws (worst of 3)"

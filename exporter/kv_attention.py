@@ -116,11 +116,17 @@ def _scatter(cache, update, write):
 
 
 def _scatter_into(cache, update, write):
-    """Write update [B,h,S,D] into cache [B,h,C,D] at [b, :, write[b]:write[b]+S], in place."""
-    s = update.shape[2]
-    index = (write[:, None] + torch.arange(s, device=cache.device)[None, :])  # [B, S]
-    index = index[:, None, :, None].expand(-1, cache.shape[1], -1, cache.shape[3])
-    return cache.scatter_(2, index.clamp(max=cache.shape[2] - 1), update)
+    """Write update [B,h,S,D] into cache [B,h,C,D] at [b, :, write[b]:write[b]+S], in place.
+
+    An index_put_ (not scatter_): Inductor keeps index_put on a graph input in place, whereas a
+    scatter_ becomes a copy of the whole cache plus a copy back, every step (docs/BENCHMARKS.md,
+    torch-compiled profile).
+    """
+    b, s = update.shape[0], update.shape[2]
+    positions = (write[:, None] + torch.arange(s, device=cache.device)[None, :]).clamp(max=cache.shape[2] - 1)
+    rows = torch.arange(b, device=cache.device)[:, None].expand(b, s)
+    cache[rows, :, positions] = update.transpose(1, 2)  # [B, S] indices around a slice: values [B, S, h, D]
+    return cache
 
 
 class _TensorScatter(torch.autograd.Function):

@@ -13,8 +13,8 @@ Only MatMuls whose second input is a weight are quantized: attention's QK^T and 
 activations) and the embedding gathers stay in float, which costs little time and keeps attention exact.
 int8-qdq also leaves float the projection right after attention: its input is an average over the
 attended positions, whose size changes with the number of positions (a decode step at past 1023 vs a
-prefill), so no one static per-tensor scale fits it. On bark-small's semantic graph that one MatMul
-per layer gave most of the logits error (docs/BENCHMARKS.md, int8-qdq).
+prefill), so no one static per-tensor scale fits it. Measured: that one MatMul per layer gave most of
+a random-weight GPT's logits error (docs/BENCHMARKS.md, int8-qdq).
 """
 from __future__ import annotations
 

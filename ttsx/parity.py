@@ -25,8 +25,8 @@ from ttsx.recipes.spec import GraphSpec
 CASE_SEED = 1234  # parity feeds are seeded: CASE_SEED + case index
 PERTURB_SEED = 4321
 TOP1_DRAWS = 4  # each plain case is drawn this many times (other seeds) for the pooled top-1 of a budget:
-#                 one draw gives bark-small's semantic graph 11 logits rows, where one near-tie flips the
-#                 share by 0.09 (docs/BENCHMARKS.md, int8-qdq); 4 draws give 44
+#                 one draw gave a 6-case GPT graph 11 logits rows, where one near-tie moves the share
+#                 by 0.09 (docs/BENCHMARKS.md, int8-qdq); 4 draws give 44
 DRAW_SEED_STRIDE = 1000  # draw k of case i is seeded CASE_SEED + i + k * DRAW_SEED_STRIDE
 
 

@@ -13,8 +13,8 @@ Only MatMuls whose second input is a weight are quantized: attention's QK^T and 
 activations) and the embedding gathers stay in float, which costs little time and keeps attention exact.
 int8-qdq also leaves float the projection right after attention: its input is an average over the
 attended positions, whose size changes with the number of positions (a decode step at past 1023 vs a
-prefill), so no one static per-tensor scale fits it. Measured: that one MatMul per layer gave most of
-a random-weight GPT's logits error (docs/BENCHMARKS.md, int8-qdq).
+prefill), so no one static per-tensor scale fits it. Measured: of the four weight MatMuls of a layer it
+gave a random-weight GPT's logits the largest error, growing with the past (docs/BENCHMARKS.md, int8-qdq).
 """
 from __future__ import annotations
 
@@ -65,8 +65,8 @@ def attention_projections(model: onnx.ModelProto) -> set[str]:
 def qdq_matmuls(model: onnx.ModelProto) -> list[str]:
     """The weight MatMuls int8-qdq quantizes: all but output heads (logits) and attention output projections."""
     outputs = {o.name for o in model.graph.output}
-    heads = {n.name for n in model.graph.node if set(n.output) & outputs}
-    return [name for name in weight_matmuls(model) if name not in heads | attention_projections(model)]
+    kept_float = {n.name for n in model.graph.node if set(n.output) & outputs} | attention_projections(model)
+    return [name for name in weight_matmuls(model) if name not in kept_float]
 
 
 def to_fp16(src: Path, spec: GraphSpec, out_dir: Path) -> list[str]:

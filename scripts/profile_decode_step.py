@@ -17,14 +17,12 @@ from ttsx.runtimes.factory import open_session
 
 art = load_artifact(sys.argv[1])
 model = reference_model(art)
-spec = art.graph_spec("semantic")
 torch.set_num_threads(2)
+CAPACITY = 1024  # the semantic graph's cache capacity (Bark's block size)
 backends = sys.argv[2:] or ["torch", "torch-compiled"]
 for backend in backends:
     s = open_session(art, "semantic", backend, reference_model=model)
-    cap = 1024
-    caches = s.new_cache(1, cap)
-    s.attach(caches)
+    s.attach(s.new_cache(1, CAPACITY))
     feed = {"input_ids": np.zeros((1, 257), np.int64), "history_ids": np.full((1, 257), -1, np.int64),
             "cache_lengths": np.zeros(1, np.int32), "lengths": np.full(1, 257, np.int32)}
     s.run(feed, host=("logits",))
@@ -36,7 +34,7 @@ for backend in backends:
     t = time.perf_counter(); n = 40
     for p in range(267, 267 + n):
         step(p)
-    print(f"{backend}: {1000 * (time.perf_counter() - t) / n:.2f} ms per semantic decode step (past ~{267 + n // 2}, capacity {cap})", flush=True)
+    print(f"{backend}: {1000 * (time.perf_counter() - t) / n:.2f} ms per semantic decode step (past ~{267 + n // 2}, capacity {CAPACITY})", flush=True)
     with torch.profiler.profile() as prof:
         for p in range(400, 410):
             step(p)

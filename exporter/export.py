@@ -16,7 +16,7 @@ from ttsx.recipes import get_family, get_recipe
 from ttsx.recipes.source import ModelSource, source_record
 
 from .onnx_export import OPSET, export_graph
-from ttsx.progress import counter
+from ttsx.progress import counter, quiet_third_party
 
 from .tensorrt_check import FLAVOUR_NOTE, meant_for_tensorrt, readiness
 from .writer import ArtifactWriter
@@ -48,6 +48,7 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+@quiet_third_party
 def export_artifact(options: ExportOptions, progress: Progress = lambda message: None) -> Path:
     """Export every graph of the recipe; returns the artifact directory."""
     recipe = get_recipe(options.recipe)
@@ -62,15 +63,13 @@ def export_artifact(options: ExportOptions, progress: Progress = lambda message:
         graphs = {}
         for i, spec in enumerate(specs, 1):
             start = time.perf_counter()
-            progress(f"[{i}/{len(specs)}] {spec.stage}: exporting {spec.name}")
             feed = family.example_feed(model, recipe, spec, np.random.default_rng(i))
             module = family.graph_module(model, recipe, spec, options.kv_cache)
-            files = export_graph(module, spec, feed, writer.root, options.opset)
+            files = export_graph(module, spec, feed, writer.root, options.opset, options.kv_cache)
             graphs[spec.name] = graph_to_json(spec, files[0])
             graphs[spec.name]["tensorrt_problems"] = readiness(writer.root / files[0], spec.name,
                                                                progress if for_tensorrt else None)
-            progress(f"[{i}/{len(specs)}] {spec.stage}: {spec.name} done in {time.perf_counter() - start:.1f} s")
-            advance()
+            advance(f"{spec.name} exported in {time.perf_counter() - start:.1f} s")
         manifest = _manifest(recipe, family, options, model, graphs, writer.root)
         progress("hashing files and writing manifest.json")
         return writer.commit(manifest)

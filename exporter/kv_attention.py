@@ -30,6 +30,13 @@ PLACEHOLDER = "ttsx.placeholder"  # domain of export-time stand-ins rewritten by
 TENSORSCATTER_OPSET = 24
 
 
+def custom_domains(spec, kv_cache: str) -> dict[str, int]:
+    """The custom opset domains an export of `spec` writes (declaring an unused one makes torch warn)."""
+    if not spec.cache:
+        return {}
+    return {"com.microsoft": 1} if kv_cache == "onnxruntime" else {PLACEHOLDER: 1}
+
+
 def _tracing() -> bool:
     return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
 

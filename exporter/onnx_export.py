@@ -12,7 +12,7 @@ import torch
 from ttsx.errors import TtsxError
 from ttsx.recipes.spec import GraphSpec
 
-from .kv_attention import PLACEHOLDER, finish_export
+from .kv_attention import custom_domains, finish_export
 
 OPSET = 18  # LayerNormalization is one op from 17; 18 is well supported by ORT and TensorRT's parser
 ONNX_DTYPES = {"int64": onnx.TensorProto.INT64, "int32": onnx.TensorProto.INT32, "float32": onnx.TensorProto.FLOAT,
@@ -26,7 +26,7 @@ def dynamic_axes(spec: GraphSpec) -> dict[str, dict[int, str]]:
 
 
 def export_graph(module: torch.nn.Module, spec: GraphSpec, feed: dict[str, np.ndarray], out_dir: Path,
-                 opset: int = OPSET) -> list[str]:
+                 opset: int = OPSET, kv_cache: str = "onnxruntime") -> list[str]:
     """Trace `module` on `feed` into out_dir/NAME.onnx (+ NAME.onnx.data); return the file names."""
     args = tuple(torch.from_numpy(np.asarray(feed[name])) for name in spec.input_names)
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
@@ -36,7 +36,7 @@ def export_graph(module: torch.nn.Module, spec: GraphSpec, feed: dict[str, np.nd
             torch.onnx.export(module, args, str(traced), input_names=spec.input_names,
                               output_names=spec.output_names, dynamic_axes=dynamic_axes(spec),
                               opset_version=opset, dynamo=False, do_constant_folding=True,
-                              custom_opsets={"com.microsoft": 1, PLACEHOLDER: 1})
+                              custom_opsets=custom_domains(spec, kv_cache))
         model = onnx.load(str(traced))
     finish_export(model)
     check_io(model, spec)

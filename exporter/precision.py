@@ -33,6 +33,11 @@ from ttsx.recipes.spec import GraphSpec
 from .onnx_export import check_io, save_graph
 
 ORT_MAX_IR = 10  # IR 10 (onnx 1.16) is read by every onnxruntime and TensorRT parser ttsx targets
+# int8 weights in 7 bits ([-64, 63]). onnxruntime's x86 int8 kernels without VNNI (AVX2, AVX-512F/BW) multiply
+# uint8 activations by int8 weights with VPMADDUBSW, which adds pairs of products into int16 and saturates
+# (255 * 127 * 2 > 32767); with 7-bit weights a pair stays within 255 * 64 * 2 = 32640, so the same graph
+# computes the same on every x86 CPU. VNNI machines lose one bit of weight precision (docs/BENCHMARKS.md).
+REDUCE_RANGE = True
 
 
 ATTENTION_OPS = {"GroupQueryAttention", "MultiHeadAttention", "Attention"}
@@ -97,7 +102,7 @@ def to_int8_dynamic(src: Path, spec: GraphSpec, out_dir: Path) -> list[str]:
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp, _quiet():
         out = Path(tmp) / "quantized.onnx"
         quantize_dynamic(_copied(src, Path(tmp)), out, op_types_to_quantize=["MatMul"], nodes_to_quantize=nodes, per_channel=True,
-                         weight_type=QuantType.QInt8, use_external_data_format=True,
+                         reduce_range=REDUCE_RANGE, weight_type=QuantType.QInt8, use_external_data_format=True,
                          extra_options={"MatMulConstBOnly": True})
         return _finish(out, spec, out_dir)
 
@@ -112,7 +117,8 @@ def to_int8_qdq(src: Path, spec: GraphSpec, out_dir: Path, samples: list[dict]) 
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp, _quiet():
         out = Path(tmp) / "quantized.onnx"
         quantize_static(_copied(src, Path(tmp)), out, _Reader(samples), quant_format=QuantFormat.QDQ, op_types_to_quantize=["MatMul"],
-                        nodes_to_quantize=nodes, per_channel=True, activation_type=QuantType.QInt8,
+                        nodes_to_quantize=nodes, per_channel=True, reduce_range=REDUCE_RANGE,
+                        activation_type=QuantType.QInt8,
                         weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
                         use_external_data_format=True,
                         # Q/DQ on each weight MatMul's inputs only: that is what TensorRT needs to run it in

@@ -10,22 +10,23 @@ from typing import Callable
 
 from ttsx.artifact import MANIFEST, Artifact, graph_to_json, load_artifact, sha256_file
 from ttsx.errors import ArtifactError, TtsxError
-from ttsx.progress import counter
+from ttsx.progress import counter, quiet_third_party
 from ttsx.recipes.precision import Precision, get_precision
 
 from .calibration import CALIBRATION_PROMPTS, CALIBRATION_SAMPLING, DECODE_STRIDE, capture_feeds
 from .export import library_versions
-from .precision import to_fp16, to_int8_dynamic, to_int8_qdq
+from .precision import REDUCE_RANGE, to_fp16, to_int8_dynamic, to_int8_qdq
 from .tensorrt_check import FLAVOUR_NOTE, meant_for_tensorrt, readiness
 from .writer import ArtifactWriter
 
 Progress = Callable[[str], None]
 METHODS = {
     "fp16": "onnxruntime.transformers.float16; kept fp32: each graph's convert.fp32_ops; fp16 KV cache",
-    "int8": "onnxruntime.quantization.quantize_dynamic: weight MatMuls, int8 per-channel weights",
+    "int8": "onnxruntime.quantization.quantize_dynamic: weight MatMuls, int8 per-channel weights in 7 bits "
+            "(reduce_range)",
     "int8-qdq": "onnxruntime.quantization.quantize_static, QDQ: weight MatMuls but output heads and attention output "
-                "projections, int8 symmetric weights (per channel) and activations (per tensor, MinMax calibration), "
-                "zero point 0",
+                "projections, int8 symmetric weights (per channel, 7 bits: reduce_range) and activations (per tensor, "
+                "MinMax calibration), zero point 0",
 }
 
 
@@ -41,6 +42,7 @@ class QuantizeOptions:
     calibration_tokens: int = 48  # first-stage tokens per calibration prompt
 
 
+@quiet_third_party
 def quantize_artifact(options: QuantizeOptions, progress: Progress = lambda message: None) -> Path:
     """Convert every graph of the source artifact; returns the new artifact directory."""
     precision = _precision(options.precision)
@@ -67,9 +69,7 @@ def quantize_artifact(options: QuantizeOptions, progress: Progress = lambda mess
             graphs[spec.name] = _convert(source, spec, precision, samples.get(spec.name, []), writer.root)
             graphs[spec.name]["tensorrt_problems"] = readiness(writer.root / graphs[spec.name]["file"], spec.name,
                                                                progress if for_tensorrt else None)
-            progress(f"[{i}/{len(specs)}] {spec.name}: {graphs[spec.name]['precision']} "
-                     f"in {time.perf_counter() - start:.1f} s")
-            advance()
+            advance(f"{spec.name}: {graphs[spec.name]['precision']} in {time.perf_counter() - start:.1f} s")
         _copy_assets(source, writer.root)
         return writer.commit(_manifest(source, precision, options, graphs, samples))
 
@@ -124,6 +124,7 @@ def _manifest(source: Artifact, precision: Precision, options: QuantizeOptions, 
         quantization={
             "target": precision.target,
             "method": METHODS[precision.name],
+            "reduce_range": REDUCE_RANGE if precision.name.startswith("int8") else None,
             "derived_from": {"path": str(source.root.absolute()),
                              "manifest_sha256": sha256_file(source.root / MANIFEST)},
             "calibration": None if not samples else {

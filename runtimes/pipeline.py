@@ -21,6 +21,7 @@ import numpy as np
 
 from ttsx.errors import TtsxError
 from ttsx.progress import counter
+from ttsx.runtimes import forcing
 from ttsx.runtimes.sampling import RowRandom
 
 Progress = Callable[[str], None]
@@ -49,10 +50,16 @@ class SynthesisOptions:
                 raise TtsxError(f"{name} must be >= 1 (got {value})")
 
 
+MIN_TEMPERATURE = 1e-6  # below it logits / temperature overflows; use greedy for argmax
+MAX_TEMPERATURE = 10.0  # above it every family samples near-uniformly (noise), and 1e308 divides logits to 0
+
+
 def check_sampling(temperature: float | None, top_k: int | None, top_p: float | None) -> None:
-    """Reject values that would sample from NaN or empty distributions, naming the option."""
-    if temperature is not None and not (math.isfinite(temperature) and temperature >= 1e-6):
-        raise TtsxError(f"temperature must be a finite number >= 1e-6 (got {temperature}); use greedy for argmax")
+    """Reject values that would sample from NaN, empty or flat distributions, naming the option."""
+    if temperature is not None and not (math.isfinite(temperature)
+                                        and MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE):
+        raise TtsxError(f"temperature must be a number in [{MIN_TEMPERATURE:g}, {MAX_TEMPERATURE:g}] "
+                        f"(got {temperature}); use greedy for argmax")
     if top_k is not None and top_k < 1:
         raise TtsxError(f"top_k must be >= 1 (got {top_k})")
     if top_p is not None and not (math.isfinite(top_p) and 1e-6 <= top_p <= 1):
@@ -78,10 +85,11 @@ class Speech:
 
     @contextmanager
     def timed(self, stage: str):
-        """Add the wall time of the block to `stage`."""
+        """Add the wall time of the block to `stage` (whose token choices runtimes.forcing sees under that name)."""
         start = time.perf_counter()
         try:
-            yield
+            with forcing.stage(stage):
+                yield
         finally:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
 

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .forcing import observe
+
 NEG_INF = np.float32(-np.inf)
 
 
@@ -84,15 +86,16 @@ def sample(probs: np.ndarray, rng: "np.random.Generator | RowRandom") -> np.ndar
 
 
 def choose(logits: np.ndarray, options: SamplingOptions, rng: "np.random.Generator | RowRandom") -> np.ndarray:
-    """Next token per row: argmax, or temperature -> top-k -> top-p -> sample (transformers' order)."""
+    """Next token per row: argmax, or temperature -> top-k -> top-p -> sample (transformers' order);
+    the choice passes through runtimes.forcing (teacher-forced parity)."""
     if options.greedy:
-        return np.argmax(logits, axis=-1).astype(np.int64)
+        return observe(np.argmax(logits, axis=-1).astype(np.int64))
     x = logits.astype(np.float32) / np.float32(options.temperature)
     if options.top_k:
         x = top_k_filter(x, options.top_k, options.min_keep)
     if options.top_p is not None and options.top_p < 1:
         x = top_p_filter(x, options.top_p, options.min_keep)
-    return sample(softmax(x), rng)
+    return observe(sample(softmax(x), rng))
 
 
 def repetition_penalty(logits: np.ndarray, history: np.ndarray, penalty: float, window: int,

@@ -1,12 +1,18 @@
 """End-to-end greedy agreement: the artifact's pipeline against the fp32 PyTorch reference pipeline.
 
 Both run the family's greedy setting on the same fixed prompts; per stage (the family's own stage
-names) we report the share of identical tokens and the first step where any prompt diverges. Once
-a greedy sequence diverges its later tokens differ by construction, so the share also bounds how
-early a divergence may come.
+names) two figures:
+- free-running: the share of identical tokens and the first step where any prompt diverges. Once a
+  greedy sequence diverges its later tokens differ by construction (and every later stage sees other
+  inputs), so for a reduced precision one near-tie decides the figure: it is chaotic, not a measure.
+- teacher-forced: the artifact's pipeline is fed the reference's tokens at every step of every stage
+  (runtimes.forcing), and each of its next-token choices is compared with the reference's. A flipped
+  near-tie costs one choice. This is the end-to-end gate of reduced precisions; fp32 must still make
+  identical free-running tokens.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -19,15 +25,29 @@ AGREEMENT_PROMPTS = ("Good evening, and welcome to the late news.", "Can you hea
 AGREEMENT_TOKENS = 32  # first-stage tokens per prompt (random weights rarely emit EOS)
 
 
+@dataclass(frozen=True)
+class StageAgreement:
+    """One stage of one greedy run: the artifact's pipeline against the fp32 PyTorch reference's."""
+
+    run: str  # the family's run label
+    stage: str
+    free_share: float  # share of identical tokens when both run freely
+    first_divergence: int | None  # first step where any prompt's free-running tokens differ
+    forced_share: float | None = None  # share of our choices equal to the reference's, fed the reference's tokens
+    forced_choices: int = 0  # token choices compared under teacher forcing
+
+
 def greedy_agreement(artifact: Artifact, model, backend: str, progress: Callable[[str], None] = lambda m: None,
                      prompts: tuple[str, ...] = AGREEMENT_PROMPTS, tokens: int = AGREEMENT_TOKENS,
-                     **session_options) -> list[tuple[str, str, float, int | None]]:
-    """(run, stage, share of identical tokens, first divergence): artifact on `backend` vs torch, greedy.
+                     teacher_forced: bool = True, **session_options) -> list[StageAgreement]:
+    """Per run and stage: free-running agreement, and (teacher_forced) the share of our next-token choices that
+    equal the reference's when every stage is fed the reference's own tokens (runtimes.forcing).
 
     The family says which runs to make (`Family.agreement_runs`): a family whose later stage reads
     an earlier stage's output as text judges that stage on a fixed input in a run of its own.
     """
     from ttsx.recipes import get_family
+    from ttsx.runtimes import forcing
     from ttsx.runtimes.factory import open_pipeline
     from ttsx.runtimes.pipeline import SynthesisOptions
 
@@ -35,14 +55,22 @@ def greedy_agreement(artifact: Artifact, model, backend: str, progress: Callable
     for run in get_family(artifact.recipe.family).agreement_runs(artifact.recipe, tokens, len(prompts)):
         options = run.options or SynthesisOptions(greedy=True, max_tokens=tokens, batch_size=len(prompts))
         progress(f"end to end ({run.label}): fp32 PyTorch reference, {len(prompts)} prompts, greedy")
-        with open_pipeline(artifact, "torch", reference_model=model) as pipeline:
+        with open_pipeline(artifact, "torch", reference_model=model) as pipeline, forcing.record() as recorded:
             ref = pipeline(list(prompts), options=options)
-        progress(f"end to end ({run.label}): {artifact.precision} artifact on {backend}")
         reference = model if backend.startswith("torch") else None
         with open_pipeline(artifact, backend, reference, **session_options) as pipeline:
+            progress(f"end to end ({run.label}): {artifact.precision} artifact on {backend}, free-running")
             ours = pipeline(list(prompts), options=options)
+            forced = {}
+            if teacher_forced:
+                progress(f"end to end ({run.label}): {artifact.precision} artifact on {backend}, teacher-forced")
+                with forcing.force(recorded.choices) as forcer:
+                    pipeline(list(prompts), options=options)
+                forced = forcer.shares()
         for stage in run.stages or tuple(ref.tokens):
-            results.append((run.label, stage, *token_agreement(ours.tokens.get(stage, []), ref.tokens[stage])))
+            share, first = token_agreement(ours.tokens.get(stage, []), ref.tokens[stage])
+            forced_share, choices = forced.get(stage, (None, 0))
+            results.append(StageAgreement(run.label, stage, share, first, forced_share, choices))
     return results
 
 

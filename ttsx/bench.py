@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from ttsx.artifact import Artifact, load_artifact
-from ttsx.progress import counter
+from ttsx.progress import counter, quiet_third_party
 from ttsx.recipes import get_family
 
 BENCH_PROMPTS = (  # different lengths, so a batch's rows have different prompt lengths
@@ -105,6 +105,7 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+@quiet_third_party
 def run_bench(artifacts: list[str | Path], backends: tuple[str, ...] = ("onnxruntime",),
               workload: Workload = Workload(), baseline: bool = True,
               progress: Callable[[str], None] = lambda m: None) -> list[BenchResult]:

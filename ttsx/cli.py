@@ -143,13 +143,14 @@ def parity_command(artifact, backend, engines, model_dir, graphs, end_to_end) ->
 
     fp32 artifacts are held to element-wise tolerances, fp16/int8 artifacts to the recipe's budget.
     """
-    from ttsx.parity import format_table, run_parity
+    from ttsx.parity import failures, format_table, run_parity
 
     rows = run_parity(artifact, backend, model_dir, tuple(graphs), progress=_progress, end_to_end=end_to_end,
                       **_engine_options(backend, engines))
     click.echo(format_table(rows))
-    failed = [r for r in rows if not r.passed]
-    click.echo(f"{len(rows) - len(failed)} passed, {len(failed)} failed")
+    failed, reported = failures(rows), sum(r.passed is None for r in rows)
+    click.echo(f"{len(rows) - len(failed) - reported} passed, {len(failed)} failed"
+               + (f" ({reported} rows reported, not judged)" if reported else ""))
     if failed:
         sys.exit(1)
 

@@ -27,27 +27,64 @@ class Progress:
 
     @contextmanager
     def count(self, what: str, total: int):
-        """Yield `advance()`: a bar on a terminal; a `what i/total` line per step otherwise."""
+        """Yield `advance(message="")`: a bar on a terminal (the message above it); otherwise one line per step,
+        `what i/total: message`."""
         if self._out.isatty():
             from tqdm import tqdm
 
             with tqdm(total=total, desc=f"{self.prefix}{what}", file=self._out, leave=False) as bar:
-                yield lambda: bar.update(1)
+                def step(message: str = "") -> None:
+                    if message:
+                        self(message)
+                    bar.update(1)
+
+                yield step
             return
         done = [0]
 
-        def advance() -> None:
+        def advance(message: str = "") -> None:
             done[0] += 1
-            self(f"{what} {done[0]}/{total}")
+            self(f"{what} {done[0]}/{total}" + (f": {message}" if message else ""))
 
         yield advance
 
 
 @contextmanager
 def counter(progress, what: str, total: int):
-    """`progress.count(what, total)` when the sink counts; otherwise an advance() that does nothing."""
+    """`progress.count(what, total)` when the sink counts; otherwise an advance(message) that passes the message on."""
     if hasattr(progress, "count"):
         with progress.count(what, total) as advance:
             yield advance
     else:
-        yield lambda: None
+        yield lambda message="": progress(message) if message and progress else None
+
+
+def quiet_third_party(function):
+    """Decorate a ttsx entry point: while it runs, libraries' deprecation notes (FutureWarning, DeprecationWarning,
+    transformers' logger warnings) are not shown. The caller's own settings hold outside the call."""
+    import functools
+
+    @functools.wraps(function)
+    def quiet(*args, **kwargs):
+        with third_party_quiet():
+            return function(*args, **kwargs)
+
+    return quiet
+
+
+@contextmanager
+def third_party_quiet():
+    """The block's third-party deprecation warnings and transformers' logger warnings are dropped."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        hf_logging.set_verbosity_error()
+        try:
+            yield
+        finally:
+            hf_logging.set_verbosity(level)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ttsx.runtimes.causal import CausalRunner
+from ttsx.runtimes.forcing import observe
 from ttsx.runtimes.sampling import NEG_INF, RowRandom, SamplingOptions, choose, sample, softmax
 from ttsx.runtimes.session import StageSession
 
@@ -144,19 +145,20 @@ def fine_codes(session: StageSession, coarse: np.ndarray, voice: dict | None, c:
         start = min(n_outer * c.fine_history, fine.shape[1] - c.fine_window)
         fill = min(n_history + n_outer * c.fine_history, fine.shape[1] - c.fine_history)
         buffer = fine[:, start: start + c.fine_window]  # a view: writes land in `fine`
+        real = np.arange(fill, start + c.fine_window) < n_history + n_frames  # the window's padding is cut later
         for k in range(c.n_coarse_codebooks, c.n_fine_codebooks):
             logits = session.run({"input_ids": np.ascontiguousarray(buffer), "codebook_idx": np.array(k, np.int64)})
             buffer[:, fill - start:, k] = _fine_choice(logits["logits"][:, :, : c.codebook_size], fill - start,
-                                                       temperature, rng)
+                                                       temperature, rng, real)
     fine = fine.transpose(0, 2, 1)[:, :, n_history:]
     return fine[:, :, : fine.shape[2] - n_remove]
 
 
-def _fine_choice(logits: np.ndarray, rel: int, temperature: float | None, rng) -> np.ndarray:
-    """transformers' fine rule: argmax when temperature is None or 1.0, else sample."""
+def _fine_choice(logits: np.ndarray, rel: int, temperature: float | None, rng, real: np.ndarray) -> np.ndarray:
+    """transformers' fine rule: argmax when temperature is None or 1.0, else sample. real [positions]: kept frames."""
     if temperature is None or temperature == 1.0:
-        return np.argmax(logits[:, rel:], -1)
-    return sample(softmax(logits[:, rel:] / temperature), rng)
+        return observe(np.argmax(logits[:, rel:], -1), real)
+    return observe(sample(softmax(logits[:, rel:] / temperature), rng), real)
 
 
 def decode_audio(session: StageSession, codes: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ import numpy as np
 from ttsx.artifact import Artifact
 from ttsx.errors import TtsxError
 from ttsx.runtimes.causal import CausalRunner
+from ttsx.runtimes.forcing import observe
 from ttsx.runtimes.pipeline import Piece, Pipeline, Progress, Speech, SynthesisOptions, by_length, row_random
 from ttsx.runtimes.sampling import NEG_INF, SamplingOptions, repetition_penalty, sample, softmax, top_k_filter, \
     top_p_filter
@@ -204,7 +205,7 @@ class ChatTTSPipeline(Pipeline):
         if step < options.min_new_tokens or not options.allow_eos:
             x = x.copy()
             x[:, eos] = NEG_INF
-        return np.argmax(x, -1) if s.greedy else sample(softmax(x), rng)
+        return observe(np.argmax(x, -1) if s.greedy else sample(softmax(x), rng))
 
     def _embed_text(self, ids: np.ndarray) -> np.ndarray:
         return self.sessions["embed_text"].run({"input_ids": ids.reshape(len(ids), -1)})["embeds"]

@@ -26,7 +26,9 @@ from .graphs import build_cache, flatten_cache
 from .recipe import MEL_BINS, MIN_MEL_FRAMES, ChatTTSRecipe
 from .tokenizer import write_stand_in_tokenizer
 
-INSTALL = "pip install 'ttsx[chattts]' (ChatTTS is AGPL-3.0 code, imported, never shipped by ttsx)"
+INSTALL = ("pip install 'ttsx[chattts]' && pip install --no-deps chattts==0.2.5 vocos==0.1.0 encodec==0.1.1 "
+           "(ChatTTS is AGPL-3.0 code, imported, never shipped by ttsx; --no-deps keeps out the registry's "
+           "torchaudio, a CUDA build that breaks transformers beside the CPU torch)")
 HOW_TO_GET = (
     "On a machine with network access run: python -c \"from huggingface_hub import snapshot_download; "
     "snapshot_download('2Noise/ChatTTS', local_dir='DIR', allow_patterns=['asset/*'])\" and pass --model DIR "

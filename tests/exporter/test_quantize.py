@@ -11,7 +11,7 @@ from ttsx.artifact import load_artifact
 from ttsx.errors import ArtifactError, TtsxError
 from ttsx.exporter.precision import attention_projections, weight_matmuls
 from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact
-from ttsx.parity import format_table, run_parity
+from ttsx.parity import failures, format_table, run_parity
 from ttsx.recipes.precision import Budget
 
 PRECISIONS = ("fp16", "int8", "int8-qdq")
@@ -25,10 +25,13 @@ def _graph(root, name):
 def test_every_precision_meets_its_budget_per_graph_and_end_to_end(quantize, precision):
     quantized = quantize(precision)
     rows = run_parity(quantized)
-    assert [r for r in rows if not r.passed] == [], format_table([r for r in rows if not r.passed])
+    assert failures(rows) == [], format_table(failures(rows))
     metrics = {r.metric for r in rows}
-    assert {"rel L2", "top-1 agree", "tokens agree"} <= metrics
-    assert {r.output for r in rows if r.graph == "end to end"} == {"semantic tokens", "coarse tokens", "fine tokens"}
+    assert {"rel L2", "top-1 agree", "tokens agree", "choices agree"} <= metrics
+    stages = {"semantic tokens", "coarse tokens", "fine tokens"}
+    # the gate is teacher-forced; free-running agreement is reported, never judged
+    assert {r.output for r in rows if r.metric == "choices agree" and r.passed} == stages
+    assert {r.output for r in rows if r.metric == "tokens agree" and r.passed is None} == stages
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
@@ -151,6 +154,15 @@ def test_top1_pools_every_draw_and_later_draws_are_held_to_the_budget(quantize, 
     assert count(top1) == draws * count(single) > 0
     drawn = [r for r in rows if r.case.startswith("every case, draws 2-")]
     assert {r.output for r in drawn} == {"logits", "present.*"} and all(r.passed for r in drawn)
+
+
+def test_top1_draws_stop_once_the_pool_is_large(quantize):
+    from ttsx import parity
+
+    assert parity.top1_draws(11) == parity.TOP1_DRAWS and parity.top1_draws(parity.TOP1_ROWS) == 1
+    rows = run_parity(quantize("int8"), graphs=("fine",))
+    top1 = next(r for r in rows if r.metric == "top-1 agree")
+    assert "x 1 draws" in top1.case and not [r for r in rows if r.case.startswith("every case, draws 2-")]
 
 
 def test_worst_rows_keep_the_largest_value_and_any_failure():

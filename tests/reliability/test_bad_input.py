@@ -123,7 +123,7 @@ def test_fuzzed_recipe_names_are_refused_with_the_known_list(tmp_path, name):
     ["--temperature", "-1"], ["--top-p", "2"], ["--top-k", "0"], ["--max-tokens", "0"],
     ["--max-tokens", "100000"], ["--seed", "x"], ["--backend", "tensorflow"], ["--voice", "../../etc/passwd"],
     ["--seed", "-1"], ["--top-p", "nan"], ["--top-p", "1e-320"], ["--temperature", "inf"], ["--temperature", "nan"],
-    ["--temperature", "1e-300"],
+    ["--temperature", "1e-300"], ["--temperature", "1e308"], ["--temperature", "10.5"],
 ])
 def test_bad_synthesize_options_exit_non_zero_with_a_message(tiny_artifact, tmp_path, args):
     result = CliRunner().invoke(main, ["synthesize", str(tiny_artifact), "hi", "-o", str(tmp_path / "x.wav"), *args])

@@ -107,6 +107,8 @@ def test_concurrent_requests_share_batches_and_get_their_solo_audio(server):
     ({"model": "bark", "input": "   "}, 400, "input"),
     ({"model": "bark", "input": "x" * 4097}, 400, "input"),
     ({"model": "bark", "input": 5}, 400, "input"),
+    (rb'{"model": "bark", "input": "hi \ud800 there"}', 400, "input"),  # a lone surrogate, escaped in the JSON
+    (rb'{"model": "bark", "input": "Hi.", "voice": "v\udfff"}', 400, "voice"),
     ({"model": "bark", "input": "Hi.", "voice": "/etc/passwd"}, 400, "voice"),
     ({"model": "bark", "input": "Hi.", "voice": "../voices/x.npz"}, 400, "voice"),
     ({"model": "chattts", "input": "Hi.", "voice": "seed-99"}, 400, "voice"),
@@ -119,6 +121,8 @@ def test_concurrent_requests_share_batches_and_get_their_solo_audio(server):
     ({"model": "bark", "input": "Hi.", "seed": -1}, 400, "seed"),
     ({"model": "bark", "input": "Hi.", "greedy": 1}, 400, "greedy"),
     ({"model": "bark", "input": "Hi.", "temperature": 0}, 400, "temperature"),
+    ({"model": "bark", "input": "Hi.", "temperature": 1e308}, 400, "temperature"),
+    ({"model": "bark", "input": "Hi.", "temperature": 10.5}, 400, "temperature"),
     ({"model": "bark", "input": "Hi.", "top_p": 2.0}, 400, "top_p"),
     ({"model": "bark", "input": "Hi.", "max_tokens": 100_000}, 400, "max_tokens"),
     ({"model": "bark", "input": "Hi.", "max_tokens": True}, 400, "max_tokens"),

@@ -115,6 +115,12 @@ def _field(data: dict, name: str, kind: type, required: bool = False, default=No
         value, ok = float(value), True
     if not ok:
         raise ApiError(400, f"{name} must be a {kind.__name__} (got {type(value).__name__})", name)
+    if kind is str:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:  # JSON may escape a lone surrogate ("\ud800"), which no text can hold
+            raise ApiError(400, f"{name} is not valid Unicode ({exc.reason} at position {exc.start}); "
+                           "send UTF-8 text without lone surrogates", name) from None
     return value
 
 

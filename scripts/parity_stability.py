@@ -1,0 +1,101 @@
+"""Is a reduced-precision artifact's parity verdict stable? The same artifacts at 1 and 2 onnxruntime threads
+(other reduction orders), and the end-to-end gate on three more prompt sets, with each score's margin.
+
+    python scripts/parity_stability.py ART [ART ...] [--seeds 1 2 3] [--threads 1 2]
+
+Per artifact: `run_parity` at each thread count (per-graph rows and the end-to-end gate on the default
+prompts), then the teacher-forced end-to-end gate at the last thread count for each prompt seed (two
+prompts drawn from a held-out pool). Prints one table: where, gate, score, budget, margin, verdict.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import re
+import time
+
+import numpy as np
+
+POOL = (  # held out from the calibration prompts and from ttsx.agreement.AGREEMENT_PROMPTS
+    "The train to the coast leaves at seven.", "Please close the window before the storm.",
+    "Nobody expected the results to be so clear.", "We will meet again under the old bridge.",
+    "How many apples did you buy at the market?", "Her voice was calm, and the room fell silent.",
+    "Turn left at the second light, then keep going.", "It rained for three days without a break.",
+)
+
+
+def prompts_for(seed: int) -> tuple[str, str]:
+    """Two distinct texts of the pool, drawn by `seed`."""
+    first, second = np.random.default_rng(seed).choice(len(POOL), 2, replace=False)
+    return POOL[first], POOL[second]
+
+
+def cpu_flags() -> str:
+    """The CPU model and the flags that pick onnxruntime's int8 and fp32 kernels."""
+    info = open("/proc/cpuinfo").read()
+    model = re.search(r"model name\s*:\s*(.*)", info)
+    flags = sorted(set(re.findall(r"\b(avx2|avx512[a-z_]*|avx_vnni|amx[a-z_]*)\b", info)))
+    return f"{model.group(1) if model else platform.processor()}; {' '.join(flags) or 'no AVX2'}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("artifacts", nargs="+")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+
+    from ttsx.agreement import greedy_agreement
+    from ttsx.artifact import load_artifact
+    from ttsx.parity import failures, reference_model, run_parity
+    from ttsx.progress import third_party_quiet
+
+    print(f"machine: {cpu_flags()}")
+    lines = []
+    for path in args.artifacts:
+        artifact = load_artifact(path)
+        budget = artifact.recipe.budget(artifact.precision)
+        for threads in args.threads:
+            start = time.perf_counter()
+            rows = run_parity(path, threads=threads)
+            failed = failures(rows)
+            gated = [r for r in rows if r.passed is not None and r.metric in ("rel L2", "top-1 agree", "choices agree")]
+            for metric in ("rel L2", "top-1 agree", "choices agree"):
+                scored = [r for r in gated if r.metric == metric]
+                if not scored:
+                    continue
+                worst = max(scored, key=lambda r: r.value) if metric == "rel L2" else min(scored, key=lambda r: r.value)
+                lines.append((artifact.root.name, f"{threads} thr, default prompts", f"worst {metric}",
+                              f"{worst.graph} {worst.output}", worst.value, worst.bound, _margin(worst.value, worst.bound)))
+            lines.append((artifact.root.name, f"{threads} thr, default prompts", "verdict", f"{len(rows)} rows",
+                          float(len(failed)), "0 failed", "PASS" if not failed else "FAIL"))
+            print(f"{path}: {threads} thread(s) done in {time.perf_counter() - start:.0f} s", flush=True)
+        model = reference_model(artifact)
+        for seed in args.seeds:
+            with third_party_quiet():
+                stages = greedy_agreement(artifact, model, "onnxruntime", prompts=prompts_for(seed),
+                                          threads=args.threads[-1])
+            for a in stages:
+                lines.append((artifact.root.name, f"{args.threads[-1]} thr, prompt seed {seed}",
+                              f"{a.stage} choices agree", f"{a.forced_choices} choices (free {a.free_share:.3f})",
+                              a.forced_share, f">= {budget.tokens:g}", _margin(a.forced_share, f">= {budget.tokens:g}")))
+            print(f"{path}: prompt seed {seed} done", flush=True)
+    print(_table(("artifact", "run", "gate", "where", "score", "budget", "margin / verdict"), lines))
+
+
+def _margin(value: float, bound: str) -> str:
+    kind, limit = bound.split()
+    room = float(limit) - value if kind == "<=" else value - float(limit)
+    return f"{room:+.3g} ({'PASS' if room >= 0 else 'FAIL'})"
+
+
+def _table(header: tuple, lines: list[tuple]) -> str:
+    cells = [header] + [tuple(f"{c:.4g}" if isinstance(c, float) else str(c) for c in line) for line in lines]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    out = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |" for row in cells]
+    out.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,11 +1,13 @@
 """Is a reduced-precision artifact's parity verdict stable? The same artifacts at 1 and 2 onnxruntime threads
 (other reduction orders), and the end-to-end gate on three more prompt sets, with each score's margin.
 
-    python scripts/parity_stability.py ART [ART ...] [--seeds 1 2 3] [--threads 1 2]
+    python scripts/parity_stability.py ART [ART ...] [--seeds 1 2 3] [--threads 1 2] [--no-graphs]
 
 Per artifact: `run_parity` at each thread count (per-graph rows and the end-to-end gate on the default
-prompts), then the teacher-forced end-to-end gate at the last thread count for each prompt seed (two
-prompts drawn from a held-out pool). Prints one table: where, gate, score, budget, margin, verdict.
+prompts; skipped with --no-graphs), then the teacher-forced end-to-end gate at the last thread count for
+each prompt seed (two prompts drawn from a held-out pool). Prints a table row as each result comes:
+artifact, run, gate, where, score, budget, margin and verdict. A 1-thread run uses one core, so two of
+them can run side by side on a 2-core machine.
 """
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ def main() -> None:
     parser.add_argument("artifacts", nargs="+")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--no-graphs", action="store_true", help="only the end-to-end gate on the prompt seeds")
     args = parser.parse_args()
 
     from ttsx.agreement import greedy_agreement
@@ -51,11 +54,12 @@ def main() -> None:
     from ttsx.progress import third_party_quiet
 
     print(f"machine: {cpu_flags()}")
-    lines = []
+    print(_row(HEADER), flush=True)
+    lines = _Printed()
     for path in args.artifacts:
         artifact = load_artifact(path)
         budget = artifact.recipe.budget(artifact.precision)
-        for threads in args.threads:
+        for threads in [] if args.no_graphs else args.threads:
             start = time.perf_counter()
             rows = run_parity(path, threads=threads)
             failed = failures(rows)
@@ -80,7 +84,7 @@ def main() -> None:
                               f"{a.stage} choices agree", f"{a.forced_choices} choices (free {a.free_share:.3f})",
                               a.forced_share, f">= {budget.tokens:g}", _margin(a.forced_share, f">= {budget.tokens:g}")))
             print(f"{path}: prompt seed {seed} done", flush=True)
-    print(_table(("artifact", "run", "gate", "where", "score", "budget", "margin / verdict"), lines))
+    print(f"{len(lines)} rows, {sum('FAIL' in line[-1] for line in lines)} failed")
 
 
 def _margin(value: float, bound: str) -> str:
@@ -89,12 +93,19 @@ def _margin(value: float, bound: str) -> str:
     return f"{room:+.3g} ({'PASS' if room >= 0 else 'FAIL'})"
 
 
-def _table(header: tuple, lines: list[tuple]) -> str:
-    cells = [header] + [tuple(f"{c:.4g}" if isinstance(c, float) else str(c) for c in line) for line in lines]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    out = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |" for row in cells]
-    out.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(out)
+HEADER = ("artifact", "run", "gate", "where", "score", "budget", "margin / verdict")
+
+
+class _Printed(list):
+    """A list of table rows that prints each row as it is added."""
+
+    def append(self, line: tuple) -> None:
+        super().append(line)
+        print(_row(line), flush=True)
+
+
+def _row(line: tuple) -> str:
+    return "| " + " | ".join(f"{c:.4g}" if isinstance(c, float) else str(c) for c in line) + " |"
 
 
 if __name__ == "__main__":

@@ -27,6 +27,9 @@ FIX = ("pip uninstall torchaudio (ttsx does not need it), or install a torchaudi
        "(the registry's is a CUDA build)")
 
 
+_WARNED: list[bool] = []
+
+
 class TorchaudioUnavailable(RuntimeError):
     """A torchaudio feature was used but only the stand-in is loaded."""
 
@@ -60,8 +63,10 @@ class _Loader(importlib.abc.Loader):
         except OSError as exc:
             for name in [n for n in sys.modules if n.startswith("torchaudio.")]:
                 del sys.modules[name]  # half-imported submodules of the broken package
-            warnings.warn(f"torchaudio is installed but can't load ({exc}); ttsx uses a stand-in that only "
-                          f"satisfies imports. Fix: {FIX}", RuntimeWarning, stacklevel=2)
+            if not _WARNED:  # once per process, whichever import meets it first
+                _WARNED.append(True)
+                warnings.warn(f"torchaudio is installed but can't load ({exc}); ttsx uses a stand-in that only "
+                              f"satisfies imports. Fix: {FIX}", RuntimeWarning, stacklevel=2)
             _fill(module)
 
 

@@ -96,19 +96,19 @@ class BarkConstants:
 
 FP32 = Tolerance(atol=1e-4, rtol=1e-3)
 # Accuracy budgets per precision against fp32 PyTorch (recipes/precision.py says what each number
-# bounds), set with margin from `ttsx parity` on random weights; docs/BENCHMARKS.md has the
-# measurements. bark-tiny's width-32 random model has near-tied logits, so greedy paths part early
-# under any quantization noise: its token budgets are looser than bark-small's.
+# bounds; `tokens` is the teacher-forced share of next-token choices), set with margin from the
+# stability runs of docs/BENCHMARKS.md ("Quantized verdicts on every CPU": 1 and 2 threads, four
+# prompt sets, the lowest score of each). bark-tiny's width-32 random model has near-tied logits.
 BUDGETS = {
     "fp32": Budget(rel_error=1e-4, top1=1.0, tokens=1.0),
-    "fp16": Budget(rel_error=1e-2, top1=0.99, tokens=0.9),  # small: 8.7e-4, 0.9985, >= 0.995
-    "int8": Budget(rel_error=0.1, top1=0.85, tokens=0.5),  # small: 7.5e-2, 0.94, >= 0.71
-    "int8-qdq": Budget(rel_error=0.15, top1=0.85, tokens=0.5),
+    "fp16": Budget(rel_error=1e-2, top1=0.99, tokens=0.9),
+    "int8": Budget(rel_error=0.1, top1=0.85, tokens=0.7),
+    "int8-qdq": Budget(rel_error=0.15, top1=0.85, tokens=0.7),
 }
 TINY_BUDGETS = {
     **BUDGETS,
-    "int8": Budget(rel_error=0.05, top1=0.75, tokens=0.15),  # tiny: 1.5e-2, 0.99, >= 0.219
-    "int8-qdq": Budget(rel_error=0.1, top1=0.75, tokens=0.1),  # tiny: 5.6e-2, 0.986, >= 0.125
+    "int8": Budget(rel_error=0.05, top1=0.75, tokens=0.8),
+    "int8-qdq": Budget(rel_error=0.1, top1=0.75, tokens=0.8),
 }
 
 

@@ -95,22 +95,20 @@ class ChatTTSConstants:
 
 
 FP32 = Tolerance(atol=1e-4, rtol=1e-3)
-# Budgets per precision against fp32 PyTorch, set with margin from `ttsx parity` on random weights
-# (docs/BENCHMARKS.md has the measurements). Random weights leave tiny margins between the top code
-# ids, so greedy agreement is pessimistic: at full size int8 noise already changes the first code
-# step (the per-graph errors and top-1 stay small). chattts-tiny's refine pass picks among 21178
-# near-tied text logits at width 64. The per-graph budgets carry most of the check.
+# Budgets per precision against fp32 PyTorch (`tokens`: the teacher-forced share of next-token choices),
+# set with margin from the stability runs of docs/BENCHMARKS.md ("Quantized verdicts on every CPU").
+# chattts-tiny's refine pass picks among 21178 near-tied text logits at width 64.
 BUDGETS = {
     "fp32": Budget(rel_error=1e-4, top1=1.0, tokens=1.0),
-    "fp16": Budget(rel_error=1e-2, top1=0.98, tokens=0.5),  # chattts: 6.8e-4, 1.0, refine 1.0 / code 0.70
-    "int8": Budget(rel_error=0.1, top1=0.9, tokens=0.15),  # chattts: 4.2e-2, 1.0, refine 1.0 / code 0.21
-    "int8-qdq": Budget(rel_error=0.3, top1=0.85, tokens=0.15),  # chattts: 2.2e-1, 0.94, refine 0.36 / code 0.21
+    "fp16": Budget(rel_error=1e-2, top1=0.98, tokens=0.9),
+    "int8": Budget(rel_error=0.1, top1=0.9, tokens=0.7),
+    "int8-qdq": Budget(rel_error=0.3, top1=0.85, tokens=0.7),
 }
 TINY_BUDGETS = {
     **BUDGETS,
-    "fp16": Budget(rel_error=5e-3, top1=0.98, tokens=0.9),  # tiny: 7.0e-4, 1.0, 1.0
-    "int8": Budget(rel_error=0.05, top1=0.9, tokens=0.3),  # tiny: 1.1e-2, 1.0, refine 0.64 / code 1.0
-    "int8-qdq": Budget(rel_error=0.06, top1=0.85, tokens=0.15),  # tiny: 1.8e-2, 0.94, refine 0.28 / code 0.58
+    "fp16": Budget(rel_error=5e-3, top1=0.98, tokens=0.9),
+    "int8": Budget(rel_error=0.05, top1=0.9, tokens=0.8),
+    "int8-qdq": Budget(rel_error=0.06, top1=0.85, tokens=0.8),
 }
 # RMSNorm exports as Pow -> ReduceMean -> Add -> Sqrt -> Div: the square and its mean overflow fp16.
 # (The rotary angles are a table gathered by position, graphs.RotaryTable: positions never pass through fp16.)

@@ -23,7 +23,9 @@ def test_export_then_parity(tmp_path):
     runner = CliRunner()
     result = runner.invoke(main, ["export", "--recipe", "bark-tiny", "--random-weights", "--seed", "3", "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert "[4/4] codec" in result.output  # progress names each stage
+    lines = [line for line in result.output.splitlines() if line.startswith("ttsx: graphs ")]
+    assert [line.split(":")[1].strip() for line in lines] == [f"graphs {i}/4" for i in range(1, 5)]  # one line a step
+    assert "graphs 4/4: codec exported in" in result.output  # progress names each graph
     assert json.loads((out / "manifest.json").read_text())["source"]["seed"] == 3
     result = runner.invoke(main, ["parity", str(out), "--graph", "codec", "--graph", "semantic"])
     assert result.exit_code == 0, result.output

@@ -101,7 +101,7 @@ FP32 = Tolerance(atol=1e-4, rtol=1e-3)
 # prompt sets, the lowest score of each). bark-tiny's width-32 random model has near-tied logits.
 BUDGETS = {
     "fp32": Budget(rel_error=1e-4, top1=1.0, tokens=1.0),
-    "fp16": Budget(rel_error=1e-2, top1=0.99, tokens=0.9),
+    "fp16": Budget(rel_error=1e-2, top1=0.95, tokens=0.9),  # 0.99 allowed no near-tie in a 44-row pool
     "int8": Budget(rel_error=0.1, top1=0.85, tokens=0.7),
     "int8-qdq": Budget(rel_error=0.15, top1=0.85, tokens=0.7),
 }

@@ -2,10 +2,11 @@
 
     fp32 graph ──fp16──────> initializers and compute fp16; the spec's fp32_ops (norms) fp32 (Cast around them);
                              KV cache fp16 at the boundary, logits/waveform fp32 (Cast before the output)
-               ──int8──────> weight MatMuls -> DynamicQuantizeLinear + MatMulInteger (int8 weights,
-                             per output channel; uint8 activations quantized per call)
+               ──int8──────> weight MatMuls -> DynamicQuantizeLinear + MatMulInteger (int8 weights in
+                             7 bits, per output channel; uint8 activations quantized per call)
                ──int8-qdq──> weight MatMuls (but output heads and attention output projections) get
-                             QuantizeLinear/DequantizeLinear on both inputs: int8, symmetric, zero point 0,
+                             QuantizeLinear/DequantizeLinear on both inputs: int8 (weights in 7 bits),
+                             symmetric, zero point 0,
                              activation scales calibrated on stage inputs captured from the fp32 pipeline
                              (exporter/calibration.py)
 

@@ -12,8 +12,6 @@ them can run side by side on a 2-core machine.
 from __future__ import annotations
 
 import argparse
-import platform
-import re
 import time
 
 import numpy as np
@@ -32,14 +30,6 @@ def prompts_for(seed: int) -> tuple[str, str]:
     return POOL[first], POOL[second]
 
 
-def cpu_flags() -> str:
-    """The CPU model and the flags that pick onnxruntime's int8 and fp32 kernels."""
-    info = open("/proc/cpuinfo").read()
-    model = re.search(r"model name\s*:\s*(.*)", info)
-    flags = sorted(set(re.findall(r"\b(avx2|avx512[a-z_]*|avx_vnni|amx[a-z_]*)\b", info)))
-    return f"{model.group(1) if model else platform.processor()}; {' '.join(flags) or 'no AVX2'}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("artifacts", nargs="+")
@@ -50,10 +40,12 @@ def main() -> None:
 
     from ttsx.agreement import greedy_agreement
     from ttsx.artifact import load_artifact
+    from ttsx.bench import machine
     from ttsx.parity import failures, reference_model, run_parity
     from ttsx.progress import third_party_quiet
 
-    print(f"machine: {cpu_flags()}")
+    info = machine()
+    print(f"machine: {info['processor']}, {info['cpus']} CPUs, flags {' '.join(info['flags'])}")
     print(_row(HEADER), flush=True)
     lines = _Printed()
     for path in args.artifacts:

@@ -306,14 +306,22 @@ def to_json(results: list[BenchResult], workload: Workload) -> dict:
                         for r in results]}
 
 
+KERNEL_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8")  # pick onnxruntime's kernels
+
+
 def machine() -> dict:
-    """Platform, CPU model and count of this machine."""
+    """Platform, CPU model, count and the CPU flags that pick onnxruntime's int8 and fp32 kernels."""
     import platform
 
-    model = ""
+    model, flags = "", set()
     try:
         with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+            for line in f:
+                if line.startswith("model name") and not model:
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and not flags:
+                    flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return {"platform": platform.platform(), "processor": model or platform.processor(), "cpus": os.cpu_count()}
+    return {"platform": platform.platform(), "processor": model or platform.processor(), "cpus": os.cpu_count(),
+            "flags": [f for f in KERNEL_FLAGS if f in flags]}

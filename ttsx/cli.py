@@ -210,8 +210,8 @@ def bench_command(artifacts, backends, tokens, batches, repeats, baseline, json_
         check_output(path, "--json")
     results = run_bench(list(artifacts), tuple(backends), workload, baseline, progress=_progress)
     info = machine()
-    click.echo(f"machine: {info['processor']}, {info['cpus']} CPUs, flags {' '.join(info['flags']) or 'none of '
-               'avx2/avx512/vnni'}; workload: {tokens} first-stage tokens per "
+    flags = " ".join(info["flags"]) or "no AVX2/AVX-512/VNNI"
+    click.echo(f"machine: {info['processor']}, {info['cpus']} CPUs, flags {flags}; workload: {tokens} first-stage tokens per "
                f"sequence x batch {', '.join(map(str, workload.batches))}, greedy, EOS suppressed; median of "
                f"{repeats} runs after 1 warm-up")
     click.echo(format_results(results, workload))

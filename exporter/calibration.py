@@ -7,19 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ttsx.artifact import Artifact
+from ttsx.artifact.manifest import Artifact
 from ttsx.runtimes.session import SessionWrapper, StageSession
 
-CALIBRATION_PROMPTS = (
-    "Hello, my name is Suno. And, uh, I like pizza.",
-    "The quick brown fox jumps over the lazy dog; then it rests in the shade.",
-    "Is this the real life? Is this just fantasy?",
-    "Numbers like 3.14, 2026 and 42 are read aloud, too!",
-    "Bonjour, comment allez-vous aujourd'hui ?",
-    "Guten Morgen! Wie spät ist es?",
-    "[laughs] That was not what I expected... at all.",
-    "In the beginning the universe was created. This has made a lot of people very angry.",
-)
 DECODE_STRIDE = 8  # keep every 8th one-token decode step (every prefill is kept)
 SAMPLES_PER_GRAPH = 32  # feeds kept per graph at most
 SAMPLE_BYTES_PER_GRAPH = 512 << 20  # and at most 512 MiB of them (a 12-layer, 768-wide decode feed at past
@@ -59,9 +49,10 @@ class RecordingSession(SessionWrapper):
         return (self._steps - 1) % self.stride == 0
 
 
-def capture_feeds(artifact: Artifact, prompts: tuple[str, ...] = CALIBRATION_PROMPTS,
+def capture_feeds(artifact: Artifact, prompts: tuple[str, ...],
                   max_tokens: int = 48, seed: int = 0) -> dict[str, list[dict]]:
-    """Run the fp32 onnxruntime pipeline on prompts (seeded sampling); feeds per graph name."""
+    """Run the fp32 onnxruntime pipeline on prompts (seeded sampling; the family's Family.calibration_prompts by
+    default); feeds per graph name."""
     from ttsx.runtimes.factory import open_pipeline
     from ttsx.runtimes.pipeline import SynthesisOptions
 

@@ -1,28 +1,25 @@
 """`ttsx export`: reference model -> artifact directory with one ONNX graph per recipe graph."""
 from __future__ import annotations
 
-import platform
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from ttsx.artifact import FORMAT, FORMAT_VERSION, graph_to_json
+from ttsx.base.progress import Progress
+from ttsx.base.versions import library_versions
+from ttsx.artifact.manifest import FORMAT, FORMAT_VERSION, graph_to_json
 from ttsx.recipes import get_family, get_recipe
 from ttsx.recipes.source import ModelSource, source_record
 
 from .onnx_export import OPSET, export_graph
-from ttsx.progress import counter, quiet_third_party
+from ttsx.base.progress import counter, quiet_third_party
 
 from .tensorrt_check import FLAVOUR_NOTE, meant_for_tensorrt, readiness
 from .writer import ArtifactWriter
 
-Progress = Callable[[str], None]
-VERSIONED = ("ttsx", "torch", "transformers", "onnx", "onnxruntime")
 
 
 @dataclass(frozen=True)
@@ -37,23 +34,12 @@ class ExportOptions:
     kv_cache: str = "onnxruntime"  # in-place cache flavour (recipes.family.KV_CACHES)
 
 
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries that shaped the artifact."""
-    versions = {"python": platform.python_version()}
-    for name in VERSIONED:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
 @quiet_third_party
 def export_artifact(options: ExportOptions, progress: Progress = lambda message: None) -> Path:
     """Export every graph of the recipe; returns the artifact directory."""
     recipe = get_recipe(options.recipe)
     family = get_family(recipe.family)
-    progress(f"loading reference model ({options.source.kind} weights) for {recipe.name}")
+    progress(f"loading reference model ({options.source.origin} weights) for {recipe.name}")
     model = family.load_reference(recipe, options.source)
     specs = recipe.graphs(kv_cache=options.kv_cache)
     for_tensorrt = meant_for_tensorrt(options.kv_cache, "fp32")
@@ -63,8 +49,9 @@ def export_artifact(options: ExportOptions, progress: Progress = lambda message:
         graphs = {}
         for i, spec in enumerate(specs, 1):
             start = time.perf_counter()
-            feed = family.example_feed(model, recipe, spec, np.random.default_rng(i))
-            module = family.graph_module(model, recipe, spec, options.kv_cache)
+            kind = recipe.kind(spec.name)
+            feed = kind.feed(model, spec, kind.example_case(), np.random.default_rng(i))
+            module = kind.module(model, options.kv_cache).eval()
             files = export_graph(module, spec, feed, writer.root, options.opset, options.kv_cache)
             graphs[spec.name] = graph_to_json(spec, files[0])
             graphs[spec.name]["tensorrt_problems"] = readiness(writer.root / files[0], spec.name,

@@ -9,10 +9,10 @@ import numpy as np
 import onnx
 import torch
 
-from ttsx.errors import TtsxError
+from ttsx.base.errors import TtsxError
 from ttsx.recipes.spec import GraphSpec
 
-from .kv_attention import custom_domains, finish_export
+from ttsx.runtimes.kv_attention import custom_domains, finish_export
 
 OPSET = 18  # LayerNormalization is one op from 17; 18 is well supported by ORT and TensorRT's parser
 ONNX_DTYPES = {"int64": onnx.TensorProto.INT64, "int32": onnx.TensorProto.INT32, "float32": onnx.TensorProto.FLOAT,

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import onnx
 
-from ttsx.errors import TtsxError
+from ttsx.base.errors import TtsxError
 from ttsx.recipes.spec import GraphSpec
 
 from .onnx_export import check_io, save_graph

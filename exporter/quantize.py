@@ -6,20 +6,19 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
-from ttsx.artifact import MANIFEST, Artifact, graph_to_json, load_artifact, sha256_file
-from ttsx.errors import ArtifactError, TtsxError
-from ttsx.progress import counter, quiet_third_party
+from ttsx.artifact.manifest import MANIFEST, Artifact, graph_to_json, load_artifact, sha256_file
+from ttsx.base.errors import ArtifactError, TtsxError
+from ttsx.base.progress import Progress, counter, quiet_third_party
+from ttsx.base.versions import library_versions
+from ttsx.recipes import get_family
 from ttsx.recipes.precision import Precision, get_precision
 
-from .calibration import CALIBRATION_PROMPTS, CALIBRATION_SAMPLING, DECODE_STRIDE, capture_feeds
-from .export import library_versions
+from .calibration import CALIBRATION_SAMPLING, DECODE_STRIDE, capture_feeds
 from .precision import REDUCE_RANGE, to_fp16, to_int8_dynamic, to_int8_qdq
 from .tensorrt_check import FLAVOUR_NOTE, meant_for_tensorrt, readiness
 from .writer import ArtifactWriter
 
-Progress = Callable[[str], None]
 METHODS = {
     "fp16": "onnxruntime.transformers.float16; kept fp32: each graph's convert.fp32_ops; fp16 KV cache",
     "int8": "onnxruntime.quantization.quantize_dynamic: weight MatMuls, int8 per-channel weights in 7 bits "
@@ -38,7 +37,7 @@ class QuantizeOptions:
     precision: str  # fp16 | int8 | int8-qdq
     out: Path  # new artifact directory
     force: bool = False  # replace an existing artifact at `out`
-    prompts: tuple[str, ...] = CALIBRATION_PROMPTS  # int8-qdq calibration texts
+    prompts: tuple[str, ...] | None = None  # int8-qdq calibration texts; None: the family's calibration_prompts
     calibration_tokens: int = 48  # first-stage tokens per calibration prompt
 
 
@@ -54,10 +53,10 @@ def quantize_artifact(options: QuantizeOptions, progress: Progress = lambda mess
     if out == root or out.is_relative_to(root) or root.is_relative_to(out):
         raise ArtifactError(f"the output {options.out} would replace or write into the source artifact {root}; "
                             "choose an -o outside it")
-    samples = {}
+    samples, prompts = {}, options.prompts or get_family(source.recipe.family).calibration_prompts()
     if precision.name == "int8-qdq":
-        progress(f"calibration: running the fp32 pipeline on {len(options.prompts)} prompts")
-        samples = capture_feeds(source, options.prompts, options.calibration_tokens)
+        progress(f"calibration: running the fp32 pipeline on {len(prompts)} prompts")
+        samples = capture_feeds(source, prompts, options.calibration_tokens)
     for_tensorrt = meant_for_tensorrt(source.kv_cache, precision.name)
     if not for_tensorrt:
         progress("note: " + FLAVOUR_NOTE.format(what=f"{precision.name}, KV-cache flavour {source.kv_cache}"))
@@ -71,7 +70,7 @@ def quantize_artifact(options: QuantizeOptions, progress: Progress = lambda mess
                                                                progress if for_tensorrt else None)
             advance(f"{spec.name}: {graphs[spec.name]['precision']} in {time.perf_counter() - start:.1f} s")
         _copy_assets(source, writer.root)
-        return writer.commit(_manifest(source, precision, options, graphs, samples))
+        return writer.commit(_manifest(source, precision, options, graphs, samples, prompts))
 
 
 def _precision(name: str) -> Precision:
@@ -114,7 +113,8 @@ def _copy_assets(source: Artifact, root: Path) -> None:
         shutil.copy2(source.file(relative), root / relative)
 
 
-def _manifest(source: Artifact, precision: Precision, options: QuantizeOptions, graphs: dict, samples: dict) -> dict:
+def _manifest(source: Artifact, precision: Precision, options: QuantizeOptions, graphs: dict, samples: dict,
+              prompts: tuple[str, ...]) -> dict:
     manifest = {key: value for key, value in source.manifest.items() if key != "files"}
     manifest.update(
         precision=precision.name,
@@ -128,7 +128,7 @@ def _manifest(source: Artifact, precision: Precision, options: QuantizeOptions, 
             "derived_from": {"path": str(source.root.absolute()),
                              "manifest_sha256": sha256_file(source.root / MANIFEST)},
             "calibration": None if not samples else {
-                "prompts": list(options.prompts), "tokens": options.calibration_tokens,
+                "prompts": list(prompts), "tokens": options.calibration_tokens,
                 "decode_stride": DECODE_STRIDE, "sampling": CALIBRATION_SAMPLING},
         },
     )

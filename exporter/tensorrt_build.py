@@ -20,18 +20,17 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 from ttsx import __version__
-from ttsx.artifact import MANIFEST, Artifact, load_artifact, sha256_file
-from ttsx.engines import ENGINE_FORMAT, ENGINE_FORMAT_VERSION, default_engines_dir, gpu_identity, import_tensorrt
-from ttsx.errors import TtsxError
+from ttsx.base.progress import Progress
+from ttsx.artifact.manifest import MANIFEST, Artifact, load_artifact, sha256_file
+from ttsx.artifact.engines import ENGINE_FORMAT, ENGINE_FORMAT_VERSION, default_engines_dir, gpu_identity, import_tensorrt
+from ttsx.base.errors import TtsxError
 from ttsx.recipes.spec import GraphSpec
 
 from .tensorrt_check import check_graph
 from .writer import ArtifactWriter
 
-Progress = Callable[[str], None]
 Shape = tuple[int, ...]
 TIMING_CACHE = "timing.cache"
 ENGINE_PRECISIONS = {"fp32": "fp32", "fp16": "fp16", "int8": "int8-qdq", "int8-qdq": "int8-qdq"}

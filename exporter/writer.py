@@ -12,8 +12,8 @@ import shutil
 import uuid
 from pathlib import Path
 
-from ttsx.artifact import MANIFEST, sha256_file
-from ttsx.errors import ArtifactError
+from ttsx.artifact.manifest import MANIFEST, sha256_file
+from ttsx.base.errors import ArtifactError
 
 OUT_OF_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # disk full, quota, file size limit
 

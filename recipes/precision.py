@@ -50,7 +50,7 @@ class Budget:
     top1 is the least share of logits rows whose argmax equals the reference's;
     tokens is the least share of greedy next-token choices, per stage, equal to the fp32 reference's end to
     end: for fp32 (tokens 1.0) the free-running tokens must be identical; for reduced precisions each stage
-    is teacher-forced (fed the reference's tokens, ttsx.agreement), so one flipped near-tie costs one choice.
+    is teacher-forced (fed the reference's tokens, ttsx.checks.agreement), so one flipped near-tie costs one choice.
     """
 
     rel_error: float

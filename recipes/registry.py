@@ -1,30 +1,28 @@
-"""The one registry: model families (one line each) and the recipes they define.
+"""The one registry: the model families that are installed, and the recipes they define.
 
-A family is a package `ttsx.recipes.<name>` that defines `FAMILY` (a recipes.family.Family) and
-`RECIPES` (its recipes). Generic code reaches a family only through `get_family`, never by import.
-Family packages are imported on first lookup; their `__init__` must stay light (no torch).
+A family is a package that defines `FAMILY` (a recipes.family.Family) and `RECIPES` (its
+recipes, recipes.family.RecipeBase). Families are found, never listed:
+
+    ttsx.recipes.families.<name>      every package in that folder (the built-in families)
+    entry point group "ttsx.families" a family installed by another distribution (name = module)
+    TTSX_FAMILIES=mod[,mod...]        modules named in the environment (a family in development)
+
+Generic code reaches a family only through `get_family`, never by import. Family packages are
+imported on first lookup; their `__init__` must stay light (no torch).
 """
 from __future__ import annotations
 
 import importlib
-from typing import Protocol
+import os
+import pkgutil
+from importlib import metadata
 
-from ttsx.errors import TtsxError
+from ttsx.base import torchaudio_guard
+from ttsx.base.errors import TtsxError
 
-FAMILIES = {
-    "bark": "ttsx.recipes.bark",
-    "chattts": "ttsx.recipes.chattts",
-}
-
-
-class Recipe(Protocol):
-    """What every recipe provides (recipes.family.RecipeBase implements it)."""
-
-    name: str
-    family: str
-    description: str
-
-    def graphs(self, precision: str = "fp32") -> tuple: ...
+BUILT_IN = "ttsx.recipes.families"
+ENTRY_POINTS = "ttsx.families"
+ENVIRONMENT = "TTSX_FAMILIES"
 
 
 class UnknownRecipeError(TtsxError, KeyError):
@@ -34,11 +32,21 @@ class UnknownRecipeError(TtsxError, KeyError):
         return str(self.args[0])
 
 
-_RECIPES: dict[str, Recipe] = {}
-_FAMILIES: dict[str, object] = {}
+_RECIPES: dict = {}  # recipe name -> RecipeBase
+_FAMILIES: dict = {}  # family name -> Family
+_LOADED: set[str] = set()  # family modules imported
 
 
-def register(recipe: Recipe) -> Recipe:
+def family_modules() -> list[str]:
+    """Module names of every family that is installed: built-in, by entry point, from the environment."""
+    built_in = importlib.import_module(BUILT_IN)
+    found = [f"{BUILT_IN}.{m.name}" for m in pkgutil.iter_modules(built_in.__path__) if m.ispkg]
+    found += [ep.value for ep in metadata.entry_points(group=ENTRY_POINTS)]
+    found += [m.strip() for m in os.environ.get(ENVIRONMENT, "").split(",") if m.strip()]
+    return list(dict.fromkeys(found))
+
+
+def register(recipe):
     """Add a recipe; registering a name twice is an error."""
     if recipe.name in _RECIPES:
         raise ValueError(f"recipe {recipe.name!r} is already registered; pick another name")
@@ -47,21 +55,28 @@ def register(recipe: Recipe) -> Recipe:
 
 
 def _load() -> None:
-    """Import every family package once and register its recipes."""
-    for name, module_name in FAMILIES.items():
-        if name in _FAMILIES:
+    """Import every family module once and register its recipes."""
+    torchaudio_guard.install()  # before any family imports transformers (ttsx/base/torchaudio_guard.py)
+    for module_name in family_modules():
+        if module_name in _LOADED:
             continue
-        module = importlib.import_module(module_name)
-        if module.FAMILY.name != name:
-            raise ValueError(f"{module_name} defines family {module.FAMILY.name!r}, registered as {name!r}")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise TtsxError(f"model family module {module_name!r} can't be imported ({exc}); install it, or "
+                            f"remove it from {ENVIRONMENT}") from exc
+        family = module.FAMILY
+        if family.name in _FAMILIES:
+            raise ValueError(f"{module_name} defines family {family.name!r}, which another module defined")
         for recipe in module.RECIPES:
-            if recipe.family != name:
+            if recipe.family != family.name:
                 raise ValueError(f"recipe {recipe.name!r} of {module_name} names family {recipe.family!r}")
             register(recipe)
-        _FAMILIES[name] = module.FAMILY
+        _FAMILIES[family.name] = family
+        _LOADED.add(module_name)
 
 
-def get_recipe(name: str) -> Recipe:
+def get_recipe(name: str):
     """The recipe registered under exactly `name`."""
     _load()
     try:
@@ -77,9 +92,15 @@ def recipe_names() -> list[str]:
     return sorted(_RECIPES)
 
 
+def family_names() -> list[str]:
+    """Every installed family's name, sorted."""
+    _load()
+    return sorted(_FAMILIES)
+
+
 def get_family(name: str):
-    """The Family object of a registered family name."""
+    """The Family object of an installed family."""
     _load()
     if name not in _FAMILIES:
-        raise TtsxError(f"unknown model family {name!r}; known families: {', '.join(sorted(_FAMILIES))}")
+        raise TtsxError(f"unknown model family {name!r}; installed families: {', '.join(sorted(_FAMILIES))}")
     return _FAMILIES[name]

@@ -5,14 +5,14 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ttsx.errors import SourceError
+from ttsx.base.errors import SourceError
 
 
 @dataclass(frozen=True)
 class ModelSource:
     """How to obtain the reference model."""
 
-    kind: str  # "random" | "checkpoint" | "hub"
+    origin: str  # "random" | "checkpoint" | "hub"
     location: str | None = None  # directory or hub id
     seed: int = 0  # for random weights
 
@@ -25,13 +25,13 @@ class ModelSource:
             return cls("random", seed=seed)
         if not model:
             raise SourceError(f"no model source given: pass --model DIR or --random-weights. {hint}".strip())
-        kind = "checkpoint" if Path(model).exists() or model.startswith((".", "/", "~")) else "hub"
-        return cls(kind, location=model)
+        origin = "checkpoint" if Path(model).exists() or model.startswith((".", "/", "~")) else "hub"
+        return cls(origin, location=model)
 
     @property
     def directory(self) -> Path | None:
         """The checkpoint directory, for a local checkpoint."""
-        return Path(self.location).expanduser() if self.kind == "checkpoint" else None
+        return Path(self.location).expanduser() if self.origin == "checkpoint" else None
 
 
 def weights_fingerprint(modules: dict) -> str:
@@ -49,8 +49,8 @@ def weights_fingerprint(modules: dict) -> str:
 
 def source_record(source: ModelSource, fingerprint: str) -> dict:
     """The manifest's `source` entry."""
-    record = {"kind": source.kind, "random_weights": source.kind == "random", "weights_sha256": fingerprint}
-    if source.kind == "random":
+    record = {"kind": source.origin, "random_weights": source.origin == "random", "weights_sha256": fingerprint}
+    if source.origin == "random":
         record.update(seed=source.seed, note="seeded random weights: exercises export, parity and speed; "
                       "makes no speech")
     else:

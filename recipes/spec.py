@@ -12,6 +12,11 @@ from functools import cached_property
 
 Dim = int | str  # a static size, or the name of a symbolic axis
 
+CAPACITY_STEP = 64  # a symbolic cache capacity is sized to the generation, rounded up to this many positions
+KV_CACHES = {  # how a causal graph updates its cache in place (`ttsx export --kv-cache`); the artifact records which
+    "onnxruntime": "com.microsoft::GroupQueryAttention, symbolic capacity (onnxruntime CPU and CUDA)",
+    "tensorrt": "TensorScatter (opset 24) and masked attention, static capacity (TensorRT's KV cache update)",
+}
 DTYPES = ("int64", "int32", "float32", "float16", "bool")
 FLOAT_DTYPES = ("float32", "float16")
 
@@ -102,9 +107,8 @@ class CacheLengths:
 class GraphSpec:
     """One exported ONNX graph: which stage it belongs to, its I/O, cache pairs and conversion rules."""
 
-    name: str  # file stem and manifest key
+    name: str  # file stem and manifest key; the recipe's GraphKind of this name holds everything else about it
     stage: str  # the pipeline stage it serves (a family's own names)
-    kind: str  # family-private: which wrapper, reference and cases the family uses; generic code never reads it
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     tolerance: Tolerance
@@ -113,6 +117,7 @@ class GraphSpec:
     cache: tuple[CachePair, ...] = ()  # causal graphs: each cache input and the output that replaces it
     convert: Conversion = Conversion()
     lengths: CacheLengths | None = None  # in-place caches: present IS past (same buffer), rows placed by these
+    choices: tuple[str, ...] = ()  # outputs whose argmax over the last axis is a token choice (parity's top-1)
 
     @cached_property
     def input_names(self) -> list[str]:
@@ -150,6 +155,17 @@ class GraphSpec:
         """Outputs that are KV cache (a prefill's or a decode step's present.*)."""
         return [t.name for t in self.outputs if t.kv]
 
+    def capacity_for(self, needed: int) -> int:
+        """Cache positions to allocate for `needed`: the static capacity (an error if `needed` is more), or
+        `needed` rounded up to CAPACITY_STEP (a symbolic capacity is sized per generation)."""
+        from ttsx.base.errors import TtsxError
+
+        if isinstance(self.capacity, int):
+            if needed > self.capacity:
+                raise TtsxError(f"{self.name}: {needed} positions asked for; the graph's cache holds {self.capacity}")
+            return self.capacity
+        return -(-needed // CAPACITY_STEP) * CAPACITY_STEP
+
     def with_static_capacity(self, size: int) -> "GraphSpec":
         """This spec with its symbolic cache capacity fixed to `size` (TensorRT's KV update needs it static)."""
         axis = self.capacity
@@ -172,31 +188,44 @@ class GraphSpec:
         return replace(self, inputs=cast(self.inputs), outputs=cast(self.outputs))
 
 
-def in_place_cache(n_layers: int, heads: int, head_dim: int, capacity: Dim = "capacity"
+def in_place_cache(n_layers: int, heads: int, head_dim: int, capacity: Dim = "capacity", seq2seq: bool = False
                    ) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...], tuple[CachePair, ...], tuple[TensorSpec, ...]]:
-    """(cache inputs, cache outputs, pairs, length inputs) of a graph whose cache is updated in place.
+    """(cache inputs, cache outputs, pairs, length inputs) of a graph whose self-attention cache is updated in place.
 
     Caches are [batch, heads, capacity, head_dim]; the outputs are the same buffers (bind one value
     as both). `capacity` is symbolic (the runner sizes it per generation) or an int (TensorRT).
+    `seq2seq`: a decoder that also cross-attends, whose names say `.decoder.` (optimum's convention).
     """
     lengths = CacheLengths()
     bound = capacity + 1 if isinstance(capacity, int) else 2**31 - 1
     length_specs = (TensorSpec(lengths.cached, "int32", ("batch",), (0, bound)),
                     TensorSpec(lengths.new, "int32", ("batch",), (1, bound)))
-    return (kv_specs("past_key_values", n_layers, heads, head_dim, capacity),
-            kv_specs("present", n_layers, heads, head_dim, capacity), cache_pairs(n_layers), length_specs)
+    attention = "decoder" if seq2seq else None
+    return (kv_specs("past_key_values", n_layers, heads, head_dim, capacity, attention),
+            kv_specs("present", n_layers, heads, head_dim, capacity, attention),
+            cache_pairs(n_layers, attention), length_specs)
 
 
-def kv_specs(prefix: str, n_layers: int, heads: int, head_dim: int, seq_axis: Dim) -> tuple[TensorSpec, ...]:
-    """KV-cache tensors `{prefix}.{i}.key|value`, layout [batch, heads, seq, head_dim], in layer order."""
-    return tuple(
-        TensorSpec(f"{prefix}.{i}.{part}", "float32", ("batch", heads, seq_axis, head_dim), kv=True)
-        for i in range(n_layers)
-        for part in ("key", "value")
-    )
+def cross_attention_inputs(n_layers: int, heads: int, head_dim: int, axis: Dim = "encoder_sequence"
+                           ) -> tuple[TensorSpec, ...]:
+    """The encoder's keys and values a cross-attending decoder reads, `past_key_values.{i}.encoder.key|value`
+    [batch, heads, encoder positions, head_dim]: computed once per utterance, bound for every step, never updated."""
+    return kv_specs("past_key_values", n_layers, heads, head_dim, axis, "encoder")
 
 
-def cache_pairs(n_layers: int) -> tuple[CachePair, ...]:
-    """past_key_values.{i}.key|value -> present.{i}.key|value, sequence on axis 2."""
-    return tuple(CachePair(f"past_key_values.{i}.{part}", f"present.{i}.{part}")
+def kv_specs(prefix: str, n_layers: int, heads: int, head_dim: int, seq_axis: Dim, attention: str | None = None
+             ) -> tuple[TensorSpec, ...]:
+    """KV tensors `{prefix}.{i}[.{attention}].key|value`, layout [batch, heads, seq, head_dim], in layer order."""
+    return tuple(TensorSpec(kv_name(prefix, i, part, attention), "float32", ("batch", heads, seq_axis, head_dim), kv=True)
+                 for i in range(n_layers) for part in ("key", "value"))
+
+
+def kv_name(prefix: str, layer: int, part: str, attention: str | None = None) -> str:
+    """`past_key_values.0.key`; with attention "decoder" or "encoder", `past_key_values.0.decoder.key` (optimum's names)."""
+    return ".".join([prefix, str(layer)] + ([attention] if attention else []) + [part])
+
+
+def cache_pairs(n_layers: int, attention: str | None = None) -> tuple[CachePair, ...]:
+    """past_key_values.{i}[.decoder].key|value -> present.{i}[.decoder].key|value, sequence on axis 2."""
+    return tuple(CachePair(kv_name("past_key_values", i, part, attention), kv_name("present", i, part, attention))
                  for i in range(n_layers) for part in ("key", "value"))

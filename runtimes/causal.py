@@ -13,21 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ttsx.errors import TtsxError
+from ttsx.base.errors import TtsxError
 
 from .session import StageSession
-
-CAPACITY_STEP = 64  # a symbolic capacity is sized to the generation, rounded up to this many positions
-
-
-def capacity_for(spec, needed: int) -> int:
-    """The graph's static capacity (TtsxError if `needed` is more), or `needed` rounded up (symbolic capacity)."""
-    if isinstance(spec.capacity, int):
-        if needed > spec.capacity:
-            raise TtsxError(f"{spec.name}: {needed} positions asked for; the graph's cache holds {spec.capacity}")
-        return spec.capacity
-    return -(-needed // CAPACITY_STEP) * CAPACITY_STEP
-
 
 class CausalRunner:
     """One causal graph with an in-place cache: a prefill, then steps of one token per row."""
@@ -43,7 +31,7 @@ class CausalRunner:
     def start(self, feed: dict, lengths, room: int) -> dict[str, np.ndarray]:
         """Prefill rows of `lengths` real tokens (feed right-padded), leaving room for `room` more per row."""
         lengths = np.asarray(lengths, np.int32)
-        self.capacity = capacity_for(self.spec, int(lengths.max()) + room)
+        self.capacity = self.spec.capacity_for(int(lengths.max()) + room)
         self.session.attach(self.session.new_cache(len(lengths), self.capacity))
         self.cache_lengths = np.zeros(len(lengths), np.int32)
         return self._run(feed, lengths)

@@ -1,14 +1,14 @@
 """Open stage sessions on a named backend, and a family's pipeline over them.
 
-Adding a backend is one module plus one entry here; adding a family touches nothing here (the
-torch backend runs whatever `Family.graph_module` returns for a graph).
+Adding a backend is one module plus one entry in BACKENDS; adding a family touches nothing here (the
+torch backend runs the module each graph's kind exports, `GraphKind.module`).
 """
 from __future__ import annotations
 
 from typing import Callable
 
-from ttsx.artifact import Artifact
-from ttsx.errors import TtsxError
+from ttsx.artifact.manifest import Artifact
+from ttsx.base.errors import TtsxError
 from ttsx.recipes import get_family
 
 from .session import StageSession
@@ -67,7 +67,7 @@ def open_session(artifact: Artifact, graph: str, backend: str = "onnxruntime", r
     recipe = artifact.recipe
     kv_cache = "tensorrt" if backend == "torch-compiled" else artifact.kv_cache
     reference = recipe.graph(graph, kv_cache=kv_cache)
-    module = get_family(recipe.family).graph_module(reference_model, recipe, reference, kv_cache)
+    module = recipe.kind(graph).module(reference_model, kv_cache).eval()
     if backend == "torch-compiled":
         from .torch_compiled_backend import CompiledTorchSession
 
@@ -78,7 +78,7 @@ def open_session(artifact: Artifact, graph: str, backend: str = "onnxruntime", r
 def backend_precision(artifact: Artifact, backend: str, engines=None) -> str:
     """The precision a backend computes in: the engines' for tensorrt, fp32 for torch, else the artifact's."""
     if backend == "tensorrt":
-        from ttsx.engines import default_engines_dir, read_engine_manifest
+        from ttsx.artifact.engines import default_engines_dir, read_engine_manifest
 
         return read_engine_manifest(engines or default_engines_dir(artifact.root), artifact.root)["precision"]
     return "fp32" if backend.startswith("torch") else artifact.precision

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ttsx.errors import TtsxError
+from ttsx.base.errors import TtsxError
 
 _TEACHER: ContextVar["Recorder | Forcer | None"] = ContextVar("ttsx_teacher", default=None)
 _STAGE: ContextVar[str] = ContextVar("ttsx_stage", default="")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ttsx.errors import TtsxError
+from ttsx.base.errors import TtsxError
 from ttsx.recipes.spec import GraphSpec
 
 from .session import StageSession, host_array

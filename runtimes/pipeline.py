@@ -8,7 +8,6 @@ its recipe's defaults for whatever is left unset. A family may also accept its o
 """
 from __future__ import annotations
 
-import math
 import secrets
 import time
 from abc import ABC, abstractmethod
@@ -19,12 +18,11 @@ from typing import Callable
 
 import numpy as np
 
-from ttsx.errors import TtsxError
-from ttsx.progress import counter
+from ttsx.base.errors import TtsxError
+from ttsx.base.progress import Progress, counter
 from ttsx.runtimes import forcing
-from ttsx.runtimes.sampling import RowRandom
+from ttsx.runtimes.sampling import RowRandom, check_sampling
 
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -48,22 +46,6 @@ class SynthesisOptions:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise TtsxError(f"{name} must be >= 1 (got {value})")
-
-
-MIN_TEMPERATURE = 1e-6  # below it logits / temperature overflows; use greedy for argmax
-MAX_TEMPERATURE = 10.0  # above it every family samples near-uniformly (noise), and 1e308 divides logits to 0
-
-
-def check_sampling(temperature: float | None, top_k: int | None, top_p: float | None) -> None:
-    """Reject values that would sample from NaN, empty or flat distributions, naming the option."""
-    if temperature is not None and not (math.isfinite(temperature)
-                                        and MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE):
-        raise TtsxError(f"temperature must be a number in [{MIN_TEMPERATURE:g}, {MAX_TEMPERATURE:g}] "
-                        f"(got {temperature}); use greedy for argmax")
-    if top_k is not None and top_k < 1:
-        raise TtsxError(f"top_k must be >= 1 (got {top_k})")
-    if top_p is not None and not (math.isfinite(top_p) and 1e-6 <= top_p <= 1):
-        raise TtsxError(f"top_p must be in [1e-6, 1] (got {top_p})")
 
 
 @dataclass

@@ -1,13 +1,30 @@
 """Token choice as small pure functions over host logits [batch, vocab] (numpy)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from ttsx.base.errors import OptionError
+
 from .forcing import observe
 
 NEG_INF = np.float32(-np.inf)
+MIN_TEMPERATURE = 1e-6  # below it logits / temperature overflows; use greedy for argmax
+MAX_TEMPERATURE = 10.0  # above it every family samples near-uniformly (noise), and 1e308 divides logits to 0
+
+
+def check_sampling(temperature: float | None, top_k: int | None, top_p: float | None) -> None:
+    """Reject values that would sample from NaN, empty or flat distributions, naming the option."""
+    if temperature is not None and not (math.isfinite(temperature)
+                                        and MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE):
+        raise OptionError(f"temperature must be a number in [{MIN_TEMPERATURE:g}, {MAX_TEMPERATURE:g}] "
+                        f"(got {temperature}); use greedy for argmax")
+    if top_k is not None and top_k < 1:
+        raise OptionError(f"top_k must be >= 1 (got {top_k})")
+    if top_p is not None and not (math.isfinite(top_p) and 1e-6 <= top_p <= 1):
+        raise OptionError(f"top_p must be in [1e-6, 1] (got {top_p})")
 
 
 @dataclass(frozen=True)
@@ -21,12 +38,7 @@ class SamplingOptions:
     min_keep: int = 1  # top-k and top-p keep at least this many ids (transformers' min_tokens_to_keep)
 
     def __post_init__(self):
-        if self.temperature <= 0:
-            raise ValueError(f"temperature must be > 0 (got {self.temperature}); use greedy=True for argmax")
-        if self.top_k is not None and self.top_k < 1:
-            raise ValueError(f"top_k must be >= 1 (got {self.top_k})")
-        if self.top_p is not None and not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1] (got {self.top_p})")
+        check_sampling(self.temperature, self.top_k, self.top_p)
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from ttsx.errors import FeedError
+from ttsx.base.errors import FeedError
 from ttsx.recipes.spec import GraphSpec
 
 

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ttsx.artifact import Artifact
-from ttsx.engines import (check_compatible, check_source, default_engines_dir, engine_bytes, gpu_identity,
+from ttsx.artifact.manifest import Artifact
+from ttsx.artifact.engines import (check_compatible, check_source, default_engines_dir, engine_bytes, gpu_identity,
                           import_tensorrt, read_engine_manifest)
-from ttsx.errors import FeedError, TtsxError
+from ttsx.base.errors import FeedError, TtsxError
 from ttsx.recipes.spec import GraphSpec
 
 from .session import StageSession, host_array

@@ -4,10 +4,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ttsx.errors import TtsxError
+from ttsx.base.errors import TtsxError
 
 SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")
-BYTE_ID_OFFSET = 1000  # byte tokenizer ids: 1000 + byte value, inside the BERT vocabulary range
 
 
 def normalize(text: str) -> str:
@@ -18,12 +17,16 @@ def normalize(text: str) -> str:
 class ByteTokenizer:
     """Stand-in for artifacts exported from random weights without a tokenizer: ids from UTF-8 bytes.
 
-    Only for exercising the pipeline: random weights make no speech with any tokenizer.
+    Only for exercising the pipeline: random weights make no speech with any tokenizer. `offset` shifts
+    the 256 byte ids into the model's text vocabulary.
     """
 
+    def __init__(self, offset: int = 0):
+        self.offset = offset
+
     def encode(self, text: str) -> list[int]:
-        """UTF-8 bytes shifted into the id range."""
-        return [BYTE_ID_OFFSET + b for b in text.encode("utf-8")]
+        """UTF-8 bytes shifted by `offset`."""
+        return [self.offset + b for b in text.encode("utf-8")]
 
 
 class HfTokenizer:

@@ -18,7 +18,7 @@ import onnxruntime as ort
 
 from benchtools import timed
 
-from ttsx.artifact import load_artifact
+from ttsx.artifact.manifest import load_artifact
 from ttsx.runtimes.causal import CausalRunner
 from ttsx.runtimes.factory import open_session
 from ttsx.runtimes.sampling import SamplingOptions, choose

@@ -20,7 +20,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper
 
 from benchtools import timed
-from ttsx.artifact import load_artifact
+from ttsx.artifact.manifest import load_artifact
 
 
 def fp16_cache_graph(path: Path, out: Path) -> None:

@@ -18,9 +18,9 @@ import onnx
 import torch
 
 from benchtools import timed
-from ttsx.artifact import load_artifact
-from ttsx.recipes.bark.graphs import build_cache
-from ttsx.parity import reference_model
+from ttsx.artifact.manifest import load_artifact
+from ttsx.recipes.causal import build_cache
+from ttsx.runtimes.reference import reference_model
 from ttsx.runtimes.factory import open_session
 
 

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-POOL = (  # held out from the calibration prompts and from ttsx.agreement.AGREEMENT_PROMPTS
+POOL = (  # held out from the calibration prompts and from ttsx.checks.agreement.AGREEMENT_PROMPTS
     "The train to the coast leaves at seven.", "Please close the window before the storm.",
     "Nobody expected the results to be so clear.", "We will meet again under the old bridge.",
     "How many apples did you buy at the market?", "Her voice was calm, and the room fell silent.",
@@ -38,11 +38,12 @@ def main() -> None:
     parser.add_argument("--no-graphs", action="store_true", help="only the end-to-end gate on the prompt seeds")
     args = parser.parse_args()
 
-    from ttsx.agreement import greedy_agreement
-    from ttsx.artifact import load_artifact
-    from ttsx.bench import machine
-    from ttsx.parity import failures, reference_model, run_parity
-    from ttsx.progress import third_party_quiet
+    from ttsx.checks.agreement import greedy_agreement
+    from ttsx.artifact.manifest import load_artifact
+    from ttsx.app.bench import machine
+    from ttsx.checks.parity import failures, run_parity
+    from ttsx.runtimes.reference import reference_model
+    from ttsx.base.progress import third_party_quiet
 
     info = machine()
     print(f"machine: {info['processor']}, {info['cpus']} CPUs, flags {' '.join(info['flags'])}")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ttsx.artifact import load_artifact
+from ttsx.artifact.manifest import load_artifact
 from ttsx.runtimes.factory import open_session
 
 

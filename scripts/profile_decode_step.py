@@ -11,8 +11,8 @@ import time
 import numpy as np
 import torch
 
-from ttsx.artifact import load_artifact
-from ttsx.parity import reference_model
+from ttsx.artifact.manifest import load_artifact
+from ttsx.runtimes.reference import reference_model
 from ttsx.runtimes.factory import open_session
 
 art = load_artifact(sys.argv[1])

@@ -15,8 +15,8 @@ import collections
 import statistics
 import time
 
-from ttsx.artifact import load_artifact
-from ttsx.bench import Workload
+from ttsx.artifact.manifest import load_artifact
+from ttsx.app.bench import Workload
 from ttsx.runtimes.factory import open_pipeline
 from ttsx.runtimes.pipeline import SynthesisOptions
 from ttsx.runtimes.session import SessionWrapper

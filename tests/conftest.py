@@ -1,7 +1,10 @@
 """Shared fixtures: one bark-tiny artifact per test session (seconds to export)."""
 from __future__ import annotations
 
+import os
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -9,7 +12,7 @@ import pytest
 def _tensorrt_and_gpu() -> str | None:
     """None when TensorRT 11 and a CUDA GPU are usable, else why not."""
     try:
-        from ttsx.engines import gpu_identity, import_tensorrt
+        from ttsx.artifact.engines import gpu_identity, import_tensorrt
 
         import_tensorrt()
         gpu_identity()
@@ -47,7 +50,7 @@ def tiny_copy(tiny_artifact, tmp_path):
 @pytest.fixture(scope="session")
 def tiny_reference():
     """The bark-tiny reference BarkModel with the same seed as tiny_artifact."""
-    from ttsx.recipes.bark.reference import random_reference
+    from ttsx.recipes.families.bark.reference import random_reference
     from ttsx.recipes import get_recipe
 
     return random_reference(get_recipe("bark-tiny"), seed=0)
@@ -72,8 +75,8 @@ def quantize(tiny_artifact, tmp_path_factory):
 @pytest.fixture(scope="session")
 def chattts_artifact(tmp_path_factory):
     """A chattts-tiny artifact exported from seeded random weights (seed 0); skips without the chattts package."""
-    from ttsx.errors import SourceError
-    from ttsx.recipes.chattts.reference import import_chattts
+    from ttsx.base.errors import SourceError
+    from ttsx.recipes.families.chattts.reference import import_chattts
 
     try:
         import_chattts()
@@ -103,3 +106,21 @@ def tiny_tensorrt_artifact(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("artifacts") / "bark-tiny-tensorrt"
     return export_artifact(ExportOptions("bark-tiny", ModelSource("random", seed=0), out, kv_cache="tensorrt"))
+
+
+# The test-only family (tests/plugin_family/README.md) plugs in as a third-party family would; subprocesses
+# (`ttsx serve`, the CLI) find it through the same two variables.
+PLUGIN = str(Path(__file__).resolve().parent / "plugin_family")
+os.environ["TTSX_FAMILIES"] = ",".join(filter(None, [os.environ.get("TTSX_FAMILIES", ""), "ttsx_toy"]))
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [PLUGIN, os.environ.get("PYTHONPATH", "")]))
+sys.path.insert(0, PLUGIN)
+
+
+@pytest.fixture(scope="session")
+def toy_artifact(tmp_path_factory):
+    """A toy-tiny artifact (the test-only family) exported from seeded random weights (seed 0)."""
+    from ttsx.exporter.export import ExportOptions, export_artifact
+    from ttsx.recipes.source import ModelSource
+
+    out = tmp_path_factory.mktemp("artifacts") / "toy-tiny"
+    return export_artifact(ExportOptions("toy-tiny", ModelSource("random", seed=0), out))

@@ -29,7 +29,7 @@ def test_ttsx_and_chattts_load_without_a_torchaudio_warning():
     result = _python("import warnings; warnings.simplefilter('always')\n"
                      "import ttsx\n"
                      "from transformers import BarkModel\n"
-                     "from ttsx.recipes.chattts.reference import import_chattts\n"
+                     "from ttsx.recipes.families.chattts.reference import import_chattts\n"
                      "import_chattts(); import vocos")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "torchaudio" not in result.stderr, result.stderr[-2000:]

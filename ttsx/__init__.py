@@ -1,11 +1,18 @@
-"""ttsx: export multi-stage TTS models to ONNX/TensorRT and run them with parity checks."""
+"""ttsx: export multi-stage TTS models to ONNX/TensorRT and run them with parity checks.
+
+`ttsx.load(artifact_dir)` is the one-line entry. Names here load on first use, so importing a low
+layer (`ttsx.base.errors`, say) runs nothing of a higher one.
+"""
 __version__ = "0.2.0"
 
-from ttsx import torchaudio_guard  # noqa: E402
+__all__ = ["load", "Speech", "SynthesisOptions", "TtsxError", "__version__"]
+_LAZY = {"load": "ttsx.api", "Speech": "ttsx.runtimes.pipeline", "SynthesisOptions": "ttsx.runtimes.pipeline",
+         "TtsxError": "ttsx.base.errors"}
 
-torchaudio_guard.install()  # before anything imports transformers (see ttsx/torchaudio_guard.py)
 
-from ttsx.api import load  # noqa: E402  (light: torch/onnxruntime load inside)
-from ttsx.runtimes.pipeline import Speech, SynthesisOptions  # noqa: E402  (numpy only)
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'ttsx' has no attribute {name!r}")
+    import importlib
 
-__all__ = ["load", "Speech", "SynthesisOptions", "__version__"]
+    return getattr(importlib.import_module(_LAZY[name]), name)

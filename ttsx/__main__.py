@@ -1,5 +1,5 @@
 """`python -m ttsx`: the same as the `ttsx` command."""
-from ttsx.cli import main
+from ttsx.app.cli import main
 
 if __name__ == "__main__":
     main()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ttsx.artifact import load_artifact
+from ttsx.artifact.manifest import load_artifact
 
 
 def load(artifact_dir: str | Path, backend: str = "onnxruntime", model_dir: str | None = None, **session_options):
@@ -18,7 +18,7 @@ def load(artifact_dir: str | Path, backend: str = "onnxruntime", model_dir: str 
     artifact = load_artifact(artifact_dir)
     reference = None
     if backend.startswith("torch"):
-        from ttsx.parity import reference_model
+        from ttsx.runtimes.reference import reference_model
 
         reference = reference_model(artifact, model_dir)
     return open_pipeline(artifact, backend, reference, **session_options)

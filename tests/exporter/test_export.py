@@ -3,8 +3,8 @@ import json
 import onnx
 import pytest
 
-from ttsx.artifact import load_artifact, sha256_file
-from ttsx.errors import ArtifactError
+from ttsx.artifact.manifest import load_artifact, sha256_file
+from ttsx.base.errors import ArtifactError
 from ttsx.exporter import export as export_module
 from ttsx.exporter.export import ExportOptions, export_artifact
 from ttsx.recipes.source import ModelSource

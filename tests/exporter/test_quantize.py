@@ -7,11 +7,11 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from ttsx.artifact import load_artifact
-from ttsx.errors import ArtifactError, TtsxError
+from ttsx.artifact.manifest import load_artifact
+from ttsx.base.errors import ArtifactError, TtsxError
 from ttsx.exporter.precision import attention_projections, weight_matmuls
 from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact
-from ttsx.parity import failures, format_table, run_parity
+from ttsx.checks.parity import failures, format_table, run_parity
 from ttsx.recipes.precision import Budget
 
 PRECISIONS = ("fp16", "int8", "int8-qdq")
@@ -141,7 +141,7 @@ def test_quantizing_writes_nothing_into_the_source(quantize, tiny_artifact, prec
 
 
 def test_top1_pools_every_draw_and_later_draws_are_held_to_the_budget(quantize, monkeypatch):
-    from ttsx import parity
+    from ttsx.checks import parity
 
     quantized = quantize("int8")
     rows = run_parity(quantized, graphs=("coarse",))
@@ -157,7 +157,7 @@ def test_top1_pools_every_draw_and_later_draws_are_held_to_the_budget(quantize, 
 
 
 def test_top1_draws_stop_once_the_pool_is_large(quantize):
-    from ttsx import parity
+    from ttsx.checks import parity
 
     assert parity.top1_draws(11) == parity.TOP1_DRAWS and parity.top1_draws(parity.TOP1_ROWS) == 1
     rows = run_parity(quantize("int8"), graphs=("fine",))
@@ -166,7 +166,7 @@ def test_top1_draws_stop_once_the_pool_is_large(quantize):
 
 
 def test_worst_rows_keep_the_largest_value_and_any_failure():
-    from ttsx.parity import ParityRow, worst_rows
+    from ttsx.checks.parity import ParityRow, worst_rows
 
     rows = [ParityRow("g", f"c{i}", "logits", "rel L2", v, "<= 0.1", v <= 0.1) for i, v in enumerate((0.02, 0.3, 0.05))]
     (row,) = worst_rows("g", "draws", rows)

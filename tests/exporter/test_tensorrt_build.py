@@ -9,10 +9,10 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from ttsx.artifact import MANIFEST, load_artifact, sha256_file
-from ttsx.cli import main
-from ttsx.engines import EngineMismatchError, check_compatible, check_source, engine_bytes, read_engine_manifest
-from ttsx.errors import ArtifactError, FeedError, TtsxError
+from ttsx.artifact.manifest import MANIFEST, load_artifact, sha256_file
+from ttsx.app.cli import main
+from ttsx.artifact.engines import EngineMismatchError, check_compatible, check_source, engine_bytes, read_engine_manifest
+from ttsx.base.errors import ArtifactError, FeedError, TtsxError
 from ttsx.exporter.tensorrt_build import engine_precision, input_profiles, phase_profiles
 from ttsx.recipes import get_recipe
 

@@ -4,7 +4,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from ttsx.artifact import load_artifact
+from ttsx.artifact.manifest import load_artifact
 from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact
 from ttsx.exporter.tensorrt_check import check_graph
 

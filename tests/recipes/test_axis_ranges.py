@@ -6,10 +6,10 @@ machine; here the pipeline's and parity's real feeds are recorded and checked ag
 import numpy as np
 import pytest
 
-from ttsx.artifact import load_artifact
+from ttsx.artifact.manifest import load_artifact
 from ttsx.exporter.tensorrt_build import input_profiles
 from ttsx.recipes import get_family, get_recipe, recipe_names
-from ttsx.recipes.bark.pipeline import GenerationOptions
+from ttsx.recipes.families.bark.pipeline import GenerationOptions
 from ttsx.runtimes.factory import open_pipeline
 from ttsx.runtimes.session import SessionWrapper
 
@@ -58,10 +58,11 @@ def test_pipeline_and_parity_feeds_lie_inside_the_profiles(tiny_artifact, tiny_r
     artifact = load_artifact(tiny_artifact)
     with open_pipeline(artifact, wrap=lambda s: Recorder(s, seen)) as pipeline:
         pipeline(["Hello there.", "A second text, a little longer than the first.", "Three"], options=options)
-    recipe, family = artifact.recipe, get_family(artifact.recipe.family)
+    recipe = artifact.recipe
     for spec in recipe.graphs():
-        for i, case in enumerate(family.parity_cases(recipe, spec)):
-            feed = family.make_feed(tiny_reference, recipe, spec, case, np.random.default_rng(i))
+        kind = recipe.kind(spec.name)
+        for i, case in enumerate(kind.cases()):
+            feed = kind.feed(tiny_reference, spec, case, np.random.default_rng(i))
             seen.setdefault(spec.name, set()).add(tuple((k, tuple(np.shape(v))) for k, v in feed.items()))
     assert set(seen) == set(artifact.graph_names)
     for name, feeds in seen.items():

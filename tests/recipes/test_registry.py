@@ -1,7 +1,7 @@
 import pytest
 
 from ttsx.recipes import UnknownRecipeError, get_recipe, recipe_names, register
-from ttsx.recipes.bark.recipe import BarkRecipe
+from ttsx.recipes.families.bark.recipe import BarkRecipe
 
 
 def test_unknown_recipe_names_the_known_ones():
@@ -72,19 +72,21 @@ def test_chattts_real_architecture_is_the_package_config():
 @pytest.mark.parametrize("name", recipe_names())
 def test_every_graph_of_every_recipe_has_parity_cases(name):
     """A registered graph without cases would never be checked (optimum's rule: no model without a test)."""
-    from ttsx.recipes import get_family
-
     recipe = get_recipe(name)
-    family = get_family(recipe.family)
     for spec in recipe.graphs():
-        cases = family.parity_cases(recipe, spec)
+        cases = recipe.kind(spec.name).cases()
         assert len(cases) >= 2 and len({c.label for c in cases}) == len(cases), spec.name
         assert any(getattr(c, "batch", 1) > 1 for c in cases), f"{spec.name}: no batch > 1 case"
 
 
-def test_families_are_registered_once_each():
-    from ttsx.recipes.registry import FAMILIES, get_family
+def test_families_are_found_not_listed():
+    """Every package in recipes/families/ is a family, found without a list; each recipe names its family."""
+    from pathlib import Path
 
-    assert set(FAMILIES) == {"bark", "chattts"}
-    assert {get_recipe(n).family for n in recipe_names()} == set(FAMILIES)
-    assert all(get_family(name).name == name for name in FAMILIES)
+    from ttsx.recipes.registry import family_names, get_family
+
+    folder = Path(__file__).resolve().parents[2] / "recipes" / "families"
+    built_in = {p.name for p in folder.iterdir() if (p / "__init__.py").is_file()}
+    assert built_in and built_in <= set(family_names())
+    assert {get_recipe(n).family for n in recipe_names()} == set(family_names())
+    assert all(get_family(name).name == name for name in family_names())

@@ -7,10 +7,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import ttsx
-from ttsx.cli import main
-from ttsx.errors import FeedError, TtsxError
+from ttsx.app.cli import main
+from ttsx.base.errors import FeedError, TtsxError
 from ttsx.recipes import recipe_names
-from ttsx.recipes.bark.pipeline import GenerationOptions
+from ttsx.recipes.families.bark.pipeline import GenerationOptions
 
 FAST = GenerationOptions.greedy(2, seed=0, batch_size=16)  # 2 semantic tokens per piece: seconds per call
 FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -58,7 +58,7 @@ ARRAYS = hnp.arrays(dtype=st.sampled_from([np.int64, np.int32, np.float32, np.fl
 
 @pytest.fixture(scope="module")
 def sessions(tiny_artifact):
-    from ttsx.artifact import load_artifact
+    from ttsx.artifact.manifest import load_artifact
     from ttsx.runtimes.factory import open_session
 
     artifact = load_artifact(tiny_artifact)

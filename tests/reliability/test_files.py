@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from ttsx.artifact import load_artifact
-from ttsx.cli import main
-from ttsx.errors import TtsxError
-from ttsx.files import MAX_TEXT_FILE_BYTES, MAX_VOICE_ELEMENTS, check_output, load_npz
-from ttsx.recipes.bark.voices import load_voice
+from ttsx.artifact.manifest import load_artifact
+from ttsx.app.cli import main
+from ttsx.base.errors import TtsxError
+from ttsx.base.files import MAX_TEXT_FILE_BYTES, MAX_VOICE_ELEMENTS, check_output, load_npz
+from ttsx.recipes.families.bark.voices import load_voice
 
 FAST = ["--max-tokens", "20", "--seed", "0"]
 

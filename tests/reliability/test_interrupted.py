@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ttsx.artifact import load_artifact
+from ttsx.artifact.manifest import load_artifact
 
 EXPORT = [sys.executable, "-m", "ttsx", "export", "--recipe", "bark-tiny", "--random-weights", "--force"]
 # Moments to kill at: when a progress line containing the text appears on stderr ("" = after a delay).

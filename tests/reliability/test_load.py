@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import ttsx
-from ttsx.recipes.bark.pipeline import GenerationOptions
-from ttsx.recipes.bark.stages import SemanticOptions
+from ttsx.recipes.families.bark.pipeline import GenerationOptions
+from ttsx.recipes.families.bark.stages import SemanticOptions
 from ttsx.runtimes.sampling import SamplingOptions
 
 TEXTS = [f"Sentence number {i}, said {'once' if i % 2 else 'twice'}." for i in range(200)]

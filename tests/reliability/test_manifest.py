@@ -5,8 +5,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from ttsx.artifact import load_artifact, sha256_file
-from ttsx.errors import ArtifactError
+from ttsx.artifact.manifest import load_artifact, sha256_file
+from ttsx.base.errors import ArtifactError
 
 
 def _edit(root, change):

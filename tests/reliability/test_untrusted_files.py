@@ -7,12 +7,12 @@ import numpy as np
 import onnx
 import pytest
 
-from ttsx.artifact import load_artifact, sha256_file
-from ttsx.errors import ArtifactError, SourceError, TtsxError
-from ttsx.recipes.bark.reference import checkpoint_reference, random_reference
+from ttsx.artifact.manifest import load_artifact, sha256_file
+from ttsx.base.errors import ArtifactError, SourceError, TtsxError
+from ttsx.recipes.families.bark.reference import checkpoint_reference, random_reference
 from ttsx.recipes.source import ModelSource
 from ttsx.recipes import get_recipe
-from ttsx.recipes.bark.voices import load_voice
+from ttsx.recipes.families.bark.voices import load_voice
 
 
 def _rehash(root):

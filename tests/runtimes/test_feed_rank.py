@@ -18,7 +18,7 @@ from ttsx.runtimes.session import host_array
 from ttsx.runtimes.torch_backend import TorchSession
 
 ROOT = Path(__file__).resolve().parents[2]
-SPEC = GraphSpec("rank", "rank", "rank", inputs=(TensorSpec("x", "int64", ()),),
+SPEC = GraphSpec("rank", "rank", inputs=(TensorSpec("x", "int64", ()),),
                  outputs=(TensorSpec("shape", "int64", ("rank",)),), tolerance=Tolerance(0, 0))
 
 

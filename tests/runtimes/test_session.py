@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ttsx.errors import FeedError
+from ttsx.base.errors import FeedError
 from ttsx.recipes import get_recipe
 from ttsx.runtimes.session import validate_feed
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from ttsx.artifact import MANIFEST, load_artifact, sha256_file
-from ttsx.cli import main
-from ttsx.engines import EngineMismatchError
-from ttsx.errors import FeedError
-from ttsx.parity import run_parity
+from ttsx.artifact.manifest import MANIFEST, load_artifact, sha256_file
+from ttsx.app.cli import main
+from ttsx.artifact.engines import EngineMismatchError
+from ttsx.base.errors import FeedError
+from ttsx.checks.parity import run_parity
 from ttsx.runtimes.causal import CausalRunner
 from ttsx.runtimes.factory import open_sessions
 

@@ -2,7 +2,7 @@
 import numpy as np
 
 import ttsx
-from ttsx.parity import run_parity
+from ttsx.checks.parity import run_parity
 from ttsx.runtimes.pipeline import SynthesisOptions
 from ttsx.runtimes.torch_compiled_backend import PREFILL_BUCKETS, compiled_graphs
 
@@ -34,8 +34,8 @@ def test_after_warm_up_nothing_recompiles_and_batches_equal_solo_runs(tiny_artif
 
 
 def test_prefill_buckets_never_write_pads_past_the_cache(tiny_artifact):
-    from ttsx.artifact import load_artifact
-    from ttsx.parity import reference_model
+    from ttsx.artifact.manifest import load_artifact
+    from ttsx.runtimes.reference import reference_model
     from ttsx.runtimes.factory import open_session
 
     artifact = load_artifact(tiny_artifact)

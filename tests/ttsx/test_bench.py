@@ -5,9 +5,9 @@ import re
 import numpy as np
 from click.testing import CliRunner
 
-from ttsx.cli import main
+from ttsx.app.cli import main
 from ttsx.recipes import get_recipe
-from ttsx.recipes.bark.stages import SemanticOptions, semantic_tokens
+from ttsx.recipes.families.bark.stages import SemanticOptions, semantic_tokens
 from ttsx.runtimes.sampling import SamplingOptions
 
 
@@ -46,7 +46,7 @@ def test_bench_batches_report_throughput_latency_and_a_plot(tiny_artifact, tmp_p
 
 
 def test_bench_runs_the_compiled_backend_once_and_reports_its_compiles(tiny_artifact, quantize):
-    from ttsx.bench import Workload, run_bench
+    from ttsx.app.bench import Workload, run_bench
 
     results = run_bench([tiny_artifact, quantize("int8")], ("onnxruntime", "torch-compiled"), Workload(6, (1,), 1),
                         baseline=False)
@@ -60,7 +60,7 @@ def test_bench_runs_the_compiled_backend_once_and_reports_its_compiles(tiny_arti
 
 
 def test_batch_sizes_after_one_flag_are_not_taken_for_artifacts():
-    from ttsx.cli import expand_batches
+    from ttsx.app.cli import expand_batches
 
     assert expand_batches(["a", "--batch", "1", "4", "8", "b", "--tokens", "3"]) == \
         ["a", "--batch", "1", "--batch", "4", "--batch", "8", "b", "--tokens", "3"]

@@ -2,7 +2,7 @@ import json
 
 from click.testing import CliRunner
 
-from ttsx.cli import main
+from ttsx.app.cli import main
 
 
 def test_help_lists_commands():

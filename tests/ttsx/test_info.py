@@ -4,7 +4,7 @@ import sys
 
 from click.testing import CliRunner
 
-from ttsx.cli import main
+from ttsx.app.cli import main
 
 
 def test_info_describes_the_artifact(tiny_artifact):
@@ -27,7 +27,7 @@ def test_info_verify_names_a_changed_file(tiny_copy):
 
 
 def test_info_loads_no_model_library(tiny_artifact):
-    code = ("import sys; from ttsx.info import describe; describe(sys.argv[1]); "
+    code = ("import sys; from ttsx.app.info import describe; describe(sys.argv[1]); "
             "print(sorted(m for m in ('torch', 'transformers', 'onnxruntime', 'onnx') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code, str(tiny_artifact)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

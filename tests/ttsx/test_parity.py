@@ -4,9 +4,9 @@ import numpy as np
 import onnx
 import pytest
 
-from ttsx.artifact import load_artifact, sha256_file
-from ttsx.errors import ArtifactError, TtsxError
-from ttsx.parity import format_table, run_parity
+from ttsx.artifact.manifest import load_artifact, sha256_file
+from ttsx.base.errors import ArtifactError, TtsxError
+from ttsx.checks.parity import format_table, run_parity
 
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
@@ -56,7 +56,7 @@ def test_every_input_of_every_graph_moves_its_outputs(tiny_artifact):
 def test_a_codec_that_ignores_its_codes_fails_parity(tmp_path, monkeypatch):
     """transformers leaves EnCodec's codebooks at zero: exported like that, the codec ignores its codes."""
     from ttsx.exporter.export import ExportOptions, export_artifact
-    from ttsx.recipes.bark import reference
+    from ttsx.recipes.families.bark import reference
     from ttsx.recipes.source import ModelSource
 
     monkeypatch.setattr(reference, "fill_degenerate_buffers", lambda module, generator: [])
@@ -104,7 +104,7 @@ def test_the_tensorrt_cache_flavour_matches_transformers_on_onnxruntime(tiny_ten
 
 
 def test_a_deleted_checkpoint_source_is_named_not_looked_up_on_the_hub(tiny_copy, tmp_path):
-    from ttsx.parity import reference_model
+    from ttsx.runtimes.reference import reference_model
 
     manifest = json.loads((tiny_copy / "manifest.json").read_text())
     manifest["source"] = {"kind": "checkpoint", "random_weights": False, "weights_sha256": "0" * 64,
@@ -115,14 +115,14 @@ def test_a_deleted_checkpoint_source_is_named_not_looked_up_on_the_hub(tiny_copy
 
 
 def test_model_is_refused_for_a_random_weights_artifact(tiny_artifact, tmp_path):
-    from ttsx.parity import reference_model
+    from ttsx.runtimes.reference import reference_model
 
     with pytest.raises(TtsxError, match="seeded random weights.*would not be used: drop it"):
         reference_model(load_artifact(tiny_artifact), str(tmp_path))
 
 
 def test_a_nan_reference_passes_only_where_a_cache_is_undefined():
-    from ttsx.parity import compare
+    from ttsx.checks.parity import compare
     from ttsx.recipes import get_recipe
 
     spec = get_recipe("bark-tiny").graph("semantic")

@@ -2,7 +2,7 @@
 import io
 
 from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact
-from ttsx.progress import Progress, counter
+from ttsx.base.progress import Progress, counter
 
 
 def test_counted_work_is_plain_lines_off_a_terminal():

@@ -5,9 +5,9 @@ import pytest
 from click.testing import CliRunner
 
 import ttsx
-from ttsx.cli import main
-from ttsx.errors import TtsxError
-from ttsx.recipes.bark.pipeline import GenerationOptions
+from ttsx.app.cli import main
+from ttsx.base.errors import TtsxError
+from ttsx.recipes.families.bark.pipeline import GenerationOptions
 from ttsx.runtimes.text import ByteTokenizer, split_for_window
 
 FAST = ["--max-tokens", "20", "--seed", "0"]
@@ -62,7 +62,7 @@ def test_artifact_of_other_recipe_or_tampered_is_refused(tiny_copy, tmp_path):
 
 
 def test_long_text_is_split_at_sentences_and_joined(tiny_artifact):
-    tokenizer = ByteTokenizer()
+    tokenizer = ByteTokenizer(1000)
     sentence = "This sentence has exactly enough words to matter here. "
     text = sentence * 12  # ~670 byte tokens: three Bark windows
     pieces = split_for_window(text.strip(), tokenizer, 256)

@@ -35,7 +35,8 @@ def test_without_the_guard_the_broken_package_breaks_transformers(broken_torchau
 
 def test_with_the_guard_transformers_and_the_stand_in_load(broken_torchaudio):
     result = run("""
-        import ttsx, transformers.audio_utils, torchaudio
+        import ttsx.recipes; ttsx.recipes.recipe_names()  # loading the families installs the guard
+        import transformers.audio_utils, torchaudio
         from torchaudio.transforms import MelSpectrogram
         from torchaudio.functional.functional import _hz_to_mel
         mel = MelSpectrogram(sample_rate=24000, n_fft=1024, hop_length=256, n_mels=100)
@@ -55,5 +56,5 @@ def test_a_working_torchaudio_is_left_alone(tmp_path):
     package = tmp_path / "torchaudio"
     package.mkdir()
     (package / "__init__.py").write_text("REAL = True\n")
-    result = run("import ttsx, torchaudio; print(torchaudio.REAL, hasattr(torchaudio, 'TTSX_STAND_IN'))", tmp_path)
+    result = run("import ttsx.recipes; ttsx.recipes.recipe_names(); import torchaudio; print(torchaudio.REAL, hasattr(torchaudio, 'TTSX_STAND_IN'))", tmp_path)
     assert result.returncode == 0 and "True False" in result.stdout, result.stderr

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import ttsx
-from ttsx.recipes.bark.pipeline import GenerationOptions
-from ttsx.recipes.bark.stages import SemanticOptions
+from ttsx.recipes.families.bark.pipeline import GenerationOptions
+from ttsx.recipes.families.bark.stages import SemanticOptions
 from ttsx.runtimes.sampling import SamplingOptions
 
 PROMPTS = ["Hello world.", "A second, longer sentence, with a comma!", "Three"]

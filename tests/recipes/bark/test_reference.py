@@ -3,12 +3,12 @@ import json
 import numpy as np
 import pytest
 
-from ttsx.errors import SourceError
+from ttsx.base.errors import SourceError
 from ttsx.exporter.export import ExportOptions, export_artifact
 from ttsx.recipes import get_family
-from ttsx.recipes.bark.reference import checkpoint_reference, random_reference
+from ttsx.recipes.families.bark.reference import checkpoint_reference, random_reference
 from ttsx.recipes.source import ModelSource
-from ttsx.parity import run_parity
+from ttsx.checks.parity import run_parity
 from ttsx.recipes import get_recipe
 
 TINY = get_recipe("bark-tiny")
@@ -77,8 +77,8 @@ def test_history_merge_is_generates_merge_on_the_prefill_layout(tiny_reference):
     """The semantic graph's general rule reproduces BarkSemanticModel.generate's text + history merge."""
     import torch
 
-    from ttsx.recipes.bark.graphs import semantic_prefill_embeds
-    from ttsx.recipes.bark.reference import history_merge
+    from ttsx.recipes.families.bark.graphs import semantic_prefill_embeds
+    from ttsx.recipes.families.bark.kinds import history_merge
 
     c, rng = TINY.constants, np.random.default_rng(0)
     text = torch.from_numpy(rng.integers(0, 129_600, (2, 256)))

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import ttsx
-from ttsx.recipes.chattts.pipeline import ChatTTSOptions
-from ttsx.recipes.chattts.reference import import_chattts
+from ttsx.recipes.families.chattts.pipeline import ChatTTSOptions
+from ttsx.recipes.families.chattts.reference import import_chattts
 from ttsx.runtimes.pipeline import SynthesisOptions
 
 TEXTS = ["Hello from ttsx, a longer sentence here.", "你好，世界！"]

@@ -4,8 +4,8 @@ import json
 import numpy as np
 import onnx
 
-from ttsx.artifact import sha256_file
-from ttsx.parity import run_parity
+from ttsx.artifact.manifest import sha256_file
+from ttsx.checks.parity import run_parity
 
 GRAPHS = {"embed_text", "embed_code", "gpt", "code_heads", "text_head", "decoder", "dvae", "vocos"}
 

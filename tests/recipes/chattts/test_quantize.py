@@ -3,7 +3,7 @@ import onnx
 import pytest
 
 from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact
-from ttsx.parity import failures, format_table, run_parity
+from ttsx.checks.parity import failures, format_table, run_parity
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ttsx.artifact import load_artifact
-from ttsx.errors import TtsxError
-from ttsx.recipes.chattts.tokenizer import ChatTTSTokenizer
-from ttsx.recipes.chattts.voices import apply_speaker, load_speaker, normalized
+from ttsx.artifact.manifest import load_artifact
+from ttsx.base.errors import TtsxError
+from ttsx.recipes.families.chattts.tokenizer import ChatTTSTokenizer
+from ttsx.recipes.families.chattts.voices import apply_speaker, load_speaker, normalized
 
 
 def test_batch_encoding_is_chattts_left_padding(chattts_artifact, chattts_reference):

@@ -1,0 +1,256 @@
+"""The ChatTTS pipeline over stage sessions, reproducing `Chat.infer` (chattts 0.2.5).
+
+    text --normalize--> [refine pass: "[Sbreak]{text}[Pbreak]" -> text ids -> decoded text]
+         --code pass: "[Stts][spk_emb|empty_spk][speed_5]{text}[Ptts]" -> codes [4, T], hiddens [T, H]
+         --decoder(hiddens) or dvae(codes)--> mel [100, 2T] --vocos--> audio [(2T - 1) * 256]
+
+Both passes are one loop (`_generate`): embed the left-padded prompt, prefill, then per step a head,
+ChatTTS's logit rules (temperature, repetition penalty over the last 16 tokens, top-p and top-k
+keeping at least 3, EOS barred before min_new_tokens), the choice, and the next token's embedding.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ttsx.artifact.manifest import Artifact
+from ttsx.base.errors import TtsxError
+from ttsx.runtimes.causal import CausalRunner
+from ttsx.runtimes.forcing import observe
+from ttsx.runtimes.pipeline import Piece, Pipeline, Progress, Speech, SynthesisOptions, by_length, row_random
+from ttsx.runtimes.sampling import NEG_INF, SamplingOptions, repetition_penalty, sample, softmax, top_k_filter, \
+    top_p_filter
+from ttsx.runtimes.text import split_for_window
+
+from .recipe import HOP, ChatTTSConstants
+from .tokenizer import ChatTTSTokenizer
+from .voices import apply_speaker, load_speaker
+
+C = ChatTTSConstants()
+DEFAULT_BATCH = 4  # text pieces run together (ChatTTS's max_split_batch)
+
+
+@dataclass(frozen=True)
+class PassOptions:
+    """One autoregressive pass (ChatTTS's RefineTextParams / InferCodeParams)."""
+
+    sampling: SamplingOptions
+    repetition_penalty: float
+    max_new_tokens: int
+    min_new_tokens: int = 0
+    allow_eos: bool = True  # False: EOS barred, every row runs to max_new_tokens (benchmarks)
+
+
+@dataclass(frozen=True)
+class ChatTTSOptions:
+    """Everything that decides ChatTTS's output; defaults are Chat.infer's."""
+
+    refine: PassOptions | None = PassOptions(SamplingOptions(temperature=C.refine_temperature, top_k=C.top_k,
+                                                             top_p=C.top_p, min_keep=C.min_keep),
+                                             C.refine_repetition_penalty, C.max_refine_tokens)  # None: skip_refine_text
+    code: PassOptions = PassOptions(SamplingOptions(temperature=C.code_temperature, top_k=C.top_k, top_p=C.top_p,
+                                                    min_keep=C.min_keep), C.code_repetition_penalty, C.max_code_tokens)
+    use_decoder: bool = True  # mel from the GPT's hiddens (Decoder); False: from the codes (DVAE)
+    code_prompt: str = C.code_prompt
+    normalize: bool = True  # ChatTTS's Normalizer (needs the chattts package)
+    seed: int | None = None
+    batch_size: int = DEFAULT_BATCH
+
+    @classmethod
+    def from_synthesis(cls, o: SynthesisOptions, default_tokens: int) -> "ChatTTSOptions":
+        """Family-neutral options: temperature/top-k/top-p/max tokens go to the code pass; greedy to both."""
+        base = cls()
+
+        def sampling(default: SamplingOptions) -> SamplingOptions:
+            if o.greedy:
+                return SamplingOptions(greedy=True)
+            return replace(default, temperature=o.temperature or default.temperature, top_k=o.top_k or default.top_k,
+                           top_p=o.top_p or default.top_p)
+
+        code = replace(base.code, sampling=sampling(base.code.sampling), max_new_tokens=o.max_tokens or default_tokens,
+                       allow_eos=o.stop_at_eos)
+        refine = replace(base.refine, sampling=sampling(base.refine.sampling)) if o.stop_at_eos else None
+        return cls(refine=refine, code=code, seed=o.seed, batch_size=o.batch_size or DEFAULT_BATCH)
+
+
+class ChatTTSPipeline(Pipeline):
+    """`speech = pipeline(["你好。", "Hello."], voice="seed-0")`; stages: refine, code, decoder, vocos."""
+
+    def __init__(self, artifact: Artifact, sessions: dict):
+        super().__init__(artifact, sessions)
+        self.constants = self.recipe.constants
+        self.tokenizer = ChatTTSTokenizer(artifact.directory(artifact.manifest["tokenizer"]))
+        self.gpt = CausalRunner(sessions["gpt"])
+        self._normalizer = None
+
+    def options(self, options) -> ChatTTSOptions:
+        """ChatTTSOptions from either kind of options, checked against the recipe's limits."""
+        limits = self.recipe.limits
+        if options is None or isinstance(options, SynthesisOptions):
+            options = ChatTTSOptions.from_synthesis(options or SynthesisOptions(), limits.default_tokens)
+        if not 1 <= options.code.max_new_tokens <= limits.max_tokens:
+            raise TtsxError(f"max code tokens {options.code.max_new_tokens} is outside 1..{limits.max_tokens}, what "
+                            f"{self.recipe.name} can make per text piece")
+        return options
+
+    def load_voice(self, voice: str | Path) -> np.ndarray:
+        """A speaker vector: a preset of the artifact (seed-N) or an .npz path."""
+        return load_speaker(self.artifact, voice)
+
+    def split(self, text: str, options=None, progress: Progress = lambda m: None, index: int = 0) -> list[str]:
+        """Normalised (ChatTTS's normalizer) pieces of at most one prompt window, cut at sentence ends."""
+        clean = self._normalize(text.strip(), self.options(options), progress)
+        if not clean or not self.tokenizer.encode(clean):
+            raise TtsxError(f"text {index} ({text[:40]!r}) is empty or tokenizes to nothing; give some words")
+        window = self.constants.max_prompt_tokens
+        if self.tokenizer.count(clean) <= window:
+            return [clean]
+        return split_for_window(" ".join(clean.split()), self.tokenizer, window)
+
+    def _normalize(self, text: str, options: ChatTTSOptions, progress) -> str:
+        """ChatTTS's own Normalizer when the chattts package is installed (as Chat.infer does by default)."""
+        if not options.normalize:
+            return text
+        if self._normalizer is None:
+            self._normalizer = _load_normalizer(progress)
+        return self._normalizer(text) if self._normalizer else text
+
+    def run_pieces(self, pieces: list[Piece], speaker, options: ChatTTSOptions, speech: Speech, progress) -> list:
+        """Refine (unless skipped), code pass, Decoder or DVAE, Vocos for one batch of pieces."""
+        texts = [p.text for p in pieces]
+        if options.refine is not None:
+            progress(f"refine: {len(texts)} text piece(s)")
+            with speech.timed("refine"):
+                texts = self._refine(texts, options.refine, row_random(pieces, 0), speech)
+        progress(f"code: {len(texts)} text piece(s)")
+        with speech.timed("code"):
+            codes, hiddens = self._codes(texts, speaker, options, row_random(pieces, 1), speech)
+        progress("decoder")
+        with speech.timed("decoder"):
+            mels = by_length(hiddens if options.use_decoder else codes, lambda group: self._mel(group, options))
+        progress("vocos")
+        with speech.timed("vocos"):
+            return by_length(mels, self._waveform)
+
+    def _refine(self, pieces: list[str], options: PassOptions, rng, speech: Speech) -> list[str]:
+        """The refine-text pass: ids before [break_0] decoded back to text (Chat._infer)."""
+        ids, lengths = right_padded(*self.tokenizer.encode_batch([f"[Sbreak]{p}[Pbreak]" for p in pieces]))
+        tokens, _, lengths = self._generate(self._prompt_embeds(ids), lengths, options, rng, text=True)
+        refined = [tokens[b, : lengths[b], 0] for b in range(len(pieces))]
+        speech.add_tokens("refine", refined)
+        speech.steps["refine"] = max(speech.steps.get("refine", 0), int(lengths.max(initial=0)))
+        return self.tokenizer.decode([r[r < self.tokenizer.break_0] for r in refined])
+
+    def _codes(self, pieces: list[str], speaker, options: ChatTTSOptions, rng, speech: Speech):
+        """The code pass: codes [4, T] and the hiddens [T, H] that produced them, per piece."""
+        marker = "[spk_emb]" if speaker is not None else "[empty_spk]"
+        prompts = []
+        for p in pieces:
+            for tag in ("[Stts]", "[spk_emb]", "[empty_spk]"):
+                p = p.replace(tag, "")
+            prompts.append(f"[Stts]{marker}{options.code_prompt}{p.strip()}[Ptts]")
+        ids, lengths = right_padded(*self.tokenizer.encode_batch(prompts))
+        embeds = self._prompt_embeds(ids)
+        if speaker is not None:
+            embeds = apply_speaker(embeds, ids, self.tokenizer.spk_emb, speaker)
+        tokens, hiddens, lengths = self._generate(embeds, lengths, options.code, rng, text=False)
+        codes = [tokens[b, : lengths[b]].T.copy() for b in range(len(pieces))]
+        speech.add_tokens("code", codes)
+        speech.steps["code"] = max(speech.steps.get("code", 0), int(lengths.max(initial=0)))
+        return codes, [hiddens[b, : lengths[b]].T.copy() for b in range(len(pieces))]
+
+    def _prompt_embeds(self, ids: np.ndarray) -> np.ndarray:
+        """Embed.forward for a prompt of text tokens: emb_text (the right padding's rows are never attended)."""
+        return self._embed_text(ids).astype(np.float32, copy=False)
+
+    def _generate(self, embeds: np.ndarray, prompt_lengths: np.ndarray, options: PassOptions, rng, text: bool):
+        """GPT.generate: tokens [B, n, Q], hiddens [B, n, H] and per-row lengths (steps before EOS)."""
+        batch, queues = len(prompt_lengths), 1 if text else self.recipe.gpt.num_vq
+        eos = self.tokenizer.eos if text else self.constants.code_eos
+        n = options.max_new_tokens
+        tokens, hiddens = np.zeros((batch, n, queues), np.int64), np.zeros((batch, n, self.recipe.gpt.hidden), np.float32)
+        lengths, done = np.full(batch, n), np.zeros(batch, bool)
+        hidden = self.gpt.start({"inputs_embeds": embeds}, prompt_lengths, n)["hidden"]
+        for i in range(n):
+            logits = self._logits(hidden, text)  # [B * Q, V]
+            history = tokens[:, :i].transpose(0, 2, 1).reshape(batch * queues, i)
+            token = self._choose(logits, history, options, i, eos, rng, text).reshape(batch, queues)
+            tokens[:, i], hiddens[:, i] = token, hidden
+            finished = (token == eos).any(-1) & ~done
+            lengths[finished], done = i, done | finished
+            if done.all() or i == n - 1:
+                break
+            step = self._embed_text(token) if text else self._embed_code(token[:, None, :])
+            hidden = self.gpt.step({"inputs_embeds": step})["hidden"]
+        return tokens, hiddens, lengths
+
+    def _logits(self, hidden: np.ndarray, text: bool) -> np.ndarray:
+        if text:
+            return self.sessions["text_head"].run({"hidden": hidden})["logits"]
+        logits = self.sessions["code_heads"].run({"hidden": hidden})["logits"]  # [B, Q, V]
+        return logits.reshape(-1, logits.shape[-1])
+
+    def _choose(self, logits, history, options: PassOptions, step: int, eos: int, rng, text: bool) -> np.ndarray:
+        """ChatTTS's order: temperature, repetition penalty, top-p, top-k, EOS bar, softmax, draw (or argmax)."""
+        s = options.sampling
+        x = logits if s.greedy else logits / np.float32(s.temperature)
+        max_rows = self.tokenizer.size if text else self.constants.code_eos  # ChatTTS's row cut (processors.py)
+        x = repetition_penalty(x, history, options.repetition_penalty, self.constants.repetition_window, max_rows)
+        if not s.greedy and s.top_p is not None:
+            x = top_p_filter(x, s.top_p, s.min_keep)
+        if not s.greedy and s.top_k is not None:
+            x = top_k_filter(x, s.top_k, s.min_keep)
+        if step < options.min_new_tokens or not options.allow_eos:
+            x = x.copy()
+            x[:, eos] = NEG_INF
+        return observe(np.argmax(x, -1) if s.greedy else sample(softmax(x), rng))
+
+    def _embed_text(self, ids: np.ndarray) -> np.ndarray:
+        return self.sessions["embed_text"].run({"input_ids": ids.reshape(len(ids), -1)})["embeds"]
+
+    def _embed_code(self, ids: np.ndarray) -> np.ndarray:
+        return self.sessions["embed_code"].run({"input_ids": ids})["embeds"]
+
+    def _mel(self, group: np.ndarray, options: ChatTTSOptions) -> list:
+        """Equal-length pieces [B, H, T] (hiddens) or [B, 4, T] (codes) -> mel [B, 100, 2T]."""
+        if group.shape[-1] == 0:
+            return list(np.zeros((len(group), 100, 0), np.float32))
+        name, key = ("decoder", "hiddens") if options.use_decoder else ("dvae", "codes")
+        return list(self.sessions[name].run({key: group})["mel"])
+
+    def _waveform(self, mels: np.ndarray) -> list:
+        if mels.shape[-1] < 2:  # no tokens: no audio
+            return list(np.zeros((len(mels), max(0, mels.shape[-1] - 1) * HOP), np.float32))
+        return list(self.sessions["vocos"].run({"mel": mels})["waveform"])
+
+
+def right_padded(ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ChatTTS's left-padded batch as rows starting at position 0 (what the in-place cache takes), and lengths.
+
+    A row's positions are then its token count, which is what ChatTTS's cumsum(mask) - 1 gives its real
+    tokens under left padding: the same attention, without the pads.
+    """
+    lengths = mask.sum(1).astype(np.int32)
+    out = np.zeros_like(ids)
+    for b, n in enumerate(lengths):
+        out[b, :n] = ids[b, ids.shape[1] - n:]
+    return out, lengths
+
+
+def _load_normalizer(progress):
+    """ChatTTS's Normalizer (homophones, full-width punctuation for Chinese), or False without the package."""
+    try:
+        from .reference import import_chattts
+
+        ChatTTS = import_chattts()
+        from ChatTTS.norm import Normalizer
+    except Exception as exc:  # no chattts package: text goes in as written
+        progress(f"ChatTTS's text normalizer is unavailable ({exc}); text goes in as written")
+        return False
+    import logging
+
+    normalizer = Normalizer(str(Path(ChatTTS.__file__).parent / "res" / "homophones_map.json"),
+                            logging.getLogger("ChatTTS"))
+    return normalizer

@@ -1,0 +1,328 @@
+"""`ttsx bench`: one fixed workload through the family's eager reference and through ttsx, in one process.
+
+The workload is the same for every runtime: the same prompts, greedy decoding, and EOS
+suppressed, so every run makes exactly `tokens` first-stage tokens per sequence (random weights
+would otherwise stop at random points; FACTS.md). Each runtime does one untimed warm-up run
+(reported with the load time), then `repeats` timed runs; the table shows medians. Stage times: the
+reference's own stage calls, timed one by one (the family's eager baseline); ttsx's from the
+pipeline's stage boundaries (`Speech.seconds`). RTF = wall time / seconds of audio made (all
+sequences of the batch).
+
+With several batch sizes every runtime runs each of them. A batch holds prompts of different
+lengths (BENCH_PROMPTS, cycled; batch 1 is the first); throughput is audio seconds made per wall
+second, and a request's latency is the batch's wall time (every request of a batch finishes with it).
+`write_plot` draws throughput and RTF per runtime against the batch size (matplotlib, ttsx[bench]).
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ttsx.base.progress import Progress, silent
+from ttsx.artifact.manifest import Artifact, load_artifact
+from ttsx.base.progress import counter, quiet_third_party
+from ttsx.recipes import get_family
+
+BENCH_PROMPTS = (  # different lengths, so a batch's rows have different prompt lengths
+    "The quick brown fox jumps over the lazy dog, then rests in the shade of an old oak tree.",
+    "Good morning.",
+    "Please remember to bring the blue folder, two pencils and your notes to Thursday's meeting.",
+    "It rained all night; by dawn the river had risen over the lower road.",
+)
+RSS_POLL_S = 0.01  # peak-RSS sampling period, seconds
+Run = Callable[[], tuple[dict, float, dict]]  # -> (seconds per stage, audio seconds, steps per stage)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What every runtime is asked to do."""
+
+    tokens: int = 256  # first-stage tokens per sequence, EOS suppressed
+    batches: tuple[int, ...] = (1,)  # sequences run together; every runtime runs each size
+    repeats: int = 3  # timed runs after one warm-up run
+
+    def texts(self, batch: int) -> list[str]:
+        """The batch's prompts: BENCH_PROMPTS cycled."""
+        return [BENCH_PROMPTS[i % len(BENCH_PROMPTS)] for i in range(batch)]
+
+
+@dataclass
+class BenchResult:
+    """One runtime's medians over the timed runs."""
+
+    runtime: str
+    batch: int  # sequences run together
+    stage_s: dict[str, float]  # wall seconds per stage, in pipeline order
+    total_s: float
+    audio_s: float  # seconds of audio made, all sequences
+    steps: dict[str, int]  # generated tokens per sequence, per autoregressive stage
+    warmup_s: float  # load (or build) plus the untimed first run
+    peak_rss_mb: float  # process RSS peak during this runtime's runs
+    speedup: float | None = None  # the eager reference's total / this total
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rtf(self) -> float:
+        """Real-time factor: wall seconds per second of audio."""
+        return self.total_s / self.audio_s
+
+    @property
+    def throughput(self) -> float:
+        """Audio seconds made per wall second (all sequences of the batch)."""
+        return self.audio_s / self.total_s
+
+    @property
+    def latency_s(self) -> float:
+        """A request's wall time: the batch's (every request of a batch finishes with it)."""
+        return self.total_s
+
+
+class PeakRss:
+    """Context manager: the highest resident set size (MB) seen while inside, polled from /proc."""
+
+    def __enter__(self) -> "PeakRss":
+        self.peak, self._stop = _rss_mb(), threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def _poll(self) -> None:
+        while not self._stop.wait(RSS_POLL_S):
+            self.peak = max(self.peak, _rss_mb())
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_mb())
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@quiet_third_party
+def run_bench(artifacts: list[str | Path], backends: tuple[str, ...] = ("onnxruntime",),
+              workload: Workload = Workload(), baseline: bool = True,
+              progress: Progress = silent) -> list[BenchResult]:
+    """The eager reference (on the first artifact's reference weights), then each artifact on each backend."""
+    loaded = [load_artifact(a) for a in artifacts]
+    families = {a.recipe.family for a in loaded}
+    if len(families) > 1:
+        from ttsx.base.errors import TtsxError
+
+        raise TtsxError(f"bench compares one model family at a time; got artifacts of {sorted(families)}")
+    torch_backends = sum(b.startswith("torch") for b in backends)
+    results, runtimes = [], int(baseline) + len(loaded) * (len(backends) - torch_backends) + torch_backends
+    with counter(progress, "runtimes x batches timed", runtimes * len(workload.batches)) as advance:
+        for batch in workload.batches:
+            results += _bench_batch(loaded, backends, workload, baseline, batch, progress, advance)
+    return results
+
+
+def _bench_batch(loaded: list, backends, workload: Workload, baseline: bool, batch: int, progress, advance) -> list:
+    """The eager reference and each artifact on each backend at one batch size; speedups against the first."""
+    group = []
+    if baseline:
+        progress(f"batch {batch}: eager {loaded[0].recipe.family} fp32: warm-up and timed runs")
+        group.append(_eager(loaded[0], workload, batch))
+        advance()
+    for i, artifact in enumerate(loaded):
+        for backend in backends:
+            if backend.startswith("torch") and i:  # the torch backends run the reference weights: once
+                continue
+            progress(f"batch {batch}: ttsx {backend} {artifact.precision} ({artifact.root}): warm-up and timed runs")
+            group.append(_ttsx(artifact, backend, workload, batch))
+            advance()
+    if baseline:
+        for result in group:
+            result.speedup = group[0].total_s / result.total_s
+    return group
+
+
+def _timed(load: Callable[[], Run], repeats: int) -> tuple[dict, float, dict, float, float]:
+    """Load, one warm-up run, `repeats` timed runs: (median stage seconds, audio s, steps, warm-up s, peak RSS)."""
+    with PeakRss() as rss:
+        start = time.perf_counter()
+        run = load()
+        run()
+        warmup = time.perf_counter() - start
+        runs = [run() for _ in range(repeats)]
+    stages = {s: statistics.median(r[0][s] for r in runs) for s in runs[0][0]}
+    return stages, runs[0][1], runs[0][2], warmup, rss.peak
+
+
+def _ttsx(artifact: Artifact, backend: str, workload: Workload, batch: int) -> BenchResult:
+    from ttsx.runtimes.factory import open_pipeline
+    from ttsx.runtimes.pipeline import SynthesisOptions
+
+    options = SynthesisOptions(greedy=True, max_tokens=workload.tokens, stop_at_eos=False, batch_size=batch)
+    texts = workload.texts(batch)
+    pipelines = []
+
+    compiles = _CompileCount(backend)
+
+    def load() -> Run:
+        reference = None
+        if backend.startswith("torch"):
+            from ttsx.runtimes.reference import reference_model
+
+            reference = reference_model(artifact)
+        pipelines.append(open_pipeline(artifact, backend, reference))
+
+        def run():
+            compiles.mark()
+            speech = pipelines[0](texts, options=options)
+            return speech.seconds, sum(len(a) for a in speech.audio) / speech.sample_rate, speech.steps
+
+        return run
+
+    try:
+        stages, audio, steps, warmup, peak = _timed(load, workload.repeats)
+    finally:
+        for pipeline in pipelines:
+            pipeline.close()
+    compiles.check()
+    precision = "fp32" if backend.startswith("torch") else artifact.precision
+    return BenchResult(f"ttsx {backend} {precision}", batch, stages, sum(stages.values()), audio, steps,
+                       warmup, peak, notes=compiles.notes())
+
+
+class _CompileCount:
+    """torch.compile's graph count at each run: a graph compiled after the warm-up run fails the benchmark."""
+
+    def __init__(self, backend: str):
+        self.counts: list[int] = [] if backend == "torch-compiled" else None
+
+    def mark(self) -> None:
+        """Record the count before a run."""
+        if self.counts is not None:
+            from ttsx.runtimes.torch_compiled_backend import compiled_graphs
+
+            self.counts.append(compiled_graphs())
+
+    def check(self) -> None:
+        """Raise if any timed run compiled (the first mark is before the warm-up run)."""
+        if self.counts is None:
+            return
+        self.mark()
+        timed = self.counts[-1] - self.counts[1]
+        if timed:
+            from ttsx.base.errors import TtsxError
+
+            raise TtsxError(f"torch.compile compiled {timed} graph(s) during the timed runs (after the warm-up); "
+                            "the shape buckets miss a shape: this benchmark is void")
+
+    def notes(self) -> list[str]:
+        """The graphs compiled in the warm-up."""
+        if self.counts is None:
+            return []
+        return [f"torch.compile: {self.counts[1] - self.counts[0]} graph(s) compiled in the warm-up, 0 after"]
+
+
+def _eager(artifact: Artifact, workload: Workload, batch: int) -> BenchResult:
+    from ttsx.runtimes.reference import reference_model
+
+    family = get_family(artifact.recipe.family)
+    texts = workload.texts(batch)
+
+    def load() -> Run:
+        return family.eager_baseline(reference_model(artifact), artifact, texts, workload.tokens)
+
+    stages, audio, steps, warmup, peak = _timed(load, workload.repeats)
+    return BenchResult(f"eager {family.name} fp32", batch, stages, sum(stages.values()), audio, steps, warmup,
+                       peak, notes=[f"the reference's own stage calls ({family.name}), greedy, EOS suppressed"])
+
+
+def format_results(results: list[BenchResult], workload: Workload) -> str:
+    """Plain-text tables: per-stage time (ms/token for generated stages), total, RTF, speedup, warm-up, RSS;
+    with several batch sizes, also throughput and latency per runtime and batch."""
+    stages = list(results[0].stage_s)
+    per_token = [s for s in stages if results[0].steps.get(s)]
+    header = (("batch", "runtime") + tuple(f"{s} ms/tok" if s in per_token else f"{s} s" for s in stages)
+              + ("total s", "audio s", "RTF", "speedup", "warm-up s", "peak RSS MB"))
+    lines = []
+    for r in results:
+        cells = [f"{r.stage_s.get(s, 0.0) * 1e3 / max(1, r.steps.get(s, 1)):.2f}" if s in per_token
+                 else f"{r.stage_s.get(s, 0.0):.2f}" for s in stages]
+        lines.append((str(r.batch), r.runtime, *cells, f"{r.total_s:.2f}", f"{r.audio_s:.2f}", f"{r.rtf:.3f}",
+                      "-" if r.speedup is None else f"{r.speedup:.2f}x", f"{r.warmup_s:.1f}", f"{r.peak_rss_mb:.0f}"))
+    tables = [_table(header, lines)]
+    if len(workload.batches) > 1:
+        first = {r.runtime: r.throughput for r in results if r.batch == workload.batches[0]}
+        rows = [(r.runtime, str(r.batch), f"{r.throughput:.3f}", f"{r.throughput / first[r.runtime]:.2f}x",
+                 f"{r.latency_s:.2f}", f"{r.rtf:.3f}") for r in sorted(results, key=lambda r: r.runtime)]
+        tables.append(_table(("runtime", "batch", "audio s per wall s", f"vs batch {workload.batches[0]}",
+                              "latency s", "RTF"), rows))
+    return "\n\n".join(tables)
+
+
+def _table(header: tuple, lines: list[tuple]) -> str:
+    widths = [max(len(x) for x in column) for column in zip(header, *lines)]
+    fmt = "  ".join(f"{{:>{w}}}" if i != 1 else f"{{:<{w}}}" for i, w in enumerate(widths))
+    return "\n".join([fmt.format(*header)] + [fmt.format(*line) for line in lines])
+
+
+def write_plot(results: list[BenchResult], workload: Workload, path: Path, machine: str) -> None:
+    """A PNG of throughput (audio s per wall s) and RTF against batch size, one line per runtime."""
+    try:
+        import matplotlib
+    except ImportError:
+        from ttsx.base.errors import TtsxError
+
+        raise TtsxError("the bench plot needs matplotlib: pip install 'ttsx[bench]' (or drop --json)") from None
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for runtime in dict.fromkeys(r.runtime for r in results):
+        mine = sorted((r for r in results if r.runtime == runtime), key=lambda r: r.batch)
+        batches = [r.batch for r in mine]
+        left.plot(batches, [r.throughput for r in mine], marker="o", label=runtime)
+        right.plot(batches, [r.rtf for r in mine], marker="o", label=runtime)
+    left.set(xlabel="batch size", ylabel="audio seconds per wall second", title="throughput (higher is better)")
+    right.set(xlabel="batch size", ylabel="RTF (wall s / audio s)", title="real-time factor (lower is better)")
+    for axes in (left, right):
+        axes.set_xticks(list(workload.batches))
+        axes.grid(alpha=0.3)
+    left.legend(fontsize=8)
+    figure.suptitle(f"ttsx bench: {workload.tokens} first-stage tokens per sequence, greedy, EOS suppressed; "
+                    f"median of {workload.repeats}\n{machine}", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110, format="png")
+    plt.close(figure)
+
+
+def to_json(results: list[BenchResult], workload: Workload) -> dict:
+    """Machine, versions, workload and results, for --json."""
+    from ttsx.base.versions import library_versions
+
+    return {"machine": machine(), "versions": library_versions(), "workload": asdict(workload),
+            "results": [{**asdict(r), "rtf": r.rtf, "throughput": r.throughput, "latency_s": r.latency_s}
+                        for r in results]}
+
+
+KERNEL_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8")  # pick onnxruntime's kernels
+
+
+def machine() -> dict:
+    """Platform, CPU model, count and the CPU flags that pick onnxruntime's int8 and fp32 kernels."""
+    import platform
+
+    model, flags = "", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and not model:
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and not flags:
+                    flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return {"platform": platform.platform(), "processor": model or platform.processor(), "cpus": os.cpu_count(),
+            "flags": [f for f in KERNEL_FLAGS if f in flags]}

@@ -1,0 +1,320 @@
+"""The `ttsx` command line: each command parses options, finds the recipe, calls one library function.
+
+Heavy imports (torch, transformers, onnxruntime) happen inside commands so `ttsx --help` is instant.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+from ttsx import __version__
+from ttsx.base.errors import TtsxError
+from ttsx.base.progress import ConsoleProgress
+
+BACKEND_CHOICES = ("onnxruntime", "torch", "torch-compiled", "tensorrt")
+ENGINES_HELP = "TensorRT engine directory for --backend tensorrt (default: ARTIFACT/engines)."
+
+
+_progress = ConsoleProgress()  # lines on stderr; bars for counted work on a terminal
+
+
+def _friendly_errors(command):
+    """Turn TtsxError into a one-line message and exit status 1 (no traceback)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except TtsxError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(__version__, prog_name="ttsx")
+def main() -> None:
+    """Export multi-stage TTS models to ONNX/TensorRT and run them, checked against PyTorch."""
+
+
+@main.command("recipes")
+def recipes_command() -> None:
+    """List the registered recipes."""
+    from ttsx.recipes import get_recipe, recipe_names
+
+    for name in recipe_names():
+        recipe = get_recipe(name)
+        click.echo(f"{name:12s} {recipe.family:8s} {recipe.description}")
+
+
+@main.command("info")
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.option("--verify", is_flag=True, help="Also hash every file against the manifest (reads every byte).")
+@_friendly_errors
+def info_command(artifact, verify) -> None:
+    """What ARTIFACT is: recipe, precision, graphs with sizes and I/O, voices, tokenizer, source, readiness."""
+    from ttsx.app.info import describe
+
+    click.echo(describe(artifact, verify))
+
+
+@main.command("export")
+@click.option("--recipe", "recipe_name", required=True, help="Recipe name (see `ttsx recipes`).")
+@click.option("--model", "model", default=None, help="Checkpoint directory (save_pretrained snapshot) or hub id.")
+@click.option("--random-weights", is_flag=True, help="Use the recipe's architecture with seeded random weights.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for --random-weights.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Artifact directory.")
+@click.option("--force", is_flag=True, help="Replace an existing artifact at --output.")
+@click.option("--kv-cache", type=click.Choice(["onnxruntime", "tensorrt"]), default="onnxruntime", show_default=True,
+              help="How causal graphs update their fixed-capacity KV cache in place: onnxruntime's "
+                   "GroupQueryAttention, or TensorScatter (opset 24) for TensorRT (also runs on onnxruntime).")
+@_friendly_errors
+def export_command(recipe_name, model, random_weights, seed, output, force, kv_cache) -> None:
+    """Export every graph of a recipe to OUTPUT (ONNX + manifest.json)."""
+    from ttsx.exporter.export import ExportOptions, export_artifact
+    from ttsx.recipes import get_family, get_recipe
+    from ttsx.recipes.source import ModelSource
+
+    recipe = get_recipe(recipe_name)  # fail on a bad name before loading anything heavy
+    source = ModelSource.parse(model, random_weights, seed, get_family(recipe.family).source_hint())
+    out = export_artifact(ExportOptions(recipe_name, source, output, force, kv_cache=kv_cache), progress=_progress)
+    click.echo(f"exported {recipe_name} to {out}")
+
+
+@main.command("quantize")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--precision", type=click.Choice(["fp16", "int8", "int8-qdq"]), required=True,
+              help="fp16 and int8-qdq are shaped for TensorRT, int8 for onnxruntime on the CPU.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="New artifact directory.")
+@click.option("--force", is_flag=True, help="Replace an existing artifact at --output.")
+@click.option("--calibration-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="UTF-8 prompts, one per line, for int8-qdq calibration (default: built-in prompts).")
+@_friendly_errors
+def quantize_command(source, precision, output, force, calibration_file) -> None:
+    """Make a reduced-precision artifact from the fp32 artifact SOURCE (check it with `ttsx parity`)."""
+    from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact
+
+    prompts = tuple(_read_texts(None, calibration_file)) if calibration_file else None
+    out = quantize_artifact(QuantizeOptions(source, precision, output, force, prompts), progress=_progress)
+    click.echo(f"wrote {precision} artifact {out}")
+
+
+@main.command("build-engine")
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None,
+              help="Engine precision (default: the artifact's). From an fp32 artifact, fp16 and int8 graphs are "
+                   "made on the way (int8: explicit Q/DQ, calibrated like `ttsx quantize --precision int8-qdq`).")
+@click.option("--max-batch", type=click.IntRange(1, 256), default=8, show_default=True,
+              help="Largest batch the engines accept.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Engine directory (default: ARTIFACT/engines).")
+@click.option("--timing-cache", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Timing cache file shared across builds (read if present, then updated).")
+@click.option("--workspace-mib", type=click.IntRange(min=1), default=None, help="Builder workspace limit, MiB.")
+@click.option("--force", is_flag=True, help="Replace an existing engine directory.")
+@_friendly_errors
+def build_engine_command(artifact, precision, max_batch, output, timing_cache, workspace_mib, force) -> None:
+    """Build one TensorRT 11 engine per graph of ARTIFACT (needs TensorRT and an NVIDIA GPU).
+
+    Graphs that fail the TensorRT-readiness check are refused before anything is built.
+    """
+    from ttsx.exporter.tensorrt_build import BuildOptions, build_engines
+
+    options = BuildOptions(artifact, output, precision, max_batch, timing_cache, workspace_mib, force)
+    out = build_engines(options, progress=_progress)
+    click.echo(f"wrote TensorRT engines to {out}")
+
+
+@main.command("parity")
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="onnxruntime", show_default=True)
+@click.option("--engines", type=click.Path(path_type=Path), default=None, help=ENGINES_HELP)
+@click.option("--model", "model_dir", default=None, help="Checkpoint the artifact was exported from, if moved.")
+@click.option("--graph", "graphs", multiple=True, help="Only these graphs (repeatable).")
+@click.option("--end-to-end/--no-end-to-end", default=True, show_default=True,
+              help="Also compare the whole pipeline's greedy tokens with the fp32 PyTorch pipeline's "
+                   "(fp32: identical; fp16/int8: teacher-forced next-token choices against the budget).")
+@_friendly_errors
+def parity_command(artifact, backend, engines, model_dir, graphs, end_to_end) -> None:
+    """Compare ARTIFACT with the fp32 PyTorch reference, per graph and end to end; exit 1 on any failure.
+
+    fp32 artifacts are held to element-wise tolerances, fp16/int8 artifacts to the recipe's budget;
+    rows marked "info" (free-running agreement of a reduced precision) are reported, not judged.
+    """
+    from ttsx.checks.parity import failures, format_table, run_parity
+
+    rows = run_parity(artifact, backend, model_dir, tuple(graphs), progress=_progress, end_to_end=end_to_end,
+                      **_engine_options(backend, engines))
+    click.echo(format_table(rows))
+    failed, reported = failures(rows), sum(r.passed is None for r in rows)
+    click.echo(f"{len(rows) - len(failed) - reported} passed, {len(failed)} failed"
+               + (f" ({reported} rows reported, not judged)" if reported else ""))
+    if failed:
+        sys.exit(1)
+
+
+class _BatchList(click.Command):
+    """`--batch 1 4 8` means `--batch 1 --batch 4 --batch 8`."""
+
+    def parse_args(self, ctx, args):
+        return super().parse_args(ctx, expand_batches(args))
+
+
+def expand_batches(args: list[str]) -> list[str]:
+    """Plain integers right after `--batch N` are more batch sizes, each given its own --batch."""
+    expanded, state = [], None  # state: "value" (next arg is --batch's), "more" (digits are more sizes)
+    for arg in args:
+        if state == "value":
+            expanded.append(arg)
+            state = "more"
+        elif state == "more" and arg.isdigit():
+            expanded += ["--batch", arg]
+        else:
+            expanded.append(arg)
+            state = "value" if arg == "--batch" else "more" if arg.startswith("--batch=") else None
+    return expanded
+
+
+@main.command("bench", cls=_BatchList)
+@click.argument("artifacts", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--backend", "backends", multiple=True, type=click.Choice(("onnxruntime", "torch-compiled", "tensorrt")),
+              default=("onnxruntime",), show_default=True,
+              help="ttsx backends to run (repeatable); torch-compiled runs the reference weights, once.")
+@click.option("--tokens", type=click.IntRange(min=1), default=256, show_default=True,
+              help="First-stage tokens per sequence; EOS is suppressed so every run makes exactly "
+                   "this many.")
+@click.option("--batch", "batches", type=click.IntRange(1, 64), multiple=True, default=(1,), show_default=True,
+              help="Batch sizes, e.g. --batch 1 4 8: every runtime runs each; prints throughput (audio seconds per "
+                   "wall second) and per-request latency, and with --json writes a PNG plot beside it.")
+@click.option("--repeats", type=click.IntRange(1, 100), default=3, show_default=True,
+              help="Timed runs per runtime, after one untimed warm-up run; medians are shown.")
+@click.option("--baseline/--no-baseline", default=True, show_default=True,
+              help="Also run the family's eager PyTorch reference (fp32) on the first artifact's weights.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write machine, versions, workload and results as JSON.")
+@_friendly_errors
+def bench_command(artifacts, backends, tokens, batches, repeats, baseline, json_path) -> None:
+    """Time a fixed workload through the eager reference and each ARTIFACT (greedy, EOS suppressed)."""
+    import json
+
+    from ttsx.app.bench import Workload, format_results, machine, run_bench, to_json, write_plot
+
+    from ttsx.base.files import check_output, write_atomic
+
+    workload = Workload(tokens, tuple(sorted(set(batches))), repeats)
+    for path in (json_path, json_path.with_suffix(".png")) if json_path else ():
+        check_output(path, "--json")
+    results = run_bench(list(artifacts), tuple(backends), workload, baseline, progress=_progress)
+    info = machine()
+    flags = " ".join(info["flags"]) or "no AVX2/AVX-512/VNNI"
+    click.echo(f"machine: {info['processor']}, {info['cpus']} CPUs, flags {flags}; workload: {tokens} first-stage tokens per "
+               f"sequence x batch {', '.join(map(str, workload.batches))}, greedy, EOS suppressed; median of "
+               f"{repeats} runs after 1 warm-up")
+    click.echo(format_results(results, workload))
+    if json_path:
+        text = json.dumps(to_json(results, workload), indent=2) + "\n"
+        write_atomic(json_path, lambda tmp: tmp.write_text(text, encoding="utf-8"), "--json")
+        plot = json_path.with_suffix(".png")
+        write_atomic(plot, lambda tmp: write_plot(results, workload, tmp, f"{info['processor']}, {info['cpus']} CPUs"),
+                     "plot")
+        click.echo(f"wrote {json_path} and {plot}")
+
+
+def _engine_options(backend: str, engines: Path | None) -> dict:
+    if engines is not None and backend != "tensorrt":
+        raise click.UsageError("--engines is for --backend tensorrt")
+    return {"engines": engines} if backend == "tensorrt" else {}
+
+
+def _read_texts(text: str | None, batch_file: Path | None) -> list[str]:
+    if (text is None) == (batch_file is None):
+        raise click.UsageError("give either TEXT or --batch-file (one text per line), not both or neither")
+    if batch_file is None:
+        return [text]
+    from ttsx.base.files import MAX_TEXT_FILE_BYTES, read_regular
+
+    try:
+        lines = read_regular(batch_file, MAX_TEXT_FILE_BYTES, "--batch-file").decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise click.BadParameter(f"{batch_file} is not valid UTF-8 ({exc}); save it as UTF-8",
+                                 param_hint="--batch-file") from None
+    texts = [line for line in lines if line.strip()]
+    if not texts:
+        raise click.BadParameter(f"{batch_file} holds no text", param_hint="--batch-file")
+    return texts
+
+
+@main.command("synthesize")
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.argument("text", required=False)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="WAV file.")
+@click.option("--batch-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="UTF-8 file, one text per line: synthesized as one batch into OUTPUT-001.wav, ...")
+@click.option("--voice", default=None, help="Voice preset name from the artifact, or a path to a voice file.")
+@click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="onnxruntime", show_default=True)
+@click.option("--engines", type=click.Path(path_type=Path), default=None, help=ENGINES_HELP)
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Seed for sampling (reproducible output).")
+@click.option("--greedy", is_flag=True, help="Argmax decoding (the reference's deterministic setting).")
+@click.option("--temperature", type=float, default=None, help="Sampling temperature (default: the model's own).")
+@click.option("--top-k", type=click.IntRange(min=1), default=None)
+@click.option("--top-p", type=float, default=None, help="Nucleus sampling mass in (0, 1].")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=None,
+              help="First-stage tokens per text piece; default "
+                   "and limit: the recipe's.")
+@_friendly_errors
+def synthesize_command(artifact, text, output, batch_file, voice, backend, engines, seed, greedy, temperature, top_k,
+                       top_p, max_tokens) -> None:
+    """Synthesize TEXT (or --batch-file) with ARTIFACT into WAV at the model's sample rate."""
+    texts = _read_texts(text, batch_file)
+    import ttsx
+    from ttsx.base.audio import output_paths, write_wav
+    from ttsx.base.files import check_output
+
+    for path in output_paths(output, len(texts)):
+        check_output(path, "-o")
+
+    options = ttsx.SynthesisOptions(seed=seed, greedy=greedy, temperature=temperature, top_k=top_k, top_p=top_p,
+                                    max_tokens=max_tokens)
+    with ttsx.load(artifact, backend=backend, **_engine_options(backend, engines)) as pipeline:
+        if pipeline.random_weights:
+            _progress("random-weights artifact: the audio is noise, not speech")
+        speech = pipeline(texts, voice=voice, options=options, progress=_progress)
+    for path, audio in zip(output_paths(output, len(texts)), speech.audio):
+        write_wav(path, audio, speech.sample_rate)
+        click.echo(f"wrote {path} ({len(audio) / speech.sample_rate:.2f} s)")
+
+
+@main.command("serve")
+@click.argument("artifacts", nargs=-1, required=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; anything but loopback needs an API key.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="onnxruntime", show_default=True)
+@click.option("--engines", type=click.Path(path_type=Path), default=None, help=ENGINES_HELP)
+@click.option("--api-key", default=None, help="Clients must send 'Authorization: Bearer KEY' (or set TTSX_API_KEY).")
+@click.option("--batch-window-ms", type=click.FloatRange(min=0), default=20.0, show_default=True,
+              help="How long a batch's first text piece waits for others.")
+@click.option("--max-batch", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Text pieces per batch; 1 turns request batching off.")
+@click.option("--max-queue", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Text pieces waiting at most; past it requests get 429 with Retry-After.")
+@click.option("--ray", is_flag=True, help="Deploy on Ray Serve (a local instance unless RAY_ADDRESS is set).")
+@click.option("--replicas", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With --ray: replicas per artifact.")
+@_friendly_errors
+def serve_command(artifacts, host, port, backend, engines, api_key, batch_window_ms, max_batch, max_queue, ray,
+                  replicas) -> None:
+    """Serve ARTIFACT... ([NAME=]DIR; the name is the request's `model`) at POST /v1/audio/speech (OpenAI's API)."""
+    from ttsx.app.serving.server import Batching, serve
+
+    batching = Batching(batch_window_ms, max_batch, max_queue)
+    options = _engine_options(backend, engines)
+    if ray:
+        from ttsx.app.serving.ray_app import serve_on_ray
+
+        serve_on_ray(list(artifacts), host, port, backend, batching, api_key, options, replicas, log=_progress)
+    else:
+        serve(list(artifacts), host, port, backend, batching, api_key, options, log=_progress)

@@ -1,0 +1,173 @@
+"""Request batching for one artifact: text pieces from concurrent requests run as one batch per stage.
+
+    request --split--> pieces ──submit──> queue ──worker thread: gather (window, max batch, same group)──>
+        pipeline.run_pieces(batch) ──> one future per piece (audio)
+
+Only pieces of the same group (voice and options, the seed aside) share a batch; each piece keeps its
+own random streams (runtimes/pipeline.py), so a seeded or greedy request gets the same audio batched
+as alone. A streamed request has at most one piece per batch, so its first piece is done (and sent)
+before the rest are run; a non-streamed request's pieces batch together. The queue is bounded
+(QueueFull past it); a cancelled future is dropped before it runs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ttsx.base.errors import TtsxError
+from ttsx.runtimes.pipeline import Piece, Pipeline, Speech
+
+
+class QueueFull(Exception):
+    """The queue has no room for a request's pieces; `retry_after` is a guess in whole seconds."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"the queue is full; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+@dataclass
+class Job:
+    piece: Piece
+    voice: str | None
+    options: object  # the family's options
+    group: tuple
+    future: Future
+    request: int  # which request the piece belongs to
+    stream: bool  # a streamed request: one piece per batch, in order
+
+
+@dataclass
+class BatchReport:
+    """What one batch did (for metrics)."""
+
+    size: int
+    seconds: float
+    audio_seconds: float
+
+
+def batch_group(voice: str | None, options) -> tuple:
+    """Pieces that may share a batch: same voice, same options once the per-text seed is set aside."""
+    return voice, dataclasses.replace(options, seed=None, batch_size=1)
+
+
+class Batcher:
+    """One worker thread over one pipeline: a bounded FIFO of pieces, run in batches.
+
+    window_s: how long the first piece of a batch waits for company; max_batch: pieces per batch
+    (1 turns batching off); max_queue: pieces waiting, at most.
+    """
+
+    def __init__(self, pipeline: Pipeline, window_s: float = 0.02, max_batch: int = 8, max_queue: int = 64,
+                 on_batch: Callable[[BatchReport], None] = lambda report: None):
+        if max_batch < 1 or max_queue < 1 or window_s < 0:
+            raise ValueError("max_batch and max_queue must be >= 1 and window_s >= 0")
+        self.pipeline, self.window_s, self.max_batch, self.max_queue = pipeline, window_s, max_batch, max_queue
+        self._on_batch = on_batch
+        self._queue: deque[Job] = deque()
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._requests = 0
+        self._voices: dict[str, object] = {}
+        self._batch_seconds = 1.0  # running mean, for Retry-After
+        self._thread = threading.Thread(target=self._loop, name="ttsx-batcher", daemon=True)
+        self._thread.start()
+
+    @property
+    def depth(self) -> int:
+        """Pieces waiting (not yet running)."""
+        return len(self._queue)
+
+    def submit(self, pieces: list[Piece], voice: str | None, options, stream: bool = False) -> list[Future]:
+        """Queue a request's pieces (in order); one Future per piece resolving to its waveform."""
+        if len(pieces) > self.max_queue:
+            raise TtsxError(f"the input splits into {len(pieces)} pieces and this server queues at most "
+                            f"{self.max_queue}; send a shorter input (or raise --max-queue)")
+        group = batch_group(voice, options)
+        with self._cond:
+            self._requests += 1
+            jobs = [Job(p, voice, options, group, Future(), self._requests, stream) for p in pieces]
+            if self._stopping:
+                raise QueueFull(5)
+            if len(self._queue) + len(jobs) > self.max_queue:
+                batches_ahead = math.ceil((len(self._queue) + 1) / self.max_batch)
+                raise QueueFull(max(1, math.ceil(batches_ahead * self._batch_seconds)))
+            self._queue.extend(jobs)
+            self._cond.notify()
+        return [j.future for j in jobs]
+
+    def close(self, timeout: float | None = None) -> None:
+        """Finish what is queued, then stop the thread."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while True:
+            batch = self._gather()
+            if batch is None:
+                return
+            live = [j for j in batch if j.future.set_running_or_notify_cancel()]
+            if live:
+                self._run(live)
+
+    def _gather(self) -> list[Job] | None:
+        """Wait for a first piece, then up to window_s for more of its group; take up to max_batch in order."""
+        with self._cond:
+            while not self._queue:
+                if self._stopping:
+                    return None
+                self._cond.wait()
+            group = self._queue[0].group
+            deadline = time.monotonic() + self.window_s
+            while (len(self._eligible(group)) < self.max_batch and not self._stopping
+                   and (left := deadline - time.monotonic()) > 0):
+                self._cond.wait(left)
+            batch = self._eligible(group)
+            taken = {id(j) for j in batch}
+            self._queue = deque(j for j in self._queue if id(j) not in taken)
+            return batch
+
+    def _eligible(self, group: tuple) -> list[Job]:
+        """Up to max_batch queued pieces of `group` in order; of a streamed request only its next piece."""
+        batch, streams = [], set()
+        for j in self._queue:
+            if j.group != group or (j.stream and j.request in streams):
+                continue
+            batch.append(j)
+            streams.add(j.request)
+            if len(batch) == self.max_batch:
+                break
+        return batch
+
+    def _run(self, jobs: list[Job]) -> None:
+        start = time.perf_counter()
+        try:
+            voice = self._voice(jobs[0].voice)
+            audio = self.pipeline.run_pieces([j.piece for j in jobs], voice, jobs[0].options,
+                                             Speech([], self.pipeline.sample_rate), lambda m: None)
+        except BaseException as exc:  # noqa: BLE001 - every waiting request gets the error, the thread lives on
+            for j in jobs:
+                j.future.set_exception(exc)
+            return
+        seconds = time.perf_counter() - start
+        self._batch_seconds = 0.8 * self._batch_seconds + 0.2 * seconds
+        for j, a in zip(jobs, audio):
+            j.future.set_result(np.asarray(a, np.float32))
+        self._on_batch(BatchReport(len(jobs), seconds, sum(len(a) for a in audio) / self.pipeline.sample_rate))
+
+    def _voice(self, name: str | None):
+        if name is None:
+            return None
+        if name not in self._voices:
+            self._voices[name] = self.pipeline.load_voice(name)
+        return self._voices[name]

@@ -13,9 +13,8 @@
 Only MatMuls whose second input is a weight are quantized: attention's QK^T and PV products (two
 activations) and the embedding gathers stay in float, which costs little time and keeps attention exact.
 int8-qdq also leaves float the projection right after attention: its input is an average over the
-attended positions, whose size changes with the number of positions (a decode step at past 1023 vs a
-prefill), so no one static per-tensor scale fits it. Measured: of the four weight MatMuls of a layer it
-gave a random-weight GPT's logits the largest error, growing with the past (docs/BENCHMARKS.md, int8-qdq).
+attended positions, whose size changes with the number of positions, so no one static per-tensor
+scale fits it (the measurement: docs/BENCHMARKS.md, int8-qdq accuracy).
 """
 from __future__ import annotations
 
@@ -34,10 +33,9 @@ from ttsx.recipes.spec import GraphSpec
 from .onnx_export import check_io, save_graph
 
 ORT_MAX_IR = 10  # IR 10 (onnx 1.16) is read by every onnxruntime and TensorRT parser ttsx targets
-# int8 weights in 7 bits ([-64, 63]). onnxruntime's x86 int8 kernels without VNNI (AVX2, AVX-512F/BW) multiply
-# uint8 activations by int8 weights with VPMADDUBSW, which adds pairs of products into int16 and saturates
-# (255 * 127 * 2 > 32767); with 7-bit weights a pair stays within 255 * 64 * 2 = 32640, so the same graph
-# computes the same on every x86 CPU. VNNI machines lose one bit of weight precision (docs/BENCHMARKS.md).
+# int8 weights in 7 bits ([-64, 63]): onnxruntime's x86 int8 kernels without VNNI add pairs of uint8 x int8
+# products into int16, which 8-bit weights overflow (255 * 127 * 2 > 32767) and 7-bit ones do not, so the
+# same graph computes the same on every x86 CPU (docs/BENCHMARKS.md, "Quantized verdicts on every CPU").
 REDUCE_RANGE = True
 
 

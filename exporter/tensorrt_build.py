@@ -9,8 +9,8 @@ the int8-qdq flavour; onnxruntime's dynamic int8 is refused by the readiness che
 Each graph gets its own engine. A causal graph serves the prefill and every decode step over a
 fixed-capacity cache it updates in place (TensorScatter; the engine reports each present output as
 an alias of its cache input), so its engine has two optimization profiles, one per phase: "prefill"
-(the recipe's range of positions) and "decode" (one position), which FACTS.md and NVIDIA's guidance
-prefer over one wide profile. Other graphs have one profile ("all"). The manifest lists each
+(the recipe's range of positions) and "decode" (one position), which NVIDIA's guidance prefers over
+one wide profile. Other graphs have one profile ("all"). The manifest lists each
 profile's min/opt/max per input, in profile-index order.
 """
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ttsx import __version__
 from ttsx.base.progress import Progress
+from ttsx.recipes.precision import ENGINE_PRECISIONS
 from ttsx.artifact.manifest import MANIFEST, Artifact, load_artifact, sha256_file
 from ttsx.artifact.engines import ENGINE_FORMAT, ENGINE_FORMAT_VERSION, default_engines_dir, gpu_identity, import_tensorrt
 from ttsx.base.errors import TtsxError
@@ -33,7 +34,6 @@ from .writer import ArtifactWriter
 
 Shape = tuple[int, ...]
 TIMING_CACHE = "timing.cache"
-ENGINE_PRECISIONS = {"fp32": "fp32", "fp16": "fp16", "int8": "int8-qdq", "int8-qdq": "int8-qdq"}
 MIB = 1 << 20
 MAX_LISTED = 12  # readiness problems printed before "... and N more"
 
@@ -80,7 +80,7 @@ def phase_profiles(spec: GraphSpec, ranges: dict[str, tuple[int, int, int]]
 def engine_precision(artifact: Artifact, requested: str | None) -> str:
     """The artifact precision the engines are built from; refuses what TensorRT 11 can't take."""
     if requested is not None and requested not in ENGINE_PRECISIONS:
-        raise TtsxError(f"unknown engine precision {requested!r}; choose fp32, fp16 or int8")
+        raise TtsxError(f"unknown engine precision {requested!r}; choose {', '.join(ENGINE_PRECISIONS)}")
     want = ENGINE_PRECISIONS[requested] if requested else artifact.precision
     if want != artifact.precision and artifact.precision != "fp32":
         raise TtsxError(f"{artifact.root} is an artifact of precision {artifact.precision}, not {want}; "

@@ -60,6 +60,7 @@ class RecipeBase:
     budgets: dict  # precision name -> Budget
     limits: Limits
     kv_capacity: int  # positions a static (TensorRT) cache holds: the longest prompt plus the most new tokens
+    #                  (a multiple of recipes.spec.CAPACITY_STEP, which symbolic caches are rounded up to)
 
     def kinds(self) -> tuple[GraphKind, ...]:
         """Every graph of this recipe as a GraphKind bound to it, in pipeline order."""

@@ -35,6 +35,10 @@ PRECISIONS = {
 }
 
 
+# `ttsx build-engine --precision`: the artifact precision each engine precision builds from (int8 is Q/DQ's)
+ENGINE_PRECISIONS = {**{name: name for name, p in PRECISIONS.items() if p.tensorrt}, "int8": "int8-qdq"}
+
+
 def get_precision(name: str) -> Precision:
     """The precision called `name`, or a KeyError listing the known ones."""
     if name not in PRECISIONS:

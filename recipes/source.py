@@ -62,7 +62,8 @@ def fill_degenerate_buffers(module, generator) -> list[str]:
     """Give random values to floating buffers a checkpoint fills but random init leaves all zero; their names.
 
     A random reference must depend on its inputs the way a checkpoint does: a codec's codebooks
-    that start at zero, for example, make its audio ignore the codes (FACTS.md).
+    that start at zero, for example, make its audio ignore the codes (transformers leaves EnCodec's
+    codebooks at zero until a checkpoint fills them).
     """
     import torch
 

@@ -1,1 +1,3 @@
-"""Runtimes: stage sessions over exported graphs, one module per backend."""
+"""Runtimes: stage sessions on a backend, the causal runner, sampling, and the pipeline base families build on."""
+
+BACKENDS = ("onnxruntime", "torch", "torch-compiled", "tensorrt")  # runtimes/factory.py opens each

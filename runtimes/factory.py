@@ -11,9 +11,9 @@ from ttsx.artifact.manifest import Artifact
 from ttsx.base.errors import TtsxError
 from ttsx.recipes import get_family
 
+from . import BACKENDS
 from .session import StageSession
 
-BACKENDS = ("onnxruntime", "torch", "torch-compiled", "tensorrt")
 
 
 def open_pipeline(artifact: Artifact, backend: str = "onnxruntime", reference_model=None,

@@ -159,14 +159,39 @@ class Pipeline(ABC):
         speech.audio = [np.concatenate([a for a, o in zip(audio, owners) if o == t]) for t in range(len(texts))]
         return speech
 
-    @abstractmethod
+    options_type: type  # the family's own options: `from_synthesis(SynthesisOptions, default_tokens)`, `seed`, `batch_size`
+
     def options(self, options):
-        """The family's options from None, SynthesisOptions or its own, checked against the recipe's limits
-        (they have `seed` and `batch_size`)."""
+        """The family's options from None, SynthesisOptions or its own, checked against the recipe's limits."""
+        limits = self.recipe.limits
+        if options is None or isinstance(options, SynthesisOptions):
+            options = self.options_type.from_synthesis(options or SynthesisOptions(), limits.default_tokens)
+        elif not isinstance(options, self.options_type):
+            raise TtsxError(f"{self.recipe.name} takes SynthesisOptions or {self.options_type.__name__}, "
+                            f"not {type(options).__name__}")
+        tokens = self.first_stage_tokens(options)
+        if not 1 <= tokens <= limits.max_tokens:
+            raise TtsxError(f"max tokens {tokens} is outside 1..{limits.max_tokens}, what {self.recipe.name} can "
+                            "make per text piece")
+        return options
+
+    @abstractmethod
+    def first_stage_tokens(self, options) -> int:
+        """The most tokens the first autoregressive stage makes per piece under `options`."""
 
     @abstractmethod
     def load_voice(self, voice: str | Path):
-        """A voice preset by name (or a file the family accepts), checked."""
+        """A voice preset by name (or a file the family accepts), checked (`voice_file` finds it)."""
+
+    def voice_file(self, voice: str | Path, suffix: str = ".npz") -> Path:
+        """The file of a preset of the artifact (by name) or a `suffix` file given by path; TtsxError otherwise."""
+        voices = self.artifact.manifest.get("voices", {})
+        if str(voice) in voices:
+            return self.artifact.file(voices[str(voice)])
+        if str(voice).endswith(suffix) and Path(voice).is_file():
+            return Path(voice)
+        known = ", ".join(sorted(voices)) or "none in this artifact"
+        raise TtsxError(f"unknown voice {str(voice)!r}; known voices: {known}; or pass a path to a {suffix} file")
 
     @abstractmethod
     def split(self, text: str, options, progress: Progress = lambda m: None, index: int = 0) -> list[str]:

@@ -1,6 +1,6 @@
 """What one decode step of a causal graph costs in ttsx vs the bare onnxruntime call (in-place KV cache).
 
-usage: python scripts/bench_decode_step.py ARTIFACT [--graph semantic] [--past 10 256 1000] [--steps 50]
+usage: python scripts/bench_decode_step.py ARTIFACT [--graph NAME] [--past 10 256 1000] [--steps 50]
 
 Rows, per past length (batch 1, median ms per step):
   bare        onnxruntime IO binding with the cache OrtValue bound as input and output, bound once;
@@ -46,11 +46,12 @@ def interleaved(steps_by_name: dict, steps: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("artifact")
-    parser.add_argument("--graph", default="semantic")
+    parser.add_argument("--graph", default=None, help="a causal graph (default: the first)")
     parser.add_argument("--past", type=int, nargs="+", default=[10, 256, 1000])
     parser.add_argument("--steps", type=int, default=50)
     args = parser.parse_args()
     artifact = load_artifact(args.artifact)
+    args.graph = args.graph or next(s.name for s in artifact.recipe.graphs() if s.cache)
     session = open_session(artifact, args.graph)
     spec = session.spec
     print(f"{args.graph}, batch 1, {artifact.recipe.name} {artifact.precision}, median of {args.steps} interleaved steps")

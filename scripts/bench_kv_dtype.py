@@ -1,6 +1,6 @@
 """Does an fp16 KV cache pay on this CPU? One causal graph with fp32 caches against the same graph with fp16 caches.
 
-usage: python scripts/bench_kv_dtype.py ARTIFACT [--graph semantic] [--past 10 1000] [--steps 40]
+usage: python scripts/bench_kv_dtype.py ARTIFACT [--graph NAME] [--past 10 1000] [--steps 40]
 
 The fp16 variant keeps the artifact's weights (fp32 or int8) and casts each GroupQueryAttention's
 query, key and value to float16 and its output back to float32, so the caches (its past/present
@@ -76,11 +76,12 @@ def stepper(path: Path, spec, past: int, dtype, caches_from: dict):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("artifact")
-    parser.add_argument("--graph", default="semantic")
+    parser.add_argument("--graph", default=None, help="a causal graph (default: the first)")
     parser.add_argument("--past", type=int, nargs="+", default=[10, 1000])
     parser.add_argument("--steps", type=int, default=40)
     args = parser.parse_args()
     artifact = load_artifact(args.artifact)
+    args.graph = args.graph or next(s.name for s in artifact.recipe.graphs() if s.cache)
     spec = artifact.graph_spec(args.graph)
     rng = np.random.default_rng(0)
     print(f"{artifact.recipe.name} {artifact.precision} {args.graph}, batch 1, median of {args.steps} interleaved steps")

@@ -3,7 +3,7 @@
     python scripts/tensorrt_api_names.py tensorrt_cu13_bindings-11.4.0.106-cp311-none-manylinux_2_28_x86_64.whl \
         -o tests/data/tensorrt_api_names.json
 
-`import tensorrt` needs libnvinfer.so.11, which can't be installed here (FACTS.md), so the names
+`import tensorrt` needs libnvinfer.so.11, which its libs wheel provides only beside a CUDA driver, so the names
 come from the extension file itself. Every name pybind11 registers (classes, methods, properties,
 enum values, keyword arguments) is a C string literal in .rodata. Splitting .rodata at NUL bytes
 would be wrong both ways: stale docstrings add words, and the linker stores short literals as

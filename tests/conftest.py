@@ -124,3 +124,11 @@ def toy_artifact(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("artifacts") / "toy-tiny"
     return export_artifact(ExportOptions("toy-tiny", ModelSource("random", seed=0), out))
+
+
+@pytest.fixture
+def toy_copy(toy_artifact, tmp_path):
+    """A private copy of the toy artifact that a test may damage."""
+    dst = tmp_path / "toy-copy"
+    shutil.copytree(toy_artifact, dst)
+    return dst

@@ -23,9 +23,9 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-TENSORRT_MODULES = ("exporter/tensorrt_build.py", "runtimes/tensorrt_backend.py", "ttsx/engines.py")
+TENSORRT_MODULES = ("exporter/tensorrt_build.py", "runtimes/tensorrt_backend.py", "ttsx/artifact/engines.py")
 SOURCE_DIRS = ("ttsx", "exporter", "runtimes", "recipes")
-# FACTS.md: TensorRT 11 is strongly typed; these BuilderFlag members are gone. The flat name list
+# TensorRT 11 is strongly typed; these BuilderFlag members are gone. The flat name list
 # can't say which class a name belongs to (DataType.INT8 still exists), so they are listed here.
 # STRONGLY_TYPED is still defined but deprecated and ignored (pyCore.cpp: "always enabled").
 REMOVED_MEMBERS = {"BuilderFlag": {"FP16", "INT8", "BF16", "FP8", "INT4"},

@@ -8,8 +8,8 @@ import pytest
 
 from ttsx.artifact.manifest import load_artifact
 from ttsx.exporter.tensorrt_build import input_profiles
-from ttsx.recipes import get_family, get_recipe, recipe_names
-from ttsx.recipes.families.bark.pipeline import GenerationOptions
+from ttsx.recipes import get_recipe, recipe_names
+from ttsx.runtimes.pipeline import SynthesisOptions
 from ttsx.runtimes.factory import open_pipeline
 from ttsx.runtimes.session import SessionWrapper
 
@@ -32,14 +32,6 @@ def test_every_symbolic_input_axis_has_an_ordered_range(name):
             assert len(low) == len(opt) == len(high)
 
 
-def test_the_largest_pipeline_shapes_fit():
-    """Analytic limits: the longest semantic run and coarse window fit the cache; the prefill fits a call."""
-    recipe, c = get_recipe("bark-tiny"), get_recipe("bark-tiny").constants
-    assert c.semantic_prefill_positions + c.max_semantic_new_tokens - 1 <= recipe.kv_capacity
-    assert c.coarse_prompt_tokens + c.coarse_window <= recipe.kv_capacity
-    assert c.coarse_prompt_tokens <= recipe.axis_ranges("coarse", 1)["sequence"][2]
-
-
 class Recorder(SessionWrapper):
     """Passes runs through and records every input shape."""
 
@@ -52,17 +44,21 @@ class Recorder(SessionWrapper):
         return super()._run(feed, host)
 
 
-def test_pipeline_and_parity_feeds_lie_inside_the_profiles(tiny_artifact, tiny_reference):
+@pytest.mark.parametrize("which", ["toy_artifact", "tiny_artifact"])
+def test_pipeline_and_parity_feeds_lie_inside_the_profiles(which, request):
+    from ttsx.runtimes.reference import reference_model
+
     seen: dict = {}
-    options = GenerationOptions.greedy(60, batch_size=3)
-    artifact = load_artifact(tiny_artifact)
+    options = SynthesisOptions(greedy=True, max_tokens=60, batch_size=3)
+    artifact = load_artifact(request.getfixturevalue(which))
+    model = reference_model(artifact)
     with open_pipeline(artifact, wrap=lambda s: Recorder(s, seen)) as pipeline:
         pipeline(["Hello there.", "A second text, a little longer than the first.", "Three"], options=options)
     recipe = artifact.recipe
     for spec in recipe.graphs():
         kind = recipe.kind(spec.name)
         for i, case in enumerate(kind.cases()):
-            feed = kind.feed(tiny_reference, spec, case, np.random.default_rng(i))
+            feed = kind.feed(model, spec, case, np.random.default_rng(i))
             seen.setdefault(spec.name, set()).add(tuple((k, tuple(np.shape(v))) for k, v in feed.items()))
     assert set(seen) == set(artifact.graph_names)
     for name, feeds in seen.items():
@@ -70,3 +66,12 @@ def test_pipeline_and_parity_feeds_lie_inside_the_profiles(tiny_artifact, tiny_r
         for feed in feeds:
             for tensor, shape in feed:
                 assert inside(shape, profiles[tensor]), (name, tensor, shape, profiles[tensor])
+
+
+@pytest.mark.parametrize("name", recipe_names())
+def test_the_static_capacity_is_what_a_symbolic_cache_rounds_to(name):
+    """A symbolic cache is rounded up to CAPACITY_STEP positions; the static capacity (and the profiles' max)
+    must be such a size, or the longest generation would ask for more than the engine takes."""
+    from ttsx.recipes.spec import CAPACITY_STEP
+
+    assert get_recipe(name).kv_capacity % CAPACITY_STEP == 0

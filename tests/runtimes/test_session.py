@@ -3,16 +3,19 @@ import pytest
 
 from ttsx.base.errors import FeedError
 from ttsx.recipes import get_recipe
+from ttsx.recipes.spec import GraphSpec, TensorSpec, Tolerance
 from ttsx.runtimes.session import validate_feed
 
-SPEC = get_recipe("bark-tiny").graph("coarse")
-CODEC = get_recipe("bark-tiny").graph("codec")
+SPEC = get_recipe("toy-tiny").graph("lm")  # the test-only family's causal graph: 4 heads of 16
+CODEC = GraphSpec("codec", "codec", inputs=(TensorSpec("codes", "int64", (1, 8, "frames")),),
+                  outputs=(TensorSpec("waveform", "float32", (1, "samples")),), tolerance=Tolerance(0, 0),
+                  min_sizes=(("frames", 7),))
 
 
 def step_feed(batch=1, past=3, capacity=8):
     feed = {"input_ids": np.zeros((batch, 1), np.int64), "cache_lengths": np.full(batch, past, np.int32),
             "lengths": np.ones(batch, np.int32)}
-    feed.update({p.past: np.zeros((batch, 2, capacity, 16), np.float32) for p in SPEC.cache})
+    feed.update({p.past: np.zeros((batch, 4, capacity, 16), np.float32) for p in SPEC.cache})
     return feed
 
 
@@ -43,7 +46,7 @@ def test_static_dim_mismatch():
 
 def test_inconsistent_symbolic_axis():
     feed = step_feed()
-    feed["past_key_values.1.key"] = np.zeros((1, 2, 9, 16), np.float32)
+    feed["past_key_values.1.key"] = np.zeros((1, 4, 9, 16), np.float32)
     with pytest.raises(FeedError, match="capacity"):
         validate_feed(SPEC, feed)
 

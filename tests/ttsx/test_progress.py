@@ -2,12 +2,12 @@
 import io
 
 from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact
-from ttsx.base.progress import Progress, counter
+from ttsx.base.progress import ConsoleProgress, counter
 
 
 def test_counted_work_is_plain_lines_off_a_terminal():
     out = io.StringIO()
-    progress = Progress(out)
+    progress = ConsoleProgress(out)
     with counter(progress, "graphs", 2) as advance:
         progress("first")
         advance()
@@ -22,17 +22,17 @@ def test_a_plain_callable_gets_only_its_messages():
     assert messages == []
 
 
-def test_onnxruntime_flavour_says_once_what_it_is_for_instead_of_warning_per_graph(tiny_artifact, tmp_path):
+def test_onnxruntime_flavour_says_once_what_it_is_for_instead_of_warning_per_graph(toy_artifact, tmp_path):
     messages = []
-    quantize_artifact(QuantizeOptions(tiny_artifact, "int8", tmp_path / "int8"), progress=messages.append)
+    quantize_artifact(QuantizeOptions(toy_artifact, "int8", tmp_path / "int8"), progress=messages.append)
     assert sum("this artifact is for onnxruntime (int8" in m for m in messages) == 1
     assert not any("not TensorRT-ready" in m for m in messages)
 
 
-def test_readiness_warns_where_asked(tiny_artifact):
+def test_readiness_warns_where_asked(toy_artifact):
     from ttsx.exporter.tensorrt_check import readiness
 
     messages = []
-    problems = readiness(tiny_artifact / "coarse.onnx", "coarse", messages.append)  # GQA: a contrib op
-    assert problems and len(messages) == 1 and "coarse is not TensorRT-ready" in messages[0]
-    assert readiness(tiny_artifact / "coarse.onnx", "coarse", None) == problems
+    problems = readiness(toy_artifact / "lm.onnx", "lm", messages.append)  # GQA: a contrib op
+    assert problems and len(messages) == 1 and "lm is not TensorRT-ready" in messages[0]
+    assert readiness(toy_artifact / "lm.onnx", "lm", None) == problems

@@ -2,7 +2,7 @@
 
 The workload is the same for every runtime: the same prompts, greedy decoding, and EOS
 suppressed, so every run makes exactly `tokens` first-stage tokens per sequence (random weights
-would otherwise stop at random points; FACTS.md). Each runtime does one untimed warm-up run
+would otherwise stop at random points). Each runtime does one untimed warm-up run
 (reported with the load time), then `repeats` timed runs; the table shows medians. Stage times: the
 reference's own stage calls, timed one by one (the family's eager baseline); ttsx's from the
 pipeline's stage boundaries (`Speech.seconds`). RTF = wall time / seconds of audio made (all

@@ -13,8 +13,10 @@ import click
 from ttsx import __version__
 from ttsx.base.errors import TtsxError
 from ttsx.base.progress import ConsoleProgress
+from ttsx.recipes.precision import ENGINE_PRECISIONS, PRECISIONS
+from ttsx.recipes.spec import KV_CACHES
+from ttsx.runtimes import BACKENDS
 
-BACKEND_CHOICES = ("onnxruntime", "torch", "torch-compiled", "tensorrt")
 ENGINES_HELP = "TensorRT engine directory for --backend tensorrt (default: ARTIFACT/engines)."
 
 
@@ -68,7 +70,7 @@ def info_command(artifact, verify) -> None:
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for --random-weights.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Artifact directory.")
 @click.option("--force", is_flag=True, help="Replace an existing artifact at --output.")
-@click.option("--kv-cache", type=click.Choice(["onnxruntime", "tensorrt"]), default="onnxruntime", show_default=True,
+@click.option("--kv-cache", type=click.Choice(list(KV_CACHES)), default="onnxruntime", show_default=True,
               help="How causal graphs update their fixed-capacity KV cache in place: onnxruntime's "
                    "GroupQueryAttention, or TensorScatter (opset 24) for TensorRT (also runs on onnxruntime).")
 @_friendly_errors
@@ -86,7 +88,7 @@ def export_command(recipe_name, model, random_weights, seed, output, force, kv_c
 
 @main.command("quantize")
 @click.argument("source", type=click.Path(path_type=Path))
-@click.option("--precision", type=click.Choice(["fp16", "int8", "int8-qdq"]), required=True,
+@click.option("--precision", type=click.Choice([p for p in PRECISIONS if p != "fp32"]), required=True,
               help="fp16 and int8-qdq are shaped for TensorRT, int8 for onnxruntime on the CPU.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="New artifact directory.")
 @click.option("--force", is_flag=True, help="Replace an existing artifact at --output.")
@@ -104,7 +106,7 @@ def quantize_command(source, precision, output, force, calibration_file) -> None
 
 @main.command("build-engine")
 @click.argument("artifact", type=click.Path(path_type=Path))
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None,
+@click.option("--precision", type=click.Choice([p for p in ENGINE_PRECISIONS if p != "int8-qdq"]), default=None,
               help="Engine precision (default: the artifact's). From an fp32 artifact, fp16 and int8 graphs are "
                    "made on the way (int8: explicit Q/DQ, calibrated like `ttsx quantize --precision int8-qdq`).")
 @click.option("--max-batch", type=click.IntRange(1, 256), default=8, show_default=True,
@@ -130,7 +132,7 @@ def build_engine_command(artifact, precision, max_batch, output, timing_cache, w
 
 @main.command("parity")
 @click.argument("artifact", type=click.Path(path_type=Path))
-@click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="onnxruntime", show_default=True)
+@click.option("--backend", type=click.Choice(BACKENDS), default="onnxruntime", show_default=True)
 @click.option("--engines", type=click.Path(path_type=Path), default=None, help=ENGINES_HELP)
 @click.option("--model", "model_dir", default=None, help="Checkpoint the artifact was exported from, if moved.")
 @click.option("--graph", "graphs", multiple=True, help="Only these graphs (repeatable).")
@@ -254,7 +256,7 @@ def _read_texts(text: str | None, batch_file: Path | None) -> list[str]:
 @click.option("--batch-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="UTF-8 file, one text per line: synthesized as one batch into OUTPUT-001.wav, ...")
 @click.option("--voice", default=None, help="Voice preset name from the artifact, or a path to a voice file.")
-@click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="onnxruntime", show_default=True)
+@click.option("--backend", type=click.Choice(BACKENDS), default="onnxruntime", show_default=True)
 @click.option("--engines", type=click.Path(path_type=Path), default=None, help=ENGINES_HELP)
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Seed for sampling (reproducible output).")
 @click.option("--greedy", is_flag=True, help="Argmax decoding (the reference's deterministic setting).")
@@ -292,7 +294,7 @@ def synthesize_command(artifact, text, output, batch_file, voice, backend, engin
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind; anything but loopback needs an API key.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
-@click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="onnxruntime", show_default=True)
+@click.option("--backend", type=click.Choice(BACKENDS), default="onnxruntime", show_default=True)
 @click.option("--engines", type=click.Path(path_type=Path), default=None, help=ENGINES_HELP)
 @click.option("--api-key", default=None, help="Clients must send 'Authorization: Bearer KEY' (or set TTSX_API_KEY).")
 @click.option("--batch-window-ms", type=click.FloatRange(min=0), default=20.0, show_default=True,

@@ -1,11 +1,11 @@
 """A stand-in for torchaudio where the installed one can't load, so that imports of it survive.
 
 The registry's torchaudio is a CUDA build; beside the CPU torch its library fails to load
-(`libc10_cuda.so: cannot open shared object file`, FACTS.md). transformers imports torchaudio
+(`libc10_cuda.so: cannot open shared object file`). transformers imports torchaudio
 whenever the package is installed, so that failure breaks every transformers model, and some
 model packages (a vocoder, a codec) import it at module import for a mel front end ttsx never runs.
 
-`install()` (called by `import ttsx`) puts a finder in front of the import system: `import
+`install()` (called when ttsx loads its model families, recipes/registry.py) puts a finder in front of the import system: `import
 torchaudio` runs the real package, and only if its library fails to load (OSError) does the module
 become the stand-in below, with a warning that names the fix. `stand_in()` builds the same module for
 a machine where torchaudio is not installed at all, for code that imports it unconditionally.

@@ -26,9 +26,7 @@ from ttsx.recipes.spec import GraphSpec
 CASE_SEED = 1234  # parity feeds are seeded: CASE_SEED + case index
 PERTURB_SEED = 4321
 TOP1_DRAWS = 4  # each plain case is drawn up to this many times (other seeds) for the pooled top-1 of a budget,
-TOP1_ROWS = 44  # until the pool holds this many logits rows: one draw of a GPT graph's cases gives about 11,
-#                 where one near-tie moves the share by 0.09 (docs/BENCHMARKS.md); a fine or head graph's
-#                 one draw gives thousands, and more draws of it would only repeat its verdict
+TOP1_ROWS = 44  # until the pool holds this many token-choice rows (why 44: docs/BENCHMARKS.md, "Quantized verdicts")
 DRAW_SEED_STRIDE = 1000  # draw k of case i is seeded CASE_SEED + i + k * DRAW_SEED_STRIDE
 
 

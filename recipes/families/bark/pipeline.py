@@ -62,19 +62,14 @@ class BarkPipeline(Pipeline):
         self.semantic = CausalRunner(sessions["semantic"])
         self.coarse = CausalRunner(sessions["coarse"])
 
-    def options(self, options) -> GenerationOptions:
-        """GenerationOptions from either kind of options, checked against the recipe's limits."""
-        limits = self.recipe.limits
-        if options is None or isinstance(options, SynthesisOptions):
-            options = GenerationOptions.from_synthesis(options or SynthesisOptions(), limits.default_tokens)
-        if not 1 <= options.semantic.max_new_tokens <= limits.max_tokens:
-            raise TtsxError(f"max semantic tokens {options.semantic.max_new_tokens} is outside 1..{limits.max_tokens}, "
-                            f"what {self.recipe.name} can make per text piece")
-        return options
+    options_type = GenerationOptions
+
+    def first_stage_tokens(self, options: GenerationOptions) -> int:
+        return options.semantic.max_new_tokens
 
     def load_voice(self, voice: str | Path) -> dict:
         """A Bark history prompt: a preset of the artifact or an .npz path."""
-        return load_voice(self.artifact, voice)
+        return load_voice(self.artifact, self.voice_file(voice))
 
     def split(self, text: str, options=None, progress: Progress = lambda m: None, index: int = 0) -> list[str]:
         """Whitespace-normalised pieces of at most one text window (256 tokens), cut at sentence ends."""

@@ -16,16 +16,8 @@ SPEAKER_INDEX = "speaker_embeddings_path.json"  # written by BarkProcessor.save_
 PROMPTS = {"semantic_prompt": 1, "coarse_prompt": 2, "fine_prompt": 2}  # key: rank
 
 
-def load_voice(artifact: Artifact, voice: str | Path) -> dict[str, np.ndarray]:
-    """A preset by name (from the artifact's voices) or a path to an .npz file."""
-    voices = artifact.manifest.get("voices", {})
-    if str(voice) in voices:
-        path = artifact.file(voices[str(voice)])
-    elif str(voice).endswith(".npz") and Path(voice).is_file():
-        path = Path(voice)
-    else:
-        known = ", ".join(sorted(voices)) or "none in this artifact"
-        raise TtsxError(f"unknown voice {str(voice)!r}; known voices: {known}; or pass a path to an .npz file")
+def load_voice(artifact: Artifact, path: Path) -> dict[str, np.ndarray]:
+    """A history prompt from a preset's (or a user's) .npz file, checked."""
     prompt = load_npz(path, tuple(PROMPTS))
     check_voice(prompt, path, artifact.recipe.constants)
     return prompt

@@ -4,7 +4,7 @@
          --code pass: "[Stts][spk_emb|empty_spk][speed_5]{text}[Ptts]" -> codes [4, T], hiddens [T, H]
          --decoder(hiddens) or dvae(codes)--> mel [100, 2T] --vocos--> audio [(2T - 1) * 256]
 
-Both passes are one loop (`_generate`): embed the left-padded prompt, prefill, then per step a head,
+Both passes are one loop (`_generate`): embed the prompt (ChatTTS's left-padded batch as right-padded rows), prefill, then per step a head,
 ChatTTS's logit rules (temperature, repetition penalty over the last 16 tokens, top-p and top-k
 keeping at least 3, EOS barred before min_new_tokens), the choice, and the next token's embedding.
 """
@@ -85,19 +85,14 @@ class ChatTTSPipeline(Pipeline):
         self.gpt = CausalRunner(sessions["gpt"])
         self._normalizer = None
 
-    def options(self, options) -> ChatTTSOptions:
-        """ChatTTSOptions from either kind of options, checked against the recipe's limits."""
-        limits = self.recipe.limits
-        if options is None or isinstance(options, SynthesisOptions):
-            options = ChatTTSOptions.from_synthesis(options or SynthesisOptions(), limits.default_tokens)
-        if not 1 <= options.code.max_new_tokens <= limits.max_tokens:
-            raise TtsxError(f"max code tokens {options.code.max_new_tokens} is outside 1..{limits.max_tokens}, what "
-                            f"{self.recipe.name} can make per text piece")
-        return options
+    options_type = ChatTTSOptions
+
+    def first_stage_tokens(self, options: ChatTTSOptions) -> int:
+        return options.code.max_new_tokens
 
     def load_voice(self, voice: str | Path) -> np.ndarray:
         """A speaker vector: a preset of the artifact (seed-N) or an .npz path."""
-        return load_speaker(self.artifact, voice)
+        return load_speaker(self.artifact, self.voice_file(voice))
 
     def split(self, text: str, options=None, progress: Progress = lambda m: None, index: int = 0) -> list[str]:
         """Normalised (ChatTTS's normalizer) pieces of at most one prompt window, cut at sentence ends."""

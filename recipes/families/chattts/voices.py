@@ -37,16 +37,8 @@ def draw_speakers(chat, out_dir: Path, seeds=PRESET_SEEDS) -> dict[str, str]:
     return voices
 
 
-def load_speaker(artifact: Artifact, voice: str | Path) -> np.ndarray:
-    """A preset by name or a path to an .npz holding `spk_emb` (float16 [hidden])."""
-    voices = artifact.manifest.get("voices", {})
-    if str(voice) in voices:
-        path = artifact.file(voices[str(voice)])
-    elif str(voice).endswith(".npz") and Path(voice).is_file():
-        path = Path(voice)
-    else:
-        known = ", ".join(sorted(voices)) or "none in this artifact"
-        raise TtsxError(f"unknown voice {str(voice)!r}; known voices: {known}; or pass a path to an .npz file")
+def load_speaker(artifact: Artifact, path: Path) -> np.ndarray:
+    """A speaker from a preset's (or a user's) .npz holding `spk_emb` (float16 [hidden]), checked."""
     spk = load_npz(path, ("spk_emb",)).get("spk_emb")
     hidden = artifact.recipe.gpt.hidden
     if spk is None or spk.shape != (hidden,) or spk.dtype != np.float16 or not np.isfinite(spk).all():

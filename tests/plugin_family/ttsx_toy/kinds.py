@@ -1,7 +1,6 @@
 """The toy family's two graphs: the LM over an in-place cache (shared causal feed and reference) and the vocoder."""
 from __future__ import annotations
 
-import numpy as np
 
 from ttsx.recipes.causal import CausalKind, build_cache, flatten_cache
 from ttsx.recipes.kinds import Case, GraphKind, outputs_of

@@ -1,6 +1,8 @@
 """The toy generation loop: a text's bytes and the speak marker -> codes until EOS -> the vocoder's waveform."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ttsx.base.errors import TtsxError
@@ -14,6 +16,22 @@ from .recipe import EOS, FIRST_CODE, SPEAK, WINDOW
 DEFAULT_BATCH = 4
 
 
+@dataclass(frozen=True)
+class ToyOptions:
+    """SynthesisOptions with the toy defaults filled in."""
+
+    sampling: SamplingOptions
+    max_tokens: int
+    stop_at_eos: bool = True
+    seed: int | None = None
+    batch_size: int = DEFAULT_BATCH
+
+    @classmethod
+    def from_synthesis(cls, o: SynthesisOptions, default_tokens: int) -> "ToyOptions":
+        sampling = SamplingOptions(greedy=o.greedy, temperature=o.temperature or 0.8, top_k=o.top_k, top_p=o.top_p)
+        return cls(sampling, o.max_tokens or default_tokens, o.stop_at_eos, o.seed, o.batch_size or DEFAULT_BATCH)
+
+
 class ToyPipeline(Pipeline):
     """Stages: lm (bytes -> codes), vocoder (codes -> waveform)."""
 
@@ -21,16 +39,10 @@ class ToyPipeline(Pipeline):
         super().__init__(artifact, sessions)
         self.lm, self.tokenizer = CausalRunner(sessions["lm"]), ByteTokenizer()
 
-    def options(self, options) -> SynthesisOptions:
-        """SynthesisOptions with the recipe's defaults filled in, checked against its limits."""
-        if options is not None and not isinstance(options, SynthesisOptions):
-            raise TtsxError(f"the toy family takes SynthesisOptions, not {type(options).__name__}")
-        o, limits = options or SynthesisOptions(), self.recipe.limits
-        tokens = o.max_tokens or limits.default_tokens
-        if tokens > limits.max_tokens:
-            raise TtsxError(f"max tokens {tokens} is outside 1..{limits.max_tokens}, what {self.recipe.name} makes per piece")
-        return SynthesisOptions(o.seed, o.greedy, o.temperature or 0.8, o.top_k, o.top_p, tokens, o.stop_at_eos,
-                                o.batch_size or DEFAULT_BATCH)
+    options_type = ToyOptions
+
+    def first_stage_tokens(self, options: ToyOptions) -> int:
+        return options.max_tokens
 
     def load_voice(self, voice):
         raise TtsxError(f"unknown voice {str(voice)!r}; the toy family has no voices")
@@ -41,13 +53,12 @@ class ToyPipeline(Pipeline):
             raise TtsxError(f"text {index} ({text[:40]!r}) is empty; give some words")
         return split_for_window(clean, self.tokenizer, WINDOW)
 
-    def run_pieces(self, pieces, voice, options: SynthesisOptions, speech: Speech, progress) -> list[np.ndarray]:
+    def run_pieces(self, pieces, voice, options: ToyOptions, speech: Speech, progress) -> list[np.ndarray]:
         prompts = [self.tokenizer.encode(p.text) + [SPEAK] for p in pieces]
         ids = np.zeros((len(prompts), max(map(len, prompts))), np.int64)
         for b, prompt in enumerate(prompts):
             ids[b, : len(prompt)] = prompt
-        sampling = SamplingOptions(greedy=options.greedy, temperature=options.temperature, top_k=options.top_k,
-                                   top_p=options.top_p)
+        sampling = options.sampling
         rng, n = row_random(pieces, 0), options.max_tokens
         with speech.timed("lm"):
             logits = self.lm.start({"input_ids": ids}, [len(p) for p in prompts], n)["logits"]

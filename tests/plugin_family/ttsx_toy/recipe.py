@@ -35,7 +35,7 @@ class ToyRecipe(RecipeBase):
     heads: int = 4
     positions: int = 256
     vocoder_channels: int = 16
-    max_new_tokens: int = 128
+    max_new_tokens: int = 127  # with the longest prompt, 192 positions: a whole number of CAPACITY_STEPs
     tolerance: Tolerance = Tolerance(atol=1e-4, rtol=1e-3)
     budgets: dict = field(default_factory=lambda: dict(BUDGETS))
     description: str = ""
@@ -60,4 +60,5 @@ class ToyRecipe(RecipeBase):
         return tuple(kind(self) for kind in KINDS)
 
 
-RECIPES = (ToyRecipe("toy-tiny", description="A test-only family: GPT-2 over bytes -> codes -> a vocoder."),)
+RECIPES = (ToyRecipe("toy-tiny", description="A test-only family: GPT-2 over bytes -> codes -> a vocoder."),
+           ToyRecipe("toy-wide", hidden=128, description="toy-tiny's graphs at twice the width (a recipe of another shape)."))

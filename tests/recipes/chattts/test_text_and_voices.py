@@ -4,10 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ttsx.artifact.manifest import load_artifact
 from ttsx.base.errors import TtsxError
 from ttsx.recipes.families.chattts.tokenizer import ChatTTSTokenizer
-from ttsx.recipes.families.chattts.voices import apply_speaker, load_speaker, normalized
+from ttsx.recipes.families.chattts.voices import apply_speaker, normalized
 
 
 def test_batch_encoding_is_chattts_left_padding(chattts_artifact, chattts_reference):
@@ -38,10 +37,12 @@ def test_speaker_lands_on_the_spk_emb_positions():
 
 
 def test_bad_voice_files_are_refused(chattts_artifact, tmp_path):
-    artifact = load_artifact(chattts_artifact)
-    assert load_speaker(artifact, "seed-1").shape == (64,)
+    import ttsx
+
     np.savez(tmp_path / "wrong.npz", spk_emb=np.zeros(65, np.float16))
-    with pytest.raises(TtsxError, match="float16 array of shape"):
-        load_speaker(artifact, tmp_path / "wrong.npz")
-    with pytest.raises(TtsxError, match="unknown voice"):
-        load_speaker(artifact, "nobody")
+    with ttsx.load(chattts_artifact) as pipeline:
+        assert pipeline.load_voice("seed-1").shape == (64,)
+        with pytest.raises(TtsxError, match="float16 array of shape"):
+            pipeline.load_voice(tmp_path / "wrong.npz")
+        with pytest.raises(TtsxError, match="unknown voice"):
+            pipeline.load_voice("nobody")

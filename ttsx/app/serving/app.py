@@ -1,6 +1,6 @@
 """The HTTP application: OpenAI's `POST /v1/audio/speech`, `/v1/models`, `/health`, `/metrics`.
 
-The app only speaks to models (ttsx/serving/models.py): in this process or on Ray Serve, the same
+The app only speaks to models (ttsx/app/serving/models.py): in this process or on Ray Serve, the same
 routes, checks and streaming. Errors are OpenAI-shaped JSON: {"error": {"message", "type", "param"}}.
 """
 from __future__ import annotations

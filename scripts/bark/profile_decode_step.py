@@ -1,6 +1,6 @@
 """Where one semantic decode step spends its time, per torch backend (torch.profiler table per backend).
 
-    python scripts/profile_decode_step.py ARTIFACT [BACKEND ...]   (default: torch torch-compiled)
+    python scripts/bark/profile_decode_step.py ARTIFACT [BACKEND ...]   (default: torch torch-compiled)
 
 ARTIFACT: an fp32 Bark artifact (e.g. `ttsx export --recipe bark-small --random-weights -o ART`).
 A 257-token prefill, 10 warm-up steps, 40 timed steps (past about 287), then 10 profiled steps.

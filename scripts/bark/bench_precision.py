@@ -1,6 +1,6 @@
 """Decode-step and fine-window time per precision (onnxruntime CPU) against eager PyTorch fp32.
 
-usage: python scripts/bench_precision.py FP32_ARTIFACT [OTHER_ARTIFACTS...] [--past 256] [--steps 30]
+usage: python scripts/bark/bench_precision.py FP32_ARTIFACT [OTHER_ARTIFACTS...] [--past 256] [--steps 30]
 
 Prints one table: semantic decode step (batch 1, past --past) and one fine window (1024 frames,
 the 6 codebook passes transformers runs), median ms, with each graph's memory-bandwidth floor:
@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import onnx
 import torch
 
-from benchtools import timed
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/benchtools.py
+from benchtools import timed  # noqa: E402
 from ttsx.artifact.manifest import load_artifact
 from ttsx.recipes.causal import build_cache
 from ttsx.runtimes.reference import reference_model

@@ -1,7 +1,7 @@
 """Calibration inputs for int8 Q/DQ: real stage inputs captured while the fp32 pipeline synthesizes prompts.
 
-Every graph sees what it sees in production (prefill windows, decode steps at growing pasts, fine
-windows per codebook, codec frames), not random tensors: activation ranges are taken from these.
+Every graph sees what it sees in production (prefills, decode steps at growing pasts, every call of
+the stateless graphs), not random tensors: activation ranges are taken from these.
 """
 from __future__ import annotations
 
@@ -51,8 +51,8 @@ class RecordingSession(SessionWrapper):
 
 def capture_feeds(artifact: Artifact, prompts: tuple[str, ...],
                   max_tokens: int = 48, seed: int = 0) -> dict[str, list[dict]]:
-    """Run the fp32 onnxruntime pipeline on prompts (seeded sampling; the family's Family.calibration_prompts by
-    default); feeds per graph name."""
+    """Run the fp32 onnxruntime pipeline on prompts (seeded sampling; `ttsx quantize` passes the family's
+    Family.calibration_prompts unless given a file); feeds per graph name."""
     from ttsx.runtimes.factory import open_pipeline
     from ttsx.runtimes.pipeline import SynthesisOptions
 

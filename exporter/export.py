@@ -31,7 +31,7 @@ class ExportOptions:
     out: Path  # artifact directory to create
     force: bool = False  # replace an existing artifact at `out`
     opset: int = OPSET
-    kv_cache: str = "onnxruntime"  # in-place cache flavour (recipes.family.KV_CACHES)
+    kv_cache: str = "onnxruntime"  # in-place cache flavour (recipes.spec.KV_CACHES)
 
 
 @quiet_third_party

@@ -69,13 +69,31 @@ def build_cache(past: tuple, config=None, cross: tuple | None = None):
     return EncoderDecoderCache(dynamic(past), dynamic(cross))
 
 
+def row_inputs(spec: GraphSpec, feed: dict, row: int, new: int) -> dict:
+    """Row `row`'s step inputs: those along the call's positions cut to its `new` real tokens, other batched
+    inputs (an encoder's keys and values, say) to the row, unbatched ones whole; the length inputs left out."""
+    positions = next(t for t in spec.inputs if t.name == spec.positions_input).shape[1]
+    inputs = {}
+    for t in spec.inputs:
+        if t.name not in spec.step_inputs or t.name in (spec.lengths.cached, spec.lengths.new):
+            continue
+        value = np.asarray(feed[t.name])
+        if len(t.shape) > 1 and t.shape[0] == "batch" and t.shape[1] == positions:
+            value = value[row: row + 1, :new]
+        elif t.shape and t.shape[0] == "batch":
+            value = value[row: row + 1]
+        inputs[t.name] = value
+    return inputs
+
+
 class CausalKind(GraphKind):
     """A causal graph over an in-place cache: step inputs, `past.*`, the two length inputs -> outputs, `present.*`.
 
     The feed and the reference are shared: a prefill of right-padded rows, or one token per row after
     each row's own past (computed by the reference); the reference runs each row alone and its caches
     are NaN past each row's end. Subclasses give the three row hooks, `spec`, `module`, `cases` and
-    `axis_ranges`.
+    `axis_ranges`. (A decode row's past is made by `run_row` on `random_inputs(1, past)`: a graph whose
+    rows also read per-row inputs beyond the positions, such as an encoder's, gives them there too.)
     """
 
     def example_case(self) -> Case:
@@ -125,12 +143,11 @@ class CausalKind(GraphKind):
         import torch
 
         cached, new = feed[spec.lengths.cached], feed[spec.lengths.new]
-        step = [n for n in spec.step_inputs if n not in (spec.lengths.cached, spec.lengths.new)]
         outputs, presents = [], []
         with torch.no_grad():
             for b in range(len(cached)):
                 p, n = int(cached[b]), int(new[b])
-                inputs = {name: np.asarray(feed[name])[b: b + 1, :n] for name in step}
+                inputs = row_inputs(spec, feed, b, n)
                 past = tuple(torch.from_numpy(feed[pair.past][b: b + 1, :, :p].copy()) for pair in spec.cache) if p else ()
                 out, flat = self.run_row(model, spec, inputs, past, p)
                 outputs.append(out)

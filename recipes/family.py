@@ -52,7 +52,7 @@ class Limits:
 
 
 class RecipeBase:
-    """Common recipe behaviour: specs at a precision, lookup by name, budgets. Subclasses define `_graphs`."""
+    """Common recipe behaviour: specs at a precision, lookup by name, budgets. Subclasses define `kinds`."""
 
     name: str
     family: str

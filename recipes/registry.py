@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
+import warnings
 from importlib import metadata
 
 from ttsx.base import torchaudio_guard
@@ -34,16 +35,20 @@ class UnknownRecipeError(TtsxError, KeyError):
 
 _RECIPES: dict = {}  # recipe name -> RecipeBase
 _FAMILIES: dict = {}  # family name -> Family
-_LOADED: set[str] = set()  # family modules imported
+_LOADED: set[str] = set()  # family modules imported (or given up on)
+_SCANNED: list = []  # the TTSX_FAMILIES value the installed families were last looked up under
 
 
-def family_modules() -> list[str]:
-    """Module names of every family that is installed: built-in, by entry point, from the environment."""
+def family_modules() -> dict[str, str]:
+    """Module name -> where it was found, for every family installed: built-in, by entry point, from the environment."""
     built_in = importlib.import_module(BUILT_IN)
-    found = [f"{BUILT_IN}.{m.name}" for m in pkgutil.iter_modules(built_in.__path__) if m.ispkg]
-    found += [ep.value for ep in metadata.entry_points(group=ENTRY_POINTS)]
-    found += [m.strip() for m in os.environ.get(ENVIRONMENT, "").split(",") if m.strip()]
-    return list(dict.fromkeys(found))
+    found = {f"{BUILT_IN}.{m.name}": "built in" for m in pkgutil.iter_modules(built_in.__path__) if m.ispkg}
+    for ep in metadata.entry_points(group=ENTRY_POINTS):
+        found.setdefault(ep.module, f"the {ENTRY_POINTS!r} entry point {ep.name!r}")
+    for name in os.environ.get(ENVIRONMENT, "").split(","):
+        if name.strip():
+            found.setdefault(name.strip(), ENVIRONMENT)
+    return found
 
 
 def register(recipe):
@@ -55,25 +60,42 @@ def register(recipe):
 
 
 def _load() -> None:
-    """Import every family module once and register its recipes."""
+    """Import every family module once and register its recipes (looked up again when TTSX_FAMILIES changes).
+
+    A built-in family that fails to import is an error; a plug-in that does is skipped with a warning
+    naming where it was found, so one broken plug-in leaves the others usable."""
     torchaudio_guard.install()  # before any family imports transformers (ttsx/base/torchaudio_guard.py)
-    for module_name in family_modules():
-        if module_name in _LOADED:
-            continue
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise TtsxError(f"model family module {module_name!r} can't be imported ({exc}); install it, or "
-                            f"remove it from {ENVIRONMENT}") from exc
-        family = module.FAMILY
-        if family.name in _FAMILIES:
-            raise ValueError(f"{module_name} defines family {family.name!r}, which another module defined")
-        for recipe in module.RECIPES:
-            if recipe.family != family.name:
-                raise ValueError(f"recipe {recipe.name!r} of {module_name} names family {recipe.family!r}")
-            register(recipe)
-        _FAMILIES[family.name] = family
-        _LOADED.add(module_name)
+    if _SCANNED == [os.environ.get(ENVIRONMENT, "")]:
+        return
+    for module_name, origin in family_modules().items():
+        if module_name not in _LOADED:
+            _load_family(module_name, origin)
+    _SCANNED[:] = [os.environ.get(ENVIRONMENT, "")]
+
+
+def _load_family(module_name: str, origin: str) -> None:
+    _LOADED.add(module_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        if origin == "built in":
+            raise
+        warnings.warn(f"model family {module_name!r} (from {origin}) can't be imported ({exc}); its recipes are "
+                      "not available", stacklevel=3)
+        return
+    family, recipes = getattr(module, "FAMILY", None), getattr(module, "RECIPES", None)
+    if family is None or recipes is None:
+        raise TtsxError(f"{module_name} (from {origin}) is not a model family: it defines no FAMILY and RECIPES")
+    if family.name in _FAMILIES:
+        raise ValueError(f"{module_name} defines family {family.name!r}, which another module defined")
+    for recipe in recipes:
+        if recipe.family != family.name:
+            raise ValueError(f"recipe {recipe.name!r} of {module_name} names family {recipe.family!r}")
+        if recipe.name in _RECIPES:
+            raise ValueError(f"recipe {recipe.name!r} of {module_name} is already registered; pick another name")
+    for recipe in recipes:
+        register(recipe)
+    _FAMILIES[family.name] = family
 
 
 def get_recipe(name: str):

@@ -109,7 +109,8 @@ class Pipeline(ABC):
     The call is generic: texts are checked, split into the family's window pieces, run in batches
     (`run_pieces`) and joined. A piece's sampling draws from streams keyed by (seed, piece index,
     stage), so a seeded text gets the same audio alone, in any batch, or piece by piece (the server
-    streams that way). A family implements `options`, `load_voice`, `split` and `run_pieces`.
+    streams that way). A family gives `options_type` and `first_stage_tokens` (for `options`), `load_voice`, `split` and
+    `run_pieces`.
     """
 
     def __init__(self, artifact, sessions: dict):
@@ -159,11 +160,13 @@ class Pipeline(ABC):
         speech.audio = [np.concatenate([a for a, o in zip(audio, owners) if o == t]) for t in range(len(texts))]
         return speech
 
-    options_type: type  # the family's own options: `from_synthesis(SynthesisOptions, default_tokens)`, `seed`, `batch_size`
+    options_type: type | None = None  # the family's own options: `from_synthesis(SynthesisOptions, default_tokens)`, `seed`, `batch_size`
 
     def options(self, options):
         """The family's options from None, SynthesisOptions or its own, checked against the recipe's limits."""
         limits = self.recipe.limits
+        if self.options_type is None:
+            raise NotImplementedError(f"{type(self).__name__} sets no options_type (its options class)")
         if options is None or isinstance(options, SynthesisOptions):
             options = self.options_type.from_synthesis(options or SynthesisOptions(), limits.default_tokens)
         elif not isinstance(options, self.options_type):

@@ -1,6 +1,6 @@
 """torch-compiled backend: the family's export wrappers over a static in-place cache, compiled by torch.compile.
 
-    graph_module(kv_cache="tensorrt")  the static-cache math: each call scatters its keys and values into a
+    kind.module(kv_cache="tensorrt")   the static-cache math: each call scatters its keys and values into a
                                        fixed-capacity buffer (in place) and attends over the whole buffer
                                        under a mask, so every decode step has the same shapes
     torch.compile(dynamic=False)       causal graphs: one compiled graph per (batch, positions bucket);

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-POOL = (  # held out from the calibration prompts and from ttsx.checks.agreement.AGREEMENT_PROMPTS
+POOL = (  # held out from the calibration prompts and from the families' agreement prompts
     "The train to the coast leaves at seven.", "Please close the window before the storm.",
     "Nobody expected the results to be so clear.", "We will meet again under the old bridge.",
     "How many apples did you buy at the market?", "Her voice was calm, and the room fell silent.",

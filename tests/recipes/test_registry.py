@@ -92,3 +92,16 @@ def test_families_are_found_not_listed():
     assert built_in and built_in <= set(family_names())
     assert {get_recipe(n).family for n in recipe_names()} == set(family_names())
     assert all(get_family(name).name == name for name in family_names())
+
+
+def test_a_plug_in_that_cannot_be_imported_is_skipped_with_a_warning():
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TTSX_FAMILIES="ttsx_toy,no_such_family_module")
+    result = subprocess.run([sys.executable, "-c", "from ttsx.recipes import recipe_names; print(recipe_names())"],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "bark-tiny" in result.stdout and "toy-tiny" in result.stdout
+    assert "'no_such_family_module' (from TTSX_FAMILIES) can't be imported" in result.stderr

@@ -72,3 +72,16 @@ def test_an_unreadable_ir_version_is_refused(toy_copy):
     _rehash(toy_copy)
     with pytest.raises(ArtifactError, match="ONNX IR version 99; ttsx reads versions 3 to"):
         load_artifact(toy_copy)
+
+
+def test_a_format_3_artifact_still_loads_and_older_ones_are_refused(toy_copy):
+    """Version 3 graph entries named a `kind` and had no `choices`; the recipe holds both now."""
+    def to_v3(m):
+        m["format_version"] = 3
+        for entry in m["graphs"].values():
+            entry["kind"] = entry.pop("choices") and "causal" or "vocoder"
+    _edit(toy_copy, to_v3)
+    assert load_artifact(toy_copy).graph_spec("lm").choices == ("logits",)
+    _edit(toy_copy, lambda m: m.update(format_version=2))
+    with pytest.raises(ArtifactError, match="format_version 2; this ttsx reads 3 or 4"):
+        load_artifact(toy_copy)

@@ -182,7 +182,7 @@ def expand_batches(args: list[str]) -> list[str]:
 
 @main.command("bench", cls=_BatchList)
 @click.argument("artifacts", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--backend", "backends", multiple=True, type=click.Choice(("onnxruntime", "torch-compiled", "tensorrt")),
+@click.option("--backend", "backends", multiple=True, type=click.Choice([b for b in BACKENDS if b != "torch"]),  # eager torch is the baseline row
               default=("onnxruntime",), show_default=True,
               help="ttsx backends to run (repeatable); torch-compiled runs the reference weights, once.")
 @click.option("--tokens", type=click.IntRange(min=1), default=256, show_default=True,

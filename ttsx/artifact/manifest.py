@@ -21,6 +21,7 @@ from ttsx.recipes.spec import CachePair, Conversion, GraphSpec, TensorSpec, Tole
 
 MANIFEST = "manifest.json"
 FORMAT = "ttsx-artifact"
+READABLE_VERSIONS = (3, 4)  # a version-3 graph entry has a `kind` (unused now) and no `choices` (the recipe's)
 FORMAT_VERSION = 4  # 2: model families, cache pairs, conversion rules; 3: in-place KV caches; 4: graph kinds
 #                    are the recipe's objects (no `kind` in a graph entry), `choices` outputs
 CHUNK = 1 << 22  # bytes read per hashing step (4 MiB)
@@ -92,7 +93,7 @@ class Artifact:
 
     @property
     def kv_cache(self) -> str:
-        """The flavour of its in-place KV cache updates (recipes.family.KV_CACHES)."""
+        """The flavour of its in-place KV cache updates (recipes.spec.KV_CACHES)."""
         return self.manifest.get("kv_cache", "onnxruntime")
 
     @property
@@ -144,19 +145,22 @@ def read_manifest(root: Path) -> dict:
     if not path.is_file():
         raise ArtifactError(f"{root} has no {MANIFEST}: it is not a complete ttsx artifact (an interrupted "
                             "export?); run `ttsx export` again")
-    return parse_manifest(path, FORMAT, FORMAT_VERSION, "re-export the artifact with this ttsx", schema.ARTIFACT)
+    return parse_manifest(path, FORMAT, READABLE_VERSIONS, "re-export the artifact with this ttsx", schema.ARTIFACT)
 
 
-def parse_manifest(path: Path, fmt: str, version: int, fix: str, shape, outdated=ArtifactError) -> dict:
-    """Parse a JSON manifest of format `fmt` and `version` that fits schema `shape`; each error ends with `fix`."""
+def parse_manifest(path: Path, fmt: str, version: int | tuple[int, ...], fix: str, shape, outdated=ArtifactError) -> dict:
+    """Parse a JSON manifest of format `fmt` and `version` (or one of several) that fits schema `shape`; each error
+    ends with `fix`."""
+    versions = version if isinstance(version, tuple) else (version,)
     try:
         manifest = json.loads(read_regular(path, MAX_MANIFEST_BYTES, "manifest").decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ArtifactError(f"{path} is not valid JSON ({str(exc)[:200]}); {fix}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != fmt:
         raise ArtifactError(f"{path} is not a {fmt} manifest; {fix}")
-    if manifest.get("format_version") != version:
-        raise outdated(f"{path} has format_version {manifest.get('format_version')}; this ttsx reads {version}: {fix}")
+    if manifest.get("format_version") not in versions:
+        readable = " or ".join(map(str, versions))
+        raise outdated(f"{path} has format_version {manifest.get('format_version')}; this ttsx reads {readable}: {fix}")
     schema.check(manifest, shape, str(path))
     return manifest
 

@@ -30,7 +30,7 @@ NAMES = {str: "a string", int: "an integer", bool: "true or false", float: "a nu
 
 TENSOR = {"name": str, "dtype": str, "shape": [(int, str)], "bounds": Optional(([int], type(None))),
           "kv": Optional(bool)}
-GRAPH = {"file": str, "stage": str, "choices": [str], "inputs": [TENSOR], "outputs": [TENSOR],
+GRAPH = {"file": str, "stage": str, "kind": Optional(str), "choices": Optional([str]), "inputs": [TENSOR], "outputs": [TENSOR],
          "tolerance": {"atol": (int, float), "rtol": (int, float)},
          "cache": Optional([[(str, int)]]), "min_sizes": Optional(Map(int)),
          "convert": Optional({"int8": Optional(bool), "fp16": Optional(bool), "fp32_ops": Optional([str])})}

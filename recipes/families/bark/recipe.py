@@ -1,4 +1,4 @@
-"""Bark: what the model is (architectures, constants, graphs), for bark-tiny, bark-small and bark.
+"""Bark: what the model is (architectures, constants, budgets; its graphs are kinds.py's), for bark-tiny, bark-small and bark.
 
 Sources: suno-ai/bark and transformers' `configuration_bark.py` / `generation_configuration_bark.py`.
 Everything that decides parity with `BarkModel.generate` lives here as a named constant.

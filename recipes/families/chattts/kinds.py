@@ -42,11 +42,13 @@ def _torch(feed: dict) -> dict:
 class EmbedText(ChatTTSKind):
     """Embed.emb_text: text positions and refine steps."""
 
+    note = "Embed.emb_text: text positions and refine steps."
+
     @property
     def spec(self):
         a = self.recipe.gpt
         return self._spec("embed_text", "embed", (TensorSpec("input_ids", "int64", ("batch", "sequence"), (0, a.text_tokens)),),
-                          (TensorSpec("embeds", "float32", ("batch", "sequence", a.hidden)),), EMBEDDING, self.__doc__)
+                          (TensorSpec("embeds", "float32", ("batch", "sequence", a.hidden)),), EMBEDDING, self.note)
 
     def module(self, chat, kv_cache="onnxruntime"):
         from . import graphs
@@ -73,12 +75,14 @@ class EmbedText(ChatTTSKind):
 class EmbedCode(EmbedText):
     """The sum of the 4 Embed.emb_code tables, in codebook order."""
 
+    note = "sum of the 4 Embed.emb_code tables, in codebook order."
+
     @property
     def spec(self):
         a = self.recipe.gpt
         return self._spec("embed_code", "embed",
                           (TensorSpec("input_ids", "int64", ("batch", "sequence", a.num_vq), (0, a.audio_tokens)),),
-                          (TensorSpec("embeds", "float32", ("batch", "sequence", a.hidden)),), EMBEDDING, self.__doc__)
+                          (TensorSpec("embeds", "float32", ("batch", "sequence", a.hidden)),), EMBEDDING, self.note)
 
     def module(self, chat, kv_cache="onnxruntime"):
         from . import graphs
@@ -167,11 +171,13 @@ class Gpt(CausalKind):
 class CodeHeads(ChatTTSKind):
     """The 4 weight-normed code heads, folded."""
 
+    note = "the 4 weight-normed code heads, folded."
+
     @property
     def spec(self):
         a = self.recipe.gpt
         return self._spec("code_heads", "gpt", (TensorSpec("hidden", "float32", ("batch", a.hidden)),),
-                          (TensorSpec("logits", "float32", ("batch", a.num_vq, a.audio_tokens)),), HEAD, self.__doc__,
+                          (TensorSpec("logits", "float32", ("batch", a.num_vq, a.audio_tokens)),), HEAD, self.note,
                           choices=("logits",))
 
     def module(self, chat, kv_cache="onnxruntime"):
@@ -198,11 +204,13 @@ class CodeHeads(ChatTTSKind):
 class TextHead(CodeHeads):
     """The weight-normed text head (refine pass), folded."""
 
+    note = "the weight-normed text head (refine pass), folded."
+
     @property
     def spec(self):
         a = self.recipe.gpt
         return self._spec("text_head", "gpt", (TensorSpec("hidden", "float32", ("batch", a.hidden)),),
-                          (TensorSpec("logits", "float32", ("batch", a.text_tokens)),), HEAD, self.__doc__,
+                          (TensorSpec("logits", "float32", ("batch", a.text_tokens)),), HEAD, self.note,
                           choices=("logits",))
 
     def module(self, chat, kv_cache="onnxruntime"):
@@ -220,11 +228,13 @@ class TextHead(CodeHeads):
 class Decoder(ChatTTSKind):
     """GPT hiddens [B, H, T] -> mel [B, 100, 2T] (use_decoder)."""
 
+    note = "GPT hiddens [B, H, T] -> mel [B, 100, 2T] (use_decoder)."
+
     @property
     def spec(self):
         a = self.recipe.gpt
         return self._spec("decoder", "decoder", (TensorSpec("hiddens", "float32", ("batch", a.hidden, "tokens")),),
-                          (TensorSpec("mel", "float32", ("batch", MEL_BINS, "mel_frames")),), AUDIO, self.__doc__)
+                          (TensorSpec("mel", "float32", ("batch", MEL_BINS, "mel_frames")),), AUDIO, self.note)
 
     def module(self, chat, kv_cache="onnxruntime"):
         from .graphs import MelDecoder
@@ -250,12 +260,14 @@ class Decoder(ChatTTSKind):
 class Dvae(Decoder):
     """Codes [B, 4, T] -> mel [B, 100, 2T] (GFSQ lookup, decoder)."""
 
+    note = "codes [B, 4, T] -> mel [B, 100, 2T] (GFSQ lookup, decoder)."
+
     @property
     def spec(self):
         a = self.recipe.gpt
         return self._spec("dvae", "decoder",
                           (TensorSpec("codes", "int64", ("batch", a.num_vq, "tokens"), (0, a.audio_tokens - 1)),),
-                          (TensorSpec("mel", "float32", ("batch", MEL_BINS, "mel_frames")),), AUDIO, self.__doc__)
+                          (TensorSpec("mel", "float32", ("batch", MEL_BINS, "mel_frames")),), AUDIO, self.note)
 
     def module(self, chat, kv_cache="onnxruntime"):
         from .graphs import MelDecoder

@@ -1,4 +1,4 @@
-"""ChatTTS: what the model is (architectures, constants, graphs), for chattts-tiny and chattts.
+"""ChatTTS: what the model is (architectures, constants, budgets; its graphs are kinds.py's), for chattts-tiny and chattts.
 
 Source: the `chattts` package 0.2.5 (`ChatTTS/config/config.py`, `core.py`, `model/gpt.py`).
 Every constant that decides parity with `Chat.infer` is named here.

@@ -69,6 +69,7 @@ def attention_projections(model: onnx.ModelProto) -> set[str]:
 def qdq_matmuls(model: onnx.ModelProto) -> list[str]:
     """The weight MatMuls int8-qdq quantizes: all but output heads (logits) and attention output projections."""
     outputs = {o.name for o in model.graph.output}
+    outputs |= {i for n in model.graph.node if n.op_type == "Add" and set(n.output) & outputs for i in n.input}  # + bias
     kept_float = {n.name for n in model.graph.node if set(n.output) & outputs} | attention_projections(model)
     return [name for name in weight_matmuls(model) if name not in kept_float]
 
@@ -97,10 +98,11 @@ def to_int8_dynamic(src: Path, spec: GraphSpec, out_dir: Path) -> list[str]:
     """onnxruntime CPU flavour: dynamic quantization of weight MatMuls, int8 per-channel weights."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    nodes = weight_matmuls(onnx.load(str(src), load_external_data=False))
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp, _quiet():
-        out = Path(tmp) / "quantized.onnx"
-        quantize_dynamic(_copied(src, Path(tmp)), out, op_types_to_quantize=["MatMul"], nodes_to_quantize=nodes, per_channel=True,
+        out, copy = Path(tmp) / "quantized.onnx", _copied(src, Path(tmp))
+        gemms_as_matmuls(copy)
+        nodes = weight_matmuls(onnx.load(str(copy), load_external_data=False))
+        quantize_dynamic(copy, out, op_types_to_quantize=["MatMul"], nodes_to_quantize=nodes, per_channel=True,
                          reduce_range=REDUCE_RANGE, weight_type=QuantType.QInt8, use_external_data_format=True,
                          extra_options={"MatMulConstBOnly": True})
         return _finish(out, spec, out_dir)
@@ -112,10 +114,11 @@ def to_int8_qdq(src: Path, spec: GraphSpec, out_dir: Path, samples: list[dict]) 
 
     if not samples:
         raise TtsxError(f"{spec.name}: no calibration inputs were captured; give calibration prompts")
-    nodes = qdq_matmuls(onnx.load(str(src), load_external_data=False))
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp, _quiet():
-        out = Path(tmp) / "quantized.onnx"
-        quantize_static(_copied(src, Path(tmp)), out, _Reader(samples), quant_format=QuantFormat.QDQ, op_types_to_quantize=["MatMul"],
+        out, copy = Path(tmp) / "quantized.onnx", _copied(src, Path(tmp))
+        gemms_as_matmuls(copy)
+        nodes = qdq_matmuls(onnx.load(str(copy), load_external_data=False))
+        quantize_static(copy, out, _Reader(samples), quant_format=QuantFormat.QDQ, op_types_to_quantize=["MatMul"],
                         nodes_to_quantize=nodes, per_channel=True, reduce_range=REDUCE_RANGE,
                         activation_type=QuantType.QInt8,
                         weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
@@ -126,6 +129,49 @@ def to_int8_qdq(src: Path, spec: GraphSpec, out_dir: Path, samples: list[dict]) 
                         extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
                                        "OpTypesToExcludeOutputQuantization": ["MatMul"]})
         return _finish(out, spec, out_dir)
+
+
+def gemms_as_matmuls(path: Path) -> int:
+    """Rewrite, in the graph at `path`, each Gemm whose B is a weight (alpha = beta = 1, no transA) as MatMul and,
+    with a bias, Add; how many. The quantizers quantize weight MatMuls, and a linear layer on 2-D inputs (GPT-2's
+    Conv1D, say) exports as Gemm, which would stay float. transB weights are stored transposed."""
+    from onnx import helper, numpy_helper
+
+    def plain(node) -> bool:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        return (node.op_type == "Gemm" and node.input[1] in weights and not attrs.get("transA", 0)
+                and attrs.get("alpha", 1.0) == 1.0 and attrs.get("beta", 1.0) == 1.0)
+
+    model = onnx.load(str(path), load_external_data=False)
+    weights = {init.name for init in model.graph.initializer}
+    if not any(plain(n) for n in model.graph.node):
+        return 0
+    model = onnx.load(str(path))
+    weights, inits = {init.name for init in model.graph.initializer}, {i.name: i for i in model.graph.initializer}
+    nodes, changed = [], 0
+    for node in model.graph.node:
+        if not plain(node):
+            nodes.append(node)
+            continue
+        b = node.input[1]
+        if any(a.name == "transB" and a.i for a in node.attribute):
+            transposed = numpy_helper.from_array(numpy_helper.to_array(inits[b]).T.copy(), f"{b}_transposed")
+            model.graph.initializer.append(transposed)
+            b = transposed.name
+        bias = node.input[2] if len(node.input) > 2 and node.input[2] else None
+        product = f"{node.output[0]}_product" if bias else node.output[0]
+        nodes.append(helper.make_node("MatMul", [node.input[0], b], [product], name=f"{node.name}_MatMul"))
+        if bias:
+            nodes.append(helper.make_node("Add", [product, bias], [node.output[0]], name=f"{node.name}_Add"))
+        changed += 1
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    used = {i for n in model.graph.node for i in n.input}
+    kept = [i for i in model.graph.initializer if i.name in used]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+    onnx.save_model(model, str(path), save_as_external_data=True, location=f"{path.name}.data")
+    return changed
 
 
 def _copied(src: Path, tmp: Path) -> Path:

@@ -132,3 +132,19 @@ def toy_copy(toy_artifact, tmp_path):
     dst = tmp_path / "toy-copy"
     shutil.copytree(toy_artifact, dst)
     return dst
+
+
+@pytest.fixture(scope="session")
+def toy_quantize(toy_artifact, tmp_path_factory):
+    """toy_quantize(precision) -> the toy artifact at that precision (made once per test session)."""
+    from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact
+
+    made = {}
+
+    def make(precision):
+        if precision not in made:
+            made[precision] = quantize_artifact(QuantizeOptions(toy_artifact, precision,
+                                                                tmp_path_factory.mktemp("toy-quantized") / precision))
+        return made[precision]
+
+    return make

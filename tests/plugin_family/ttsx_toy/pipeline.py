@@ -60,6 +60,7 @@ class ToyPipeline(Pipeline):
             ids[b, : len(prompt)] = prompt
         sampling = options.sampling
         rng, n = row_random(pieces, 0), options.max_tokens
+        progress(f"lm: {len(pieces)} text piece(s)")
         with speech.timed("lm"):
             logits = self.lm.start({"input_ids": ids}, [len(p) for p in prompts], n)["logits"]
             codes, done = np.zeros((len(pieces), n), np.int64), np.zeros(len(pieces), bool)

@@ -13,7 +13,7 @@ FIRST_CODE = 257  # ids 257..510: audio codes 0..253
 CODES = 254
 EOS = 511  # ends a row's codes
 VOCAB = 512
-WINDOW = 64  # text bytes per piece
+WINDOW = 128  # text bytes per piece (the bench prompts fit one)
 HOP = 80  # waveform samples per code
 SAMPLE_RATE = 8000  # Hz
 
@@ -35,7 +35,7 @@ class ToyRecipe(RecipeBase):
     heads: int = 4
     positions: int = 256
     vocoder_channels: int = 16
-    max_new_tokens: int = 127  # with the longest prompt, 192 positions: a whole number of CAPACITY_STEPs
+    max_new_tokens: int = 127  # with the longest prompt, 256 positions (GPT-2 n_positions): whole CAPACITY_STEPs
     tolerance: Tolerance = Tolerance(atol=1e-4, rtol=1e-3)
     budgets: dict = field(default_factory=lambda: dict(BUDGETS))
     description: str = ""

@@ -11,8 +11,8 @@ from pathlib import Path
 import onnx
 from onnx import numpy_helper
 
-from .tensorrt_support import (IO_ONLY_DTYPES, MAX_OPSET, MIN_OPSET, PARSER_DOC, SUPPORTED_DTYPES, SUPPORTED_OPS,
-                               UNSUPPORTED_OPS)
+from .tensorrt_support import (BUILD_FAILURES, IO_ONLY_DTYPES, MAX_OPSET, MIN_OPSET, PARSER_DOC, SUPPORTED_DTYPES,
+                               SUPPORTED_OPS, UNSUPPORTED_OPS)
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
@@ -104,6 +104,8 @@ def _check_node(node, graph: str, initializers: dict) -> list[Problem]:
         return [Problem(graph, where, f"custom-domain op {node.domain}::{node.op_type}; TensorRT needs a plugin")]
     if node.op_type in UNSUPPORTED_OPS or node.op_type not in SUPPORTED_OPS:
         return [Problem(graph, where, f"{node.op_type} is not supported by TensorRT's ONNX parser ({PARSER_DOC})")]
+    if node.op_type in BUILD_FAILURES:
+        return [Problem(graph, where, f"{node.op_type}: {BUILD_FAILURES[node.op_type]}")]
     if node.op_type in QDQ_OPS:
         return _check_qdq(node, graph, initializers)
     if node.op_type == "If":

@@ -71,3 +71,15 @@ def test_unsupported_op_dtype_opset_and_if_are_flagged(tmp_path):
     assert "x: graph input/output of type DOUBLE" in text
     assert "branchy: If branches produce outputs of different types" in text
     assert "custom-domain op my.ops::Custom" in text
+
+
+def test_an_op_a_real_builder_fails_on_is_flagged(tmp_path):
+    """Elu parses but TensorRT for RTX's Myelin fails on it; the check says so and what to export instead."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    model = helper.make_model(helper.make_graph([helper.make_node("Elu", ["x"], ["y"], alpha=1.0)], "g", [x], [y]),
+                              opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 10
+    onnx.save(model, str(tmp_path / "elu.onnx"))
+    (problem,) = check_graph(tmp_path / "elu.onnx", "elu")
+    assert "Myelin" in str(problem) and "where(x > 0" in str(problem)

@@ -78,8 +78,7 @@ class GraphKind(ABC):
     def perturb(self, spec: GraphSpec, name: str, feed: dict, rng: np.random.Generator) -> np.ndarray | None:
         """A changed, valid value for input `name` that the outputs must notice; None when this case offers
         none (parity then tries the next case). Floats move by a tenth of their spread, bounded integers are
-        redrawn (never to the same value), length inputs lose
-        one token where a row has one."""
+        redrawn (never to the same value), length inputs lose one token where a row has one."""
         value = np.asarray(feed[name])
         tensor = next(t for t in spec.inputs if t.name == name)
         if spec.lengths and name in (spec.lengths.cached, spec.lengths.new):

@@ -1,4 +1,4 @@
-"""Shared fixtures: one bark-tiny artifact per test session (seconds to export)."""
+"""Shared fixtures: tiny artifacts of bark, chattts and the test-only toy family, exported once per test session."""
 from __future__ import annotations
 
 import os
@@ -29,22 +29,46 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(pytest.mark.skip(reason=f"NOT CHECKED: TensorRT engine build/run ({why})"))
 
 
-@pytest.fixture(scope="session")
-def tiny_artifact(tmp_path_factory):
-    """A bark-tiny artifact exported from seeded random weights (seed 0)."""
+def _export(tmp_path_factory, recipe: str, folder: str, **options):
+    """`recipe` exported from seeded random weights (seed 0) into a fresh folder."""
     from ttsx.exporter.export import ExportOptions, export_artifact
     from ttsx.recipes.source import ModelSource
 
-    out = tmp_path_factory.mktemp("artifacts") / "bark-tiny"
-    return export_artifact(ExportOptions("bark-tiny", ModelSource("random", seed=0), out))
+    out = tmp_path_factory.mktemp("artifacts") / folder
+    return export_artifact(ExportOptions(recipe, ModelSource("random", seed=0), out, **options))
+
+
+def _copy(artifact, tmp_path, name: str):
+    """A private copy of `artifact` that a test may damage."""
+    shutil.copytree(artifact, tmp_path / name)
+    return tmp_path / name
+
+
+def _quantizer(source, tmp_path_factory, folder: str):
+    """make(precision) -> `source` at that precision, made once per test session."""
+    from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact
+
+    made = {}
+
+    def make(precision):
+        if precision not in made:
+            out = tmp_path_factory.mktemp(folder) / precision
+            made[precision] = quantize_artifact(QuantizeOptions(source, precision, out))
+        return made[precision]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_artifact(tmp_path_factory):
+    """A bark-tiny artifact exported from seeded random weights (seed 0)."""
+    return _export(tmp_path_factory, "bark-tiny", "bark-tiny")
 
 
 @pytest.fixture
 def tiny_copy(tiny_artifact, tmp_path):
     """A private copy of the tiny artifact that a test may damage."""
-    dst = tmp_path / "copy"
-    shutil.copytree(tiny_artifact, dst)
-    return dst
+    return _copy(tiny_artifact, tmp_path, "copy")
 
 
 @pytest.fixture(scope="session")
@@ -59,17 +83,7 @@ def tiny_reference():
 @pytest.fixture(scope="session")
 def quantize(tiny_artifact, tmp_path_factory):
     """quantize(precision) -> the tiny artifact at that precision (made once per test session)."""
-    from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact
-
-    made = {}
-
-    def make(precision):
-        if precision not in made:
-            out = tmp_path_factory.mktemp("quantized") / precision
-            made[precision] = quantize_artifact(QuantizeOptions(tiny_artifact, precision, out))
-        return made[precision]
-
-    return make
+    return _quantizer(tiny_artifact, tmp_path_factory, "quantized")
 
 
 @pytest.fixture(scope="session")
@@ -82,11 +96,7 @@ def chattts_artifact(tmp_path_factory):
         import_chattts()
     except SourceError as exc:
         pytest.skip(f"NOT CHECKED: ChatTTS family ({exc})")
-    from ttsx.exporter.export import ExportOptions, export_artifact
-    from ttsx.recipes.source import ModelSource
-
-    out = tmp_path_factory.mktemp("artifacts") / "chattts-tiny"
-    return export_artifact(ExportOptions("chattts-tiny", ModelSource("random", seed=0), out))
+    return _export(tmp_path_factory, "chattts-tiny", "chattts-tiny")
 
 
 @pytest.fixture(scope="session")
@@ -101,11 +111,7 @@ def chattts_reference(chattts_artifact):
 @pytest.fixture(scope="session")
 def tiny_tensorrt_artifact(tmp_path_factory):
     """bark-tiny exported with TensorRT's cache flavour (TensorScatter, static capacity); runs on onnxruntime too."""
-    from ttsx.exporter.export import ExportOptions, export_artifact
-    from ttsx.recipes.source import ModelSource
-
-    out = tmp_path_factory.mktemp("artifacts") / "bark-tiny-tensorrt"
-    return export_artifact(ExportOptions("bark-tiny", ModelSource("random", seed=0), out, kv_cache="tensorrt"))
+    return _export(tmp_path_factory, "bark-tiny", "bark-tiny-tensorrt", kv_cache="tensorrt")
 
 
 # The test-only family (tests/plugin_family/README.md) plugs in as a third-party family would; subprocesses
@@ -119,32 +125,16 @@ sys.path.insert(0, PLUGIN)
 @pytest.fixture(scope="session")
 def toy_artifact(tmp_path_factory):
     """A toy-tiny artifact (the test-only family) exported from seeded random weights (seed 0)."""
-    from ttsx.exporter.export import ExportOptions, export_artifact
-    from ttsx.recipes.source import ModelSource
-
-    out = tmp_path_factory.mktemp("artifacts") / "toy-tiny"
-    return export_artifact(ExportOptions("toy-tiny", ModelSource("random", seed=0), out))
+    return _export(tmp_path_factory, "toy-tiny", "toy-tiny")
 
 
 @pytest.fixture
 def toy_copy(toy_artifact, tmp_path):
     """A private copy of the toy artifact that a test may damage."""
-    dst = tmp_path / "toy-copy"
-    shutil.copytree(toy_artifact, dst)
-    return dst
+    return _copy(toy_artifact, tmp_path, "toy-copy")
 
 
 @pytest.fixture(scope="session")
 def toy_quantize(toy_artifact, tmp_path_factory):
     """toy_quantize(precision) -> the toy artifact at that precision (made once per test session)."""
-    from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact
-
-    made = {}
-
-    def make(precision):
-        if precision not in made:
-            made[precision] = quantize_artifact(QuantizeOptions(toy_artifact, precision,
-                                                                tmp_path_factory.mktemp("toy-quantized") / precision))
-        return made[precision]
-
-    return make
+    return _quantizer(toy_artifact, tmp_path_factory, "toy-quantized")

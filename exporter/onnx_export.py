@@ -14,6 +14,8 @@ from ttsx.recipes.spec import GraphSpec
 
 from ttsx.runtimes.kv_attention import custom_domains, finish_export
 
+from .graph_passes import elu_as_exp
+
 OPSET = 18  # LayerNormalization is one op from 17; 18 is well supported by ORT and TensorRT's parser
 ONNX_DTYPES = {"int64": onnx.TensorProto.INT64, "int32": onnx.TensorProto.INT32, "float32": onnx.TensorProto.FLOAT,
                "float16": onnx.TensorProto.FLOAT16, "bool": onnx.TensorProto.BOOL}
@@ -39,6 +41,7 @@ def export_graph(module: torch.nn.Module, spec: GraphSpec, feed: dict[str, np.nd
                               custom_opsets=custom_domains(spec, kv_cache))
         model = onnx.load(str(traced))
     finish_export(model)
+    elu_as_exp(model)  # every builder's Elu (exporter/graph_passes.py)
     check_io(model, spec)
     return save_graph(model, spec.name, out_dir)
 

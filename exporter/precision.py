@@ -30,6 +30,7 @@ import onnx
 from ttsx.base.errors import TtsxError
 from ttsx.recipes.spec import GraphSpec
 
+from .graph_passes import drop_fp16_round_trips, shape_math_nodes
 from .onnx_export import check_io, save_graph
 
 ORT_MAX_IR = 10  # IR 10 (onnx 1.16) is read by every onnxruntime and TensorRT parser ttsx targets
@@ -79,6 +80,7 @@ def to_fp16(src: Path, spec: GraphSpec, out_dir: Path) -> list[str]:
 
     The spec's `convert.fp32_ops` stay fp32: norms reduce a mean (and variance) over the hidden
     width, whose squares overflow fp16 (max 65504) once |x| > 256 and whose sums lose precision.
+    Shape arithmetic (a padding length from a tensor's length, say) stays fp32 too: graph_passes.shape_math_nodes.
     """
     from onnxruntime.transformers.float16 import convert_float_to_float16
     from onnxruntime.transformers.onnx_model import OnnxModel
@@ -87,7 +89,10 @@ def to_fp16(src: Path, spec: GraphSpec, out_dir: Path) -> list[str]:
     keep = [t.name for t in spec.inputs + spec.outputs if t.dtype == "float32"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "values clipped to fp16 range": the -inf attention mask constant
-        converted = convert_float_to_float16(model, keep_io_types=keep, op_block_list=list(spec.convert.fp32_ops))
+        shape_math = shape_math_nodes(model)
+        converted = convert_float_to_float16(model, keep_io_types=keep, op_block_list=list(spec.convert.fp32_ops),
+                                             node_block_list=shape_math)
+    drop_fp16_round_trips(converted, set(shape_math))
     converted.ir_version = min(converted.ir_version, ORT_MAX_IR)
     OnnxModel(converted).topological_sort()  # the converter appends its Cast nodes at the end
     check_io(converted, spec)

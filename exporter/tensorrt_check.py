@@ -11,6 +11,7 @@ from pathlib import Path
 import onnx
 from onnx import numpy_helper
 
+from .graph_passes import node_kinds
 from .tensorrt_support import (BUILD_FAILURES, IO_ONLY_DTYPES, MAX_OPSET, MIN_OPSET, PARSER_DOC, SUPPORTED_DTYPES,
                                SUPPORTED_OPS, UNSUPPORTED_OPS)
 
@@ -60,7 +61,24 @@ def check_graph(path: Path, graph: str) -> list[Problem]:
                       "take") for i in model.graph.initializer if _type_name(i.data_type) not in SUPPORTED_DTYPES]
     for node in _nodes(model.graph):
         found += _check_node(node, graph, initializers)
-    return found + _check_cache_updates(model.graph, graph)
+    return found + _check_cache_updates(model.graph, graph) + _check_shape_math(model, graph)
+
+
+def _check_shape_math(model, graph: str) -> list[Problem]:
+    """Shape arithmetic in fp16 (a Cast of an integer computed from tensor shapes to FLOAT16): TensorRT for RTX's
+    Myelin refuses the float/half mix it makes (found by a real build), and fp16 holds integers exactly only up to
+    2048. ttsx's fp16 conversion keeps it fp32 (graph_passes.shape_math_nodes)."""
+    fp16 = onnx.TensorProto.FLOAT16
+    casts = [node for node, kind in zip(model.graph.node, node_kinds(model)) if kind == "shape"
+             and node.op_type == "Cast" and any(a.name == "to" and a.i == fp16 for a in node.attribute)]
+    if not casts:
+        return []
+    typed = onnx.shape_inference.infer_shapes(model)  # element types of the intermediate values
+    types = {v.name: v.type.tensor_type.elem_type for v in list(typed.graph.value_info) + list(typed.graph.input)}
+    types.update({i.name: i.data_type for i in model.graph.initializer})
+    return [Problem(graph, node.name or "Cast", "shape arithmetic in fp16 (an integer computed from tensor shapes "
+                    "cast to FLOAT16); keep it fp32: convert with `ttsx quantize --precision fp16`")
+            for node in casts if _type_name(types.get(node.input[0], 0)).startswith(("INT", "UINT"))]
 
 
 def _check_cache_updates(g, graph: str) -> list[Problem]:

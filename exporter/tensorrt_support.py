@@ -201,7 +201,8 @@ SUPPORTED_OPS: dict[str, str] = {
 # Parsed, but a real builder fails on them: op -> what happens and what to export instead.
 BUILD_FAILURES: dict[str, str] = {
     "Elu": "TensorRT for RTX 1.7's Myelin fails its shape inference (elu(x, alpha): 'There are 2 inputs. "
-           "Expected 1'); export it as where(x > 0, x, alpha * (exp(min(x, 0)) - 1))",
+           "Expected 1'); export it as where(x > 0, x, alpha * (exp(min(x, 0)) - 1)) (`ttsx export` does: "
+           "exporter/graph_passes.py)",
 }
 
 # Marked unsupported. DynamicQuantizeLinear has a documented workaround: compose TensorRT's dynamic

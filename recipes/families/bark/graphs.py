@@ -97,21 +97,8 @@ class CodecDecode(nn.Module):
         return self.codec.decoder(embeddings)
 
 
-class PlainElu(nn.Module):
-    """nn.ELU in primitive ops: where(x > 0, x, alpha * (exp(min(x, 0)) - 1)). ONNX's Elu op fails TensorRT for
-    RTX's Myelin shape inference (exporter/tensorrt_support.BUILD_FAILURES); the math is ELU's."""
-
-    def __init__(self, alpha: float):
-        super().__init__()
-        self.alpha = alpha
-
-    def forward(self, x):
-        return torch.where(x > 0, x, self.alpha * (torch.exp(torch.clamp(x, max=0.0)) - 1.0))
-
-
 def folded_codec(codec):
-    """A fresh copy of the codec with weight norm folded into plain conv weights and ELUs in primitive ops (the
-    reference is untouched)."""
+    """A fresh copy of the codec with weight norm folded into plain conv weights (the reference is untouched)."""
     from torch.nn.utils import parametrize
 
     folded = type(codec)(codec.config).eval()
@@ -120,8 +107,4 @@ def folded_codec(codec):
         if parametrize.is_parametrized(module):
             for name in list(module.parametrizations.keys()):
                 parametrize.remove_parametrizations(module, name, leave_parametrized=True)
-    for parent in list(folded.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, nn.ELU):
-                setattr(parent, name, PlainElu(child.alpha))
     return folded

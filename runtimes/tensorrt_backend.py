@@ -53,8 +53,9 @@ class EngineSet:
         self.root = root
         self.manifest = read_engine_manifest(self.root, artifact.root)
         check_source(self.manifest, artifact, self.root)
-        self.trt = import_tensorrt()
-        check_compatible(self.manifest, self.trt.__version__, gpu_identity(), self.root)
+        builder = self.manifest["builder"]["name"]  # engines run with the library that built them
+        self.trt = import_tensorrt(builder)
+        check_compatible(self.manifest, builder, self.trt.__version__, gpu_identity(), self.root)
         self.recipe, self.precision = artifact.recipe, self.manifest["precision"]
         self.kv_cache = artifact.kv_cache  # the engines are built from the artifact's graphs
         if _LOGGER is None:

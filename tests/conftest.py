@@ -10,23 +10,40 @@ import pytest
 
 
 def _tensorrt_and_gpu() -> str | None:
-    """None when TensorRT 11 and a CUDA GPU are usable, else why not."""
+    """None when a TensorRT builder and a CUDA GPU are usable, else why not."""
     try:
-        from ttsx.artifact.engines import gpu_identity, import_tensorrt
+        from ttsx.artifact.engines import RTX_DEFAULT_TARGETS, RTX_RUNS_ON, choose_builder, gpu_identity, runs_on
 
-        import_tensorrt()
-        gpu_identity()
+        gpu = gpu_identity()
+        builder, _ = choose_builder(None)
+        rtx = {"name": builder.name, "compute_capabilities": list(RTX_DEFAULT_TARGETS), "targets_set_by": "builder default"}
+        if builder.name == "tensorrt-rtx" and not runs_on(rtx, gpu):
+            return f"only TensorRT for RTX is installed, and its engines run on {RTX_RUNS_ON}, not on {gpu['name']}"
     except Exception as exc:  # TtsxError from either check
         return str(exc)
     return None
 
 
+def _builder() -> str | None:
+    """None when a TensorRT builder is usable (TensorRT for RTX needs no GPU), else why not."""
+    try:
+        from ttsx.artifact.engines import choose_builder
+
+        choose_builder(None)
+    except Exception as exc:
+        return str(exc)
+    return None
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests marked `tensorrt` skip, saying what went unchecked, where TensorRT 11 or a GPU is missing."""
-    marked = [item for item in items if "tensorrt" in item.keywords]
-    why = _tensorrt_and_gpu() if marked else None
-    for item in marked if why else []:
-        item.add_marker(pytest.mark.skip(reason=f"NOT CHECKED: TensorRT engine build/run ({why})"))
+    """Tests marked `tensorrt` (run engines) or `tensorrt_build` (build them) skip, saying what went unchecked,
+    where a builder or a GPU is missing."""
+    for marker, check, what in (("tensorrt", _tensorrt_and_gpu, "TensorRT engine build/run"),
+                                ("tensorrt_build", _builder, "TensorRT engine build")):
+        marked = [item for item in items if marker in item.keywords]
+        why = check() if marked else None
+        for item in marked if why else []:
+            item.add_marker(pytest.mark.skip(reason=f"NOT CHECKED: {what} ({why})"))
 
 
 def _export(tmp_path_factory, recipe: str, folder: str, **options):
@@ -100,6 +117,12 @@ def chattts_artifact(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def chattts_tensorrt_artifact(chattts_artifact, tmp_path_factory):
+    """chattts-tiny exported with TensorRT's cache flavour (seed 0); skips without the chattts package."""
+    return _export(tmp_path_factory, "chattts-tiny", "chattts-tiny-tensorrt", kv_cache="tensorrt")
+
+
+@pytest.fixture(scope="session")
 def chattts_reference(chattts_artifact):
     """The chattts-tiny reference Chat with the same seed as chattts_artifact."""
     from ttsx.recipes import get_family, get_recipe
@@ -126,6 +149,12 @@ sys.path.insert(0, PLUGIN)
 def toy_artifact(tmp_path_factory):
     """A toy-tiny artifact (the test-only family) exported from seeded random weights (seed 0)."""
     return _export(tmp_path_factory, "toy-tiny", "toy-tiny")
+
+
+@pytest.fixture(scope="session")
+def toy_tensorrt_artifact(tmp_path_factory):
+    """toy-tiny exported with TensorRT's cache flavour (seed 0)."""
+    return _export(tmp_path_factory, "toy-tiny", "toy-tiny-tensorrt", kv_cache="tensorrt")
 
 
 @pytest.fixture

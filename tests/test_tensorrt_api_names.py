@@ -12,7 +12,10 @@ import ast
 import builtins
 import datetime
 import hashlib
+import importlib
 import json
+import resource
+import sys
 import tempfile
 import time
 import warnings
@@ -31,6 +34,8 @@ SOURCE_DIRS = ("ttsx", "exporter", "runtimes", "recipes")
 REMOVED_MEMBERS = {"BuilderFlag": {"FP16", "INT8", "BF16", "FP8", "INT4"},
                    "NetworkDefinitionCreationFlag": {"STRONGLY_TYPED"}}
 TORCH_CUDA_ONLY = {"cuda_stream"}  # torch.cuda.Stream.cuda_stream: absent from CPU builds of torch
+# Used only when the builder is TensorRT for RTX (its compute-capability targets); checked against that module below.
+RTX_ONLY = {"ComputeCapability", "num_compute_capabilities", "set_compute_capability"}
 # TensorRT 11 calls the modules must make (so the check can't pass by excluding everything).
 EXPECTED_CALLS = {"execute_async_v3", "set_tensor_address", "set_input_shape", "set_optimization_profile_async",
                   "build_serialized_network", "create_timing_cache", "set_timing_cache", "IProgressMonitor",
@@ -68,7 +73,7 @@ def own_names() -> set[str]:
 def other_names() -> set[str]:
     """Attribute names of the non-TensorRT libraries the modules use."""
     owners = (torch, torch.cuda, torch.cuda.Stream, torch.cuda.CUDAGraph, torch.Tensor, np, np.ndarray, Path, dict,
-              list, str, bytes, builtins, json,
+              list, str, bytes, builtins, json, importlib, resource, resource.getrusage(resource.RUSAGE_SELF), sys,
               time, warnings, tempfile, datetime, datetime.datetime, datetime.timezone, hashlib, hashlib.sha256())
     return {name for owner in owners for name in dir(owner)} | TORCH_CUDA_ONLY
 
@@ -94,8 +99,31 @@ def skip_names() -> set[str]:
 
 @pytest.mark.parametrize("module", TENSORRT_MODULES)
 def test_every_tensorrt_name_exists_in_tensorrt_11(module, tensorrt_names, skip_names):
-    bad = unknown_attributes((ROOT / module).read_text(), tensorrt_names, skip_names)
+    bad = unknown_attributes((ROOT / module).read_text(), tensorrt_names | RTX_ONLY, skip_names)
     assert not bad, f"{module}: not in TensorRT 11.4's Python API: {bad}"
+
+
+def rtx_names() -> set[str]:
+    """Every name the installed tensorrt_rtx module defines: members of the module and of its classes."""
+    trt = pytest.importorskip("tensorrt_rtx", reason="NOT CHECKED: TensorRT for RTX names (its extra is not installed)")
+    names = set(dir(trt))
+    for name in dir(trt):
+        member = getattr(trt, name)
+        if isinstance(member, type):
+            names |= set(dir(member)) | set(getattr(member, "__members__", {}))
+            for inner in vars(member).values():  # nested enums (ILogger.Severity)
+                if isinstance(inner, type):
+                    names |= set(dir(inner)) | set(getattr(inner, "__members__", {}))
+    return names
+
+
+@pytest.mark.parametrize("module", TENSORRT_MODULES)
+def test_every_tensorrt_name_exists_in_tensorrt_for_rtx(module, skip_names):
+    """The same code runs over TensorRT for RTX: every TensorRT name it uses exists there too."""
+    names = rtx_names()
+    assert RTX_ONLY <= names
+    bad = unknown_attributes((ROOT / module).read_text(), names, skip_names)
+    assert not bad, f"{module}: not in TensorRT for RTX's Python API: {bad}"
 
 
 def test_the_modules_use_the_tensorrt_11_calls(tensorrt_names, skip_names):

@@ -5,15 +5,17 @@ without them); everything decided before TensorRT is imported is checked here.
 """
 import json
 import shutil
+import sys
 
 import pytest
 from click.testing import CliRunner
 
 from ttsx.artifact.manifest import MANIFEST, load_artifact, sha256_file
 from ttsx.app.cli import main
-from ttsx.artifact.engines import EngineMismatchError, check_compatible, check_source, engine_bytes, read_engine_manifest
+from ttsx.artifact.engines import (BUILDERS, EngineMismatchError, check_compatible, check_source, engine_bytes,
+                                   read_engine_manifest)
 from ttsx.base.errors import ArtifactError, FeedError, TtsxError
-from ttsx.exporter.tensorrt_build import engine_precision, input_profiles, phase_profiles
+from ttsx.exporter.tensorrt_build import build_targets, engine_precision, input_profiles, phase_profiles
 from ttsx.recipes import get_recipe
 
 GPU = {"name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0"}
@@ -98,25 +100,42 @@ def test_build_engine_refuses_the_onnxruntime_cache_flavour_and_says_how_to_expo
     assert not (tmp_path / "e").exists()
 
 
-def test_build_engine_without_tensorrt_says_how_to_install_it(tiny_tensorrt_artifact, tmp_path):
-    try:
-        import tensorrt  # noqa: F401
-        pytest.skip("TensorRT is importable here; this checks the message where it is not")
-    except (ImportError, OSError):
-        pass
+def test_build_engine_without_any_builder_says_how_to_install_each(tiny_tensorrt_artifact, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorrt", None)  # None in sys.modules: `import` raises ImportError
+    monkeypatch.setitem(sys.modules, "tensorrt_rtx", None)
     result = CliRunner().invoke(main, ["build-engine", str(tiny_tensorrt_artifact), "-o", str(tmp_path / "e")])
     assert result.exit_code == 1
-    assert "TensorRT is not usable here" in result.output and "ttsx[tensorrt]" in result.output
+    assert "no TensorRT builder is usable here" in result.output
+    assert "ttsx[tensorrt]" in result.output and "ttsx[tensorrt-rtx]" in result.output
+    result = CliRunner().invoke(main, ["build-engine", str(tiny_tensorrt_artifact), "--builder", "tensorrt-rtx",
+                                       "-o", str(tmp_path / "e")])
+    assert result.exit_code == 1 and "TensorRT for RTX is not usable here" in result.output
     assert not (tmp_path / "e").exists()
+
+
+def test_compute_capabilities_are_checked_against_the_builder():
+    rtx, trt11 = BUILDERS["tensorrt-rtx"], BUILDERS["tensorrt"]
+    assert build_targets(rtx, (), "fp32").compute_capabilities == ("8.0", "8.6", "8.9", "12.0")
+    assert build_targets(rtx, (), "fp32").set_by == "builder default"
+    asked = build_targets(rtx, ("8.6", "8.9", "8.6"), "fp16")
+    assert (asked.compute_capabilities, asked.set_by) == (("8.6", "8.9"), "--compute-capability")
+    with pytest.raises(TtsxError, match="can't target compute capability 9.0.*no Hopper"):
+        build_targets(rtx, ("9.0",), "fp16")
+    with pytest.raises(TtsxError, match="no fp32 GEMM on Turing"):
+        build_targets(rtx, ("7.5",), "fp32")
+    assert build_targets(rtx, ("7.5",), "fp16").compute_capabilities == ("7.5",)
+    with pytest.raises(TtsxError, match="--compute-capability is for --builder tensorrt-rtx"):
+        build_targets(trt11, ("8.6",), "fp16")
 
 
 def engine_dir(tmp_path, artifact_dir, **changes):
     """A hand-written engine directory: manifest and one fake engine file (never run)."""
     root = tmp_path / "engines"
-    root.mkdir()
+    root.mkdir(parents=True)
     (root / "codec.engine").write_bytes(b"not an engine")
-    manifest = {"format": "ttsx-engines", "format_version": 2, "precision": "fp32",
-                "tensorrt": {"version": "11.4.0.106", **GPU},
+    manifest = {"format": "ttsx-engines", "format_version": 3, "precision": "fp32",
+                "builder": {"name": "tensorrt", "version": "11.4.0.106", "compute_capabilities": ["9.0"],
+                            "targets_set_by": "the GPU it was built on", "gpu": GPU},
                 "source": {"path": str(artifact_dir), "manifest_sha256": sha256_file(artifact_dir / MANIFEST),
                            "derived_from_sha256": None},
                 "engines": {"codec": {"file": "codec.engine"}},
@@ -129,11 +148,30 @@ def engine_dir(tmp_path, artifact_dir, **changes):
 def test_engines_built_for_another_tensorrt_or_gpu_must_be_rebuilt(tiny_artifact, tmp_path):
     root = engine_dir(tmp_path, tiny_artifact)
     manifest = read_engine_manifest(root)
-    check_compatible(manifest, "11.4.0.106", GPU, root)
-    for version, gpu in [("11.5.0.1", GPU), ("11.4.0.106", {**GPU, "name": "NVIDIA H200"}),
-                         ("11.4.0.106", {**GPU, "compute_capability": "10.0"})]:
+    check_compatible(manifest, "tensorrt", "11.4.0.106", GPU, root)
+    for builder, version, gpu in [("tensorrt", "11.5.0.1", GPU), ("tensorrt", "11.4.0.106", {**GPU, "name": "NVIDIA H200"}),
+                                  ("tensorrt", "11.4.0.106", {**GPU, "compute_capability": "10.0"}),
+                                  ("tensorrt-rtx", "11.4.0.106", GPU)]:
         with pytest.raises(EngineMismatchError, match="rebuild them here with `ttsx build-engine"):
-            check_compatible(manifest, version, gpu, root)
+            check_compatible(manifest, builder, version, gpu, root)
+
+
+def test_tensorrt_for_rtx_engines_run_on_their_targets_and_not_on_hopper(tiny_artifact, tmp_path):
+    rtx = {"name": "tensorrt-rtx", "version": "1.7.1.116", "compute_capabilities": ["8.0", "8.6", "8.9", "12.0"],
+           "targets_set_by": "builder default", "gpu": None}
+    root = engine_dir(tmp_path, tiny_artifact, builder=rtx)
+    manifest = read_engine_manifest(root)
+    for name, cc in [("NVIDIA GeForce RTX 3090", "8.6"), ("NVIDIA GeForce RTX 4090", "8.9"),
+                     ("NVIDIA GeForce RTX 5090", "12.0"), ("NVIDIA GB10", "12.1")]:
+        check_compatible(manifest, "tensorrt-rtx", "1.7.1.116", {"name": name, "compute_capability": cc}, root)
+    for gpu in [GPU, {"name": "NVIDIA GeForce RTX 2080 Ti", "compute_capability": "7.5"}]:
+        with pytest.raises(EngineMismatchError, match=r"not Hopper .*--builder tensorrt"):
+            check_compatible(manifest, "tensorrt-rtx", "1.7.1.116", gpu, root)
+    asked = engine_dir(tmp_path / "asked", tiny_artifact, builder={**rtx, "compute_capabilities": ["8.6"],
+                                                                   "targets_set_by": "--compute-capability"})
+    with pytest.raises(EngineMismatchError, match="sm 12.0"):
+        check_compatible(read_engine_manifest(asked), "tensorrt-rtx", "1.7.1.116",
+                         {"name": "NVIDIA GeForce RTX 5090", "compute_capability": "12.0"}, asked)
 
 
 def test_engines_of_another_artifact_are_refused(tiny_artifact, quantize, tmp_path):

@@ -1,7 +1,9 @@
-"""TensorRT engines of bark-tiny: build, synthesize and parity on a machine with TensorRT 11 and a GPU.
+"""TensorRT engines of bark-tiny: build, synthesize and parity on a machine with a TensorRT builder and a GPU its
+engines run on (TensorRT 11 and any NVIDIA GPU, or TensorRT for RTX and an RTX-class GPU).
 
-Marked `tensorrt`: tests/conftest.py skips them, with the reason, where either is missing (this
-CI and the lent GPU machine have no TensorRT). On a TensorRT machine: `python3 -m pytest -m tensorrt`.
+Marked `tensorrt`: tests/conftest.py skips them, with the reason, where either is missing (CI has no GPU;
+the lent H100/H200 has no TensorRT 11, and TensorRT for RTX engines don't run on Hopper). On such a
+machine: `python3 -m pytest -m tensorrt`. Building without a GPU: tests/exporter/test_tensorrt_rtx_build.py.
 """
 import json
 import wave
@@ -41,15 +43,18 @@ def engines(tiny_tensorrt_artifact, tmp_path_factory):
     return build
 
 
-def test_engine_manifest_records_tensorrt_gpu_profiles_and_hashes(engines, tiny_tensorrt_artifact):
-    import tensorrt
+def test_engine_manifest_records_the_builder_gpu_profiles_and_hashes(engines, tiny_tensorrt_artifact):
     import torch
+
+    from ttsx.artifact.engines import choose_builder
 
     root = engines("fp32")
     manifest = json.loads((root / MANIFEST).read_text())
     artifact = load_artifact(tiny_tensorrt_artifact)
-    assert manifest["tensorrt"]["version"] == tensorrt.__version__
-    assert manifest["tensorrt"]["name"] == torch.cuda.get_device_name()
+    builder, trt = choose_builder(None)
+    assert (manifest["builder"]["name"], manifest["builder"]["version"]) == (builder.name, trt.__version__)
+    assert manifest["builder"]["gpu"]["name"] == torch.cuda.get_device_name()
+    assert all(e["checked"] == "network and engine" for e in manifest["engines"].values())
     assert set(manifest["engines"]) == set(artifact.graph_names)
     assert manifest["precision"] == "fp32" and manifest["max_batch"] == MAX_BATCH
     for name, entry in manifest["engines"].items():
@@ -61,7 +66,7 @@ def test_engine_manifest_records_tensorrt_gpu_profiles_and_hashes(engines, tiny_
     assert decode["shapes"]["input_ids"]["max"] == [MAX_BATCH, 1]
     assert decode["shapes"]["past_key_values.0.key"]["max"][2] == artifact.recipe.kv_capacity  # static capacity
     assert [p["phase"] for p in manifest["engines"]["fine"]["profiles"]] == ["all"]
-    assert (root / "timing.cache").stat().st_size > 0
+    assert (root / "timing.cache").stat().st_size > 0 or builder.name == "tensorrt-rtx"  # RTX: no timing cache
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
@@ -125,7 +130,7 @@ def test_engines_from_another_tensorrt_version_are_refused(engines, tiny_tensorr
     root = tmp_path / "copy"
     shutil.copytree(engines("fp32"), root)
     manifest = json.loads((root / MANIFEST).read_text())
-    manifest["tensorrt"]["version"] = "11.0.0.0"
+    manifest["builder"]["version"] = "0.0.0.0"
     (root / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(EngineMismatchError, match="rebuild"):
         open_sessions(load_artifact(tiny_tensorrt_artifact), ["codec"], "tensorrt", engines=root)

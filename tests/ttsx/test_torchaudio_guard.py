@@ -1,5 +1,6 @@
 """The torchaudio guard: a torchaudio whose library can't load (the registry's CUDA build beside CPU torch)
 must not break transformers or the model packages that import it."""
+import importlib.util
 import subprocess
 import sys
 import textwrap
@@ -28,8 +29,12 @@ def run(code: str, site) -> subprocess.CompletedProcess:
                           env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin", "HOME": "/tmp"}, timeout=300)
 
 
-def test_without_the_guard_the_broken_package_breaks_transformers(broken_torchaudio):
-    result = run("import transformers.audio_utils", broken_torchaudio)
+def test_without_the_guard_the_broken_package_breaks_the_model_packages(broken_torchaudio):
+    """vocos (ChatTTS's vocoder) imports torchaudio at import; transformers < 5.25 did too (audio_utils), 5.25 no
+    longer does, so the model package is the case that must fail here."""
+    if importlib.util.find_spec("vocos") is None:  # not imported: it needs torchaudio, the guard's stand-in here
+        pytest.skip("NOT CHECKED: the chattts extra (vocos) is not installed")
+    result = run("import vocos", broken_torchaudio)
     assert result.returncode != 0 and "libc10_cuda.so" in result.stderr
 
 

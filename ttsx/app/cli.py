@@ -116,16 +116,27 @@ def quantize_command(source, precision, output, force, calibration_file) -> None
 @click.option("--timing-cache", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Timing cache file shared across builds (read if present, then updated).")
 @click.option("--workspace-mib", type=click.IntRange(min=1), default=None, help="Builder workspace limit, MiB.")
+@click.option("--builder", type=click.Choice(["auto", "tensorrt", "tensorrt-rtx"]), default="auto", show_default=True,
+              help="tensorrt: TensorRT 11, builds on and for this machine's GPU. tensorrt-rtx: TensorRT for RTX, "
+                   "builds without a GPU. auto: TensorRT 11 where it and a GPU are usable, else TensorRT for RTX.")
+@click.option("--compute-capability", "compute_capabilities", multiple=True, metavar="CC",
+              help="TensorRT for RTX only: a GPU compute capability to build for (repeatable: 7.5, 8.0, 8.6, 8.9, "
+                   "12.0, 12.1). Default: its own, 8.0, 8.6, 8.9 and 12.x.")
 @click.option("--force", is_flag=True, help="Replace an existing engine directory.")
 @_friendly_errors
-def build_engine_command(artifact, precision, max_batch, output, timing_cache, workspace_mib, force) -> None:
-    """Build one TensorRT 11 engine per graph of ARTIFACT (needs TensorRT and an NVIDIA GPU).
+def build_engine_command(artifact, precision, max_batch, output, timing_cache, workspace_mib, builder,
+                         compute_capabilities, force) -> None:
+    """Build one TensorRT engine per graph of ARTIFACT, with TensorRT 11 (needs an NVIDIA GPU; its engines run
+    on that GPU model) or TensorRT for RTX (needs no GPU to build; its engines run on RTX-class GPUs of
+    compute capability 8.0, 8.6, 8.9 and 12.x, 7.5 when asked for; not on Hopper, H100/H200).
 
     Graphs that fail the TensorRT-readiness check are refused before anything is built.
+    Export for TensorRT with `ttsx export --recipe NAME --kv-cache tensorrt`.
     """
     from ttsx.exporter.tensorrt_build import BuildOptions, build_engines
 
-    options = BuildOptions(artifact, output, precision, max_batch, timing_cache, workspace_mib, force)
+    options = BuildOptions(artifact, output, precision, max_batch, timing_cache, workspace_mib, force,
+                           None if builder == "auto" else builder, tuple(compute_capabilities))
     out = build_engines(options, progress=_progress)
     click.echo(f"wrote TensorRT engines to {out}")
 

@@ -6,12 +6,16 @@
       ...
       timing.cache             TensorRT's kernel timings, reused by the next build
 
-An engine runs only on the TensorRT version and GPU model it was built with; anything else is an
+Two builders make them (BUILDERS): TensorRT 11, which builds on and for the GPU it runs on, and TensorRT
+for RTX, which builds ahead of time on any machine (no GPU needed) for a list of compute capabilities.
+An engine runs only with the builder and version that made it, on a GPU it targets; anything else is an
 EngineMismatchError that says to rebuild. Nothing here imports TensorRT at module import.
 """
 from __future__ import annotations
 
 import hashlib
+import importlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from ttsx.base.schema import ENGINES as ENGINES_SCHEMA
@@ -19,26 +23,74 @@ from ttsx.artifact.manifest import MANIFEST, Artifact, parse_manifest, safe_path
 from ttsx.base.errors import ArtifactError, TtsxError
 
 ENGINE_FORMAT = "ttsx-engines"
-ENGINE_FORMAT_VERSION = 2  # 2: profiles per phase (prefill, decode) for in-place caches
+ENGINE_FORMAT_VERSION = 3  # 2: profiles per phase (prefill, decode); 3: the builder (TensorRT or TensorRT for RTX)
 ENGINES_DIR = "engines"  # default engine directory inside the artifact
-TENSORRT_PIP = "pip install 'ttsx[tensorrt]'  (tensorrt-cu13 11.x; needs an NVIDIA driver for CUDA 13)"
 
 
 class EngineMismatchError(TtsxError):
     """An engine directory was built for another TensorRT, GPU or artifact."""
 
 
-def import_tensorrt():
-    """The tensorrt module, or a TtsxError saying how to install it."""
+@dataclass(frozen=True)
+class Builder:
+    """One TensorRT flavour ttsx builds and runs engines with (the same strongly typed API, two libraries)."""
+
+    name: str  # as the manifest and --builder name it
+    module: str  # what Python imports
+    title: str
+    pip: str  # how to install it
+    needs_gpu: bool  # to build: TensorRT 11 builds for the GPU it runs on; TensorRT for RTX ahead of time, anywhere
+    min_major: int
+
+
+BUILDERS = {
+    "tensorrt": Builder("tensorrt", "tensorrt", "TensorRT", "pip install 'ttsx[tensorrt]' (tensorrt-cu13 11.x; needs "
+                        "an NVIDIA driver for CUDA 13)", needs_gpu=True, min_major=11),
+    "tensorrt-rtx": Builder("tensorrt-rtx", "tensorrt_rtx", "TensorRT for RTX", "pip install 'ttsx[tensorrt-rtx]' "
+                            "(tensorrt-rtx-cu13 1.7, builds without a GPU)", needs_gpu=False, min_major=1),
+}
+# TensorRT for RTX's targets (docs "CPU-Only AOT and TensorRT-RTX Engines", support matrix 1.7): by default
+# 8.0, 8.6, 8.9, 12.0 and later; 7.5 (Turing) only when asked for. No Hopper (9.0) and no 10.x.
+RTX_DEFAULT_TARGETS = ("8.0", "8.6", "8.9", "12.0")
+RTX_TARGETS = ("7.5", "8.0", "8.6", "8.9", "12.0", "12.1")
+RTX_RUNS_ON = "RTX-class GPUs of compute capability 8.0, 8.6, 8.9 and 12.x by default (Ampere, Ada, Blackwell), " \
+              "7.5 (Turing) when built with --compute-capability 7.5; not Hopper (H100/H200)"
+TENSORRT_PIP = BUILDERS["tensorrt"].pip  # kept for messages that name only TensorRT 11
+
+
+def import_tensorrt(builder: str = "tensorrt"):
+    """The module of `builder` (a BUILDERS name), or a TtsxError saying how to install it."""
+    flavour = BUILDERS[builder]
     try:
-        import tensorrt
+        module = importlib.import_module(flavour.module)
     except (ImportError, OSError) as exc:  # OSError: the bindings load but libnvinfer.so.11 is missing
-        raise TtsxError(f"TensorRT is not usable here ({exc}); install it with {TENSORRT_PIP}") from None
-    major = int(tensorrt.__version__.split(".")[0])
-    if major < 11:
-        raise TtsxError(f"TensorRT {tensorrt.__version__} is installed; ttsx builds strongly typed TensorRT 11 "
-                        f"engines: {TENSORRT_PIP}")
-    return tensorrt
+        raise TtsxError(f"{flavour.title} is not usable here ({exc}); install it with {flavour.pip}") from None
+    if int(module.__version__.split(".")[0]) < flavour.min_major:
+        raise TtsxError(f"{flavour.title} {module.__version__} is installed; ttsx builds strongly typed engines "
+                        f"with {flavour.title} >= {flavour.min_major}: {flavour.pip}")
+    return module
+
+
+def choose_builder(requested: str | None) -> tuple[Builder, object]:
+    """The builder to use and its module. None ("auto"): TensorRT 11 where it and a GPU are usable, else TensorRT
+    for RTX; a TtsxError names both installs when neither is."""
+    if requested is not None:
+        if requested not in BUILDERS:
+            raise TtsxError(f"unknown builder {requested!r}; choose {', '.join(BUILDERS)}")
+        module = import_tensorrt(requested)
+        if BUILDERS[requested].needs_gpu:
+            gpu_identity()
+        return BUILDERS[requested], module
+    reasons = []
+    for name, flavour in BUILDERS.items():
+        try:
+            module = import_tensorrt(name)
+            if flavour.needs_gpu:
+                gpu_identity()
+            return flavour, module
+        except TtsxError as exc:
+            reasons.append(str(exc))
+    raise TtsxError("no TensorRT builder is usable here: " + "; ".join(reasons))
 
 
 def gpu_identity() -> dict:
@@ -49,6 +101,25 @@ def gpu_identity() -> dict:
         raise TtsxError("TensorRT engines need a CUDA GPU and torch built with CUDA; none is visible here")
     major, minor = torch.cuda.get_device_capability()
     return {"name": torch.cuda.get_device_name(), "compute_capability": f"{major}.{minor}"}
+
+
+def visible_gpu() -> dict | None:
+    """gpu_identity, or None without a GPU."""
+    try:
+        return gpu_identity()
+    except TtsxError:
+        return None
+
+
+def runs_on(build: dict, gpu: dict) -> bool:
+    """Whether engines of the manifest's "builder" entry run on `gpu` (TensorRT 11: the very GPU model it was built
+    on; TensorRT for RTX: one of its target compute capabilities, 12.x included by its default)."""
+    here = gpu["compute_capability"]
+    if build["name"] == "tensorrt":
+        return (build.get("gpu") or {}).get("name") == gpu["name"] and here in build["compute_capabilities"]
+    if build.get("targets_set_by") == "builder default" and int(here.split(".")[0]) >= 12:
+        return True
+    return here in build["compute_capabilities"]
 
 
 def default_engines_dir(artifact_dir: str | Path) -> Path:
@@ -76,18 +147,27 @@ def engine_bytes(root: Path, manifest: dict, graph: str) -> bytes:
     return data
 
 
-def check_compatible(manifest: dict, tensorrt_version: str, gpu: dict, root: Path) -> None:
-    """Engines are tied to the TensorRT version and GPU model that built them."""
-    built, here = manifest["tensorrt"], {"version": tensorrt_version, **gpu}
-    differs = [key for key in ("version", "name", "compute_capability") if built.get(key) != here.get(key)]
-    if differs:
-        raise EngineMismatchError(f"the engines in {root} were built with {_describe(built)}; this machine has "
-                                  f"{_describe(here)}. TensorRT engines are not portable: rebuild them here with "
-                                  f"`ttsx build-engine {manifest['source']['path']} -o {root} --force`")
+def check_compatible(manifest: dict, builder: str, version: str, gpu: dict, root: Path) -> None:
+    """Engines run only with the builder and version that made them, on a GPU they were built for."""
+    built = manifest["builder"]
+    rebuild = f"rebuild them here with `ttsx build-engine {manifest['source']['path']} -o {root} --force`"
+    if (built["name"], built["version"]) != (builder, version):
+        raise EngineMismatchError(f"the engines in {root} were built with {_describe(built)}; this process has "
+                                  f"{BUILDERS[builder].title} {version}. TensorRT engines are not portable: {rebuild}")
+    if not runs_on(built, gpu):
+        where = RTX_RUNS_ON if built["name"] == "tensorrt-rtx" else "that GPU model only"
+        raise EngineMismatchError(f"the engines in {root} were built with {_describe(built)}, which runs on {where}; "
+                                  f"this GPU is {gpu['name']} (sm {gpu['compute_capability']}): {rebuild}"
+                                  + (" --builder tensorrt (TensorRT 11 builds for this GPU)"
+                                     if built["name"] == "tensorrt-rtx" else ""))
 
 
 def _describe(build: dict) -> str:
-    return f"TensorRT {build.get('version')} on {build.get('name')} (sm {build.get('compute_capability')})"
+    flavour = BUILDERS.get(build.get("name"), BUILDERS["tensorrt"])
+    gpu = build.get("gpu")
+    target = f"on {gpu['name']}" if build.get("name") == "tensorrt" and gpu else \
+        f"for compute capability {', '.join(build.get('compute_capabilities', []))}"
+    return f"{flavour.title} {build.get('version')} {target}"
 
 
 def check_source(manifest: dict, artifact: Artifact, root: Path) -> None:

@@ -38,7 +38,8 @@ ARTIFACT = {"format": str, "format_version": int, "recipe": str, "precision": Op
             "kv_cache": Optional(str), "graphs": Map(GRAPH), "files": Map(str), "source": dict,
             "tokenizer": Optional((str, type(None))), "voices": Optional(Map(str))}
 ENGINES = {"format": str, "format_version": int, "engines": Map({"file": str, "profiles": Optional([dict])}),
-           "files": Map(str), "tensorrt": dict, "source": {"path": str, "manifest_sha256": str}}
+           "files": Map(str), "source": {"path": str, "manifest_sha256": str},
+           "builder": {"name": str, "version": str, "compute_capabilities": [str], "targets_set_by": str}}
 
 
 def check(value, schema, path: str, where: str = "") -> None:

@@ -20,12 +20,8 @@ def test_every_graph_matches_chattts_and_moves_with_every_input(chattts_artifact
     assert {r.output for r in rows if r.graph == "end to end"} == {"refine tokens", "code tokens"}
 
 
-def test_the_tensorrt_flavour_is_ready_matches_chattts_and_has_no_complex_or_dft(chattts_artifact, tmp_path):
-    from ttsx.exporter.export import ExportOptions, export_artifact
-    from ttsx.recipes.source import ModelSource
-
-    out = export_artifact(ExportOptions("chattts-tiny", ModelSource("random", seed=0), tmp_path / "trt",
-                                        kv_cache="tensorrt"))
+def test_the_tensorrt_flavour_is_ready_matches_chattts_and_has_no_complex_or_dft(chattts_tensorrt_artifact):
+    out = chattts_tensorrt_artifact
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kv_cache"] == "tensorrt"
     assert {name: entry["tensorrt_problems"] for name, entry in manifest["graphs"].items()} == dict.fromkeys(GRAPHS, [])

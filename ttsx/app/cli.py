@@ -114,7 +114,8 @@ def quantize_command(source, precision, output, force, calibration_file) -> None
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Engine directory (default: ARTIFACT/engines).")
 @click.option("--timing-cache", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Timing cache file shared across builds (read if present, then updated).")
+              help="Timing cache file shared across builds (read if present, then updated; TensorRT 11 only: "
+                   "TensorRT for RTX has none).")
 @click.option("--workspace-mib", type=click.IntRange(min=1), default=None, help="Builder workspace limit, MiB.")
 @click.option("--builder", type=click.Choice(["auto", "tensorrt", "tensorrt-rtx"]), default="auto", show_default=True,
               help="tensorrt: TensorRT 11, builds on and for this machine's GPU. tensorrt-rtx: TensorRT for RTX, "

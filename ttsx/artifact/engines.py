@@ -55,7 +55,6 @@ RTX_DEFAULT_TARGETS = ("8.0", "8.6", "8.9", "12.0")
 RTX_TARGETS = ("7.5", "8.0", "8.6", "8.9", "12.0", "12.1")
 RTX_RUNS_ON = "RTX-class GPUs of compute capability 8.0, 8.6, 8.9 and 12.x by default (Ampere, Ada, Blackwell), " \
               "7.5 (Turing) when built with --compute-capability 7.5; not Hopper (H100/H200)"
-TENSORRT_PIP = BUILDERS["tensorrt"].pip  # kept for messages that name only TensorRT 11
 
 
 def import_tensorrt(builder: str = "tensorrt"):

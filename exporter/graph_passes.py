@@ -56,7 +56,9 @@ def node_kinds(model: onnx.ModelProto) -> list[str]:
     kinds = []
     for node in model.graph.node:
         inputs = {kind.get(i, "data") for i in node.input if i}
-        if node.op_type in SHAPE_OPS:
+        if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute):
+            verdict = "data"  # If/Loop/Scan bodies read outer values their inputs don't list
+        elif node.op_type in SHAPE_OPS:
             verdict = "shape"
         elif node.op_type == "Constant" or inputs <= {"const"}:
             verdict = "const"
@@ -107,10 +109,19 @@ def drop_fp16_round_trips(model: onnx.ModelProto, fp32_nodes: set[str]) -> int:
         for i, name in enumerate(node.input):
             if name in rename:
                 node.input[i] = rename[name]
-    while True:  # drop Casts whose outputs nobody reads
-        used = {i for n in model.graph.node for i in n.input} | graph_outputs
+    while True:  # drop Casts whose outputs nobody reads (subgraphs included)
+        used = {i for n in _all_nodes(model.graph) for i in n.input} | graph_outputs
         dead = [n for n in model.graph.node if n.op_type == "Cast" and not set(n.output) & used]
         if not dead:
             return len(rename)
         for n in dead:
             model.graph.node.remove(n)
+
+
+def _all_nodes(graph):
+    """Nodes of a graph and of its subgraphs (If/Loop/Scan bodies)."""
+    for node in graph.node:
+        yield node
+        for attribute in node.attribute:
+            for sub in ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs):
+                yield from _all_nodes(sub)

@@ -34,7 +34,7 @@ from ttsx import __version__
 from ttsx.base.progress import Progress
 from ttsx.recipes.precision import ENGINE_PRECISIONS
 from ttsx.artifact.manifest import MANIFEST, Artifact, load_artifact, sha256_file
-from ttsx.artifact.engines import (ENGINE_FORMAT, ENGINE_FORMAT_VERSION, RTX_DEFAULT_TARGETS, RTX_TARGETS, Builder,
+from ttsx.artifact.engines import (ENGINE_FORMAT, ENGINE_FORMAT_VERSION, RTX_DEFAULT_TARGETS, RTX_RUNS_ON, RTX_TARGETS, Builder,
                                    choose_builder, default_engines_dir, gpu_identity, runs_on, visible_gpu)
 from ttsx.base.errors import TtsxError
 from ttsx.recipes.spec import GraphSpec
@@ -84,7 +84,7 @@ def build_targets(builder: Builder, requested: tuple[str, ...], precision: str) 
     if unknown:
         raise TtsxError(f"TensorRT for RTX can't target compute capability {', '.join(unknown)}; it takes "
                         f"{', '.join(RTX_TARGETS)} (no Hopper 9.0: build with --builder tensorrt on that GPU)")
-    if "7.5" in requested and precision == "fp32":
+    if "7.5" in requested and precision != "fp16":  # int8 engines keep float GEMMs (attention's products)
         raise TtsxError("TensorRT for RTX has no fp32 GEMM on Turing (7.5); build --precision fp16 for 7.5, or leave "
                         "7.5 out")  # Myelin: "Cannot compile operation ... for Turing (SM75): FP32 GEMM is not supported"
     if requested:
@@ -155,6 +155,11 @@ def build_engines(options: BuildOptions, progress: Progress = lambda m: None) ->
     progress(f"builder: {builder.title} {trt.__version__}, for "
              + (f"{targets.gpu['name']}" if builder.name == "tensorrt" else
                 f"compute capability {', '.join(targets.compute_capabilities)} ({targets.set_by})"))
+    if builder.name == "tensorrt-rtx" and targets.gpu and not runs_on(
+            {"name": builder.name, "compute_capabilities": list(targets.compute_capabilities),
+             "targets_set_by": targets.set_by}, targets.gpu):
+        progress(f"warning: these engines will not run on this machine's {targets.gpu['name']} "
+                 f"(sm {targets.gpu['compute_capability']}): TensorRT for RTX targets {RTX_RUNS_ON}")
     out = Path(options.out) if options.out else default_engines_dir(artifact.root)
     with tempfile.TemporaryDirectory(prefix="ttsx-build-") as scratch:
         onnx = _onnx_at(artifact, precision, Path(scratch), progress)
@@ -352,7 +357,7 @@ class EngineFromOnnx:
                  if engine.get_aliased_input_tensor(p.present) != p.past]
         if wrong:
             raise TtsxError(f"{onnx_path.name}: the engine's cache outputs are not aliases of the cache inputs "
-                            f"({wrong[:2]}...); the in-place KV update needs TensorRT >= 10.15 and a graph exported "
+                            f"({wrong[:2]}...); the in-place KV update needs a graph exported "
                             "with --kv-cache tensorrt")
 
     def serialized_cache(self) -> bytes:

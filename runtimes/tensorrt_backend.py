@@ -23,15 +23,15 @@ from pathlib import Path
 import numpy as np
 
 from ttsx.artifact.manifest import Artifact
-from ttsx.artifact.engines import (check_compatible, check_source, default_engines_dir, engine_bytes, gpu_identity,
-                          import_tensorrt, read_engine_manifest)
+from ttsx.artifact.engines import (BUILDERS, EngineMismatchError, check_compatible, check_source, default_engines_dir,
+                                   engine_bytes, gpu_identity, import_tensorrt, read_engine_manifest)
 from ttsx.base.errors import FeedError, TtsxError
 from ttsx.recipes.spec import GraphSpec
 
 from .session import StageSession, host_array
 
 _SETS: dict[tuple[str, str], "EngineSet"] = {}  # one per (artifact, engine directory) in this process
-_LOGGER = None  # TensorRT warns when runtimes of one process use different loggers
+_LOGGERS: dict = {}  # per TensorRT library: TensorRT warns when runtimes of one process use different loggers
 
 
 def engine_set(artifact: Artifact, engines: str | Path | None = None) -> "EngineSet":
@@ -49,18 +49,20 @@ class EngineSet:
     def __init__(self, artifact: Artifact, root: Path):
         import torch
 
-        global _LOGGER
         self.root = root
         self.manifest = read_engine_manifest(self.root, artifact.root)
         check_source(self.manifest, artifact, self.root)
         builder = self.manifest["builder"]["name"]  # engines run with the library that built them
+        if builder not in BUILDERS:
+            raise EngineMismatchError(f"{self.root} was built with {builder!r}, which this ttsx does not know "
+                                      f"({', '.join(BUILDERS)}); rebuild with `ttsx build-engine`")
         self.trt = import_tensorrt(builder)
         check_compatible(self.manifest, builder, self.trt.__version__, gpu_identity(), self.root)
         self.recipe, self.precision = artifact.recipe, self.manifest["precision"]
         self.kv_cache = artifact.kv_cache  # the engines are built from the artifact's graphs
-        if _LOGGER is None:
-            _LOGGER = self.trt.Logger(self.trt.Logger.WARNING)  # must outlive every runtime
-        self.runtime = self.trt.Runtime(_LOGGER)
+        if builder not in _LOGGERS:
+            _LOGGERS[builder] = self.trt.Logger(self.trt.Logger.WARNING)  # must outlive every runtime
+        self.runtime = self.trt.Runtime(_LOGGERS[builder])
         self.stream = torch.cuda.Stream()  # one stream for all stages: their tensors are ordered on it
         self._torch = torch
         self._scratch = None  # uint8 device buffer every context of every engine runs in

@@ -121,8 +121,9 @@ def test_compute_capabilities_are_checked_against_the_builder():
     assert (asked.compute_capabilities, asked.set_by) == (("8.6", "8.9"), "--compute-capability")
     with pytest.raises(TtsxError, match="can't target compute capability 9.0.*no Hopper"):
         build_targets(rtx, ("9.0",), "fp16")
-    with pytest.raises(TtsxError, match="no fp32 GEMM on Turing"):
-        build_targets(rtx, ("7.5",), "fp32")
+    for precision in ("fp32", "int8-qdq"):  # int8 engines keep float GEMMs
+        with pytest.raises(TtsxError, match="no fp32 GEMM on Turing"):
+            build_targets(rtx, ("7.5",), precision)
     assert build_targets(rtx, ("7.5",), "fp16").compute_capabilities == ("7.5",)
     with pytest.raises(TtsxError, match="--compute-capability is for --builder tensorrt-rtx"):
         build_targets(trt11, ("8.6",), "fp16")
@@ -164,12 +165,14 @@ def test_tensorrt_for_rtx_engines_run_on_their_targets_and_not_on_hopper(tiny_ar
     for name, cc in [("NVIDIA GeForce RTX 3090", "8.6"), ("NVIDIA GeForce RTX 4090", "8.9"),
                      ("NVIDIA GeForce RTX 5090", "12.0"), ("NVIDIA GB10", "12.1")]:
         check_compatible(manifest, "tensorrt-rtx", "1.7.1.116", {"name": name, "compute_capability": cc}, root)
-    for gpu in [GPU, {"name": "NVIDIA GeForce RTX 2080 Ti", "compute_capability": "7.5"}]:
-        with pytest.raises(EngineMismatchError, match=r"not Hopper .*--builder tensorrt"):
-            check_compatible(manifest, "tensorrt-rtx", "1.7.1.116", gpu, root)
+    with pytest.raises(EngineMismatchError, match=r"not Hopper .*--builder tensorrt \(TensorRT 11"):
+        check_compatible(manifest, "tensorrt-rtx", "1.7.1.116", GPU, root)
+    turing = {"name": "NVIDIA GeForce RTX 2080 Ti", "compute_capability": "7.5"}
+    with pytest.raises(EngineMismatchError, match=r"--builder tensorrt-rtx --compute-capability 7.5 --precision fp16"):
+        check_compatible(manifest, "tensorrt-rtx", "1.7.1.116", turing, root)
     asked = engine_dir(tmp_path / "asked", tiny_artifact, builder={**rtx, "compute_capabilities": ["8.6"],
                                                                    "targets_set_by": "--compute-capability"})
-    with pytest.raises(EngineMismatchError, match="sm 12.0"):
+    with pytest.raises(EngineMismatchError, match=r"runs on compute capability 8.6; .*sm 12.0.*--compute-capability 12.0$"):
         check_compatible(read_engine_manifest(asked), "tensorrt-rtx", "1.7.1.116",
                          {"name": "NVIDIA GeForce RTX 5090", "compute_capability": "12.0"}, asked)
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from ttsx.app.cli import main
-from ttsx.artifact.engines import choose_builder, engine_bytes, read_engine_manifest, visible_gpu
+from ttsx.artifact.engines import choose_builder, engine_bytes, read_engine_manifest, runs_on, visible_gpu
 from ttsx.artifact.manifest import MANIFEST, load_artifact
 from ttsx.base.errors import TtsxError
 
@@ -54,7 +54,8 @@ def test_every_graph_builds_with_its_cache_in_place_and_a_profile_per_phase(buil
         assert len(engine_bytes(root, manifest, name)) == entry["bytes"] > 0  # the file, hashed
         assert entry["kv_cache_updates"] == {p.present: p.past for p in spec.cache}
         assert [p["phase"] for p in entry["profiles"]] == (["prefill", "decode"] if spec.cache else ["all"])
-        assert entry["checked"] == ("network and engine" if visible_gpu() else "network")
+        gpu = visible_gpu()
+        assert entry["checked"] == ("network and engine" if gpu and runs_on(manifest["builder"], gpu) else "network")
         gemms = set(entry["gemm_precisions"])
         if precision == "fp32" or not gemms:
             assert gemms <= {"FLOAT"}
@@ -77,7 +78,7 @@ def test_targets_are_recorded_and_info_describes_the_engines(built):
     info = CliRunner().invoke(main, ["info", str(root), "--verify"])
     assert info.exit_code == 0, info.output
     assert "builder    tensorrt-rtx" in info.output and "compute capability 8.6, 12.0" in info.output
-    assert "not Hopper" in info.output and "sha256 verified" in info.output
+    assert "runs on    GPUs of compute capability 8.6, 12.0 only" in info.output and "sha256 verified" in info.output
     assert "KV cache  4 outputs updated in place" in info.output and "profile   decode: input_ids [1, 1]..[2, 1]" \
         in info.output
     default = json.loads((built("toy-tiny", "fp32")[1] / MANIFEST).read_text())["builder"]

@@ -74,8 +74,12 @@ def describe_engines(root: Path, verify: bool = False) -> str:
 
     manifest = read_engine_manifest(root)
     built, source = manifest["builder"], manifest["source"]
-    runs = (RTX_RUNS_ON if built["name"] == "tensorrt-rtx"
-            else f"{(built.get('gpu') or {}).get('name', '?')} only (the GPU model it was built on)")
+    if built["name"] != "tensorrt-rtx":
+        runs = f"{(built.get('gpu') or {}).get('name', '?')} only (the GPU model it was built on)"
+    elif built["targets_set_by"] == "builder default":
+        runs = RTX_RUNS_ON
+    else:
+        runs = f"GPUs of compute capability {', '.join(built['compute_capabilities'])} only (as asked at build time)"
     if verify:
         for graph in manifest["engines"]:
             engine_bytes(root, manifest, graph)  # raises on a changed file

@@ -154,11 +154,16 @@ def check_compatible(manifest: dict, builder: str, version: str, gpu: dict, root
         raise EngineMismatchError(f"the engines in {root} were built with {_describe(built)}; this process has "
                                   f"{BUILDERS[builder].title} {version}. TensorRT engines are not portable: {rebuild}")
     if not runs_on(built, gpu):
-        where = RTX_RUNS_ON if built["name"] == "tensorrt-rtx" else "that GPU model only"
+        here = gpu["compute_capability"]
+        if built["name"] != "tensorrt-rtx":
+            where, advice = "that GPU model only", ""
+        elif here in RTX_TARGETS:
+            where = f"compute capability {', '.join(built['compute_capabilities'])}"
+            advice = f" --builder tensorrt-rtx --compute-capability {here}" + (" --precision fp16" if here == "7.5" else "")
+        else:
+            where, advice = RTX_RUNS_ON, " --builder tensorrt (TensorRT 11 builds for this GPU)"
         raise EngineMismatchError(f"the engines in {root} were built with {_describe(built)}, which runs on {where}; "
-                                  f"this GPU is {gpu['name']} (sm {gpu['compute_capability']}): {rebuild}"
-                                  + (" --builder tensorrt (TensorRT 11 builds for this GPU)"
-                                     if built["name"] == "tensorrt-rtx" else ""))
+                                  f"this GPU is {gpu['name']} (sm {here}): {rebuild}{advice}")
 
 
 def _describe(build: dict) -> str:

@@ -20,6 +20,15 @@ from onnx import helper, numpy_helper
 SHAPE_OPS = {"Shape", "Size"}
 
 
+def all_nodes(graph):
+    """Nodes of a graph and of every subgraph (If/Loop/Scan bodies)."""
+    for node in graph.node:
+        yield node
+        for attribute in node.attribute:
+            for sub in ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs):
+                yield from all_nodes(sub)
+
+
 def elu_as_exp(model: onnx.ModelProto) -> int:
     """Rewrite every float32 Elu of the main graph in place; how many. Exp(Min(x, 0)) never overflows."""
     nodes, changed = [], 0
@@ -110,18 +119,9 @@ def drop_fp16_round_trips(model: onnx.ModelProto, fp32_nodes: set[str]) -> int:
             if name in rename:
                 node.input[i] = rename[name]
     while True:  # drop Casts whose outputs nobody reads (subgraphs included)
-        used = {i for n in _all_nodes(model.graph) for i in n.input} | graph_outputs
+        used = {i for n in all_nodes(model.graph) for i in n.input} | graph_outputs
         dead = [n for n in model.graph.node if n.op_type == "Cast" and not set(n.output) & used]
         if not dead:
             return len(rename)
         for n in dead:
             model.graph.node.remove(n)
-
-
-def _all_nodes(graph):
-    """Nodes of a graph and of its subgraphs (If/Loop/Scan bodies)."""
-    for node in graph.node:
-        yield node
-        for attribute in node.attribute:
-            for sub in ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs):
-                yield from _all_nodes(sub)

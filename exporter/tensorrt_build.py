@@ -2,8 +2,9 @@
 
 Two builders (ttsx/artifact/engines.BUILDERS), one code path: TensorRT 11 builds on and for the GPU it
 runs on; TensorRT for RTX builds ahead of time without a GPU, for a list of compute capabilities (its
-default, or --compute-capability). Both take strongly typed networks: an engine computes in the types its ONNX graph has (fp16
-from an fp16 graph, int8 from explicit Q/DQ nodes); there is no builder flag that lowers precision.
+default, or --compute-capability). Both take strongly typed networks only: an engine computes in the
+types its ONNX graph has (fp16 from an fp16 graph, int8 from explicit Q/DQ nodes); there is no
+builder flag that lowers precision.
 So the precision is chosen by which ONNX graphs are built: an artifact of that precision, or, for
 an fp32 artifact and `--precision fp16|int8`, graphs `ttsx quantize` makes on the way (int8 is
 the int8-qdq flavour; onnxruntime's dynamic int8 is refused by the readiness check).
@@ -34,7 +35,7 @@ from ttsx import __version__
 from ttsx.base.progress import Progress
 from ttsx.recipes.precision import ENGINE_PRECISIONS
 from ttsx.artifact.manifest import MANIFEST, Artifact, load_artifact, sha256_file
-from ttsx.artifact.engines import (ENGINE_FORMAT, ENGINE_FORMAT_VERSION, RTX_DEFAULT_TARGETS, RTX_RUNS_ON, RTX_TARGETS, Builder,
+from ttsx.artifact.engines import (ENGINE_FORMAT, ENGINE_FORMAT_VERSION, RTX_DEFAULT_TARGETS, RTX_TARGETS, Builder,
                                    choose_builder, default_engines_dir, gpu_identity, runs_on, visible_gpu)
 from ttsx.base.errors import TtsxError
 from ttsx.recipes.spec import GraphSpec
@@ -70,6 +71,11 @@ class Targets:
     compute_capabilities: tuple[str, ...]
     set_by: str  # "builder default" | "--compute-capability" | "the GPU it was built on"
     gpu: dict | None  # the GPU visible at build time (TensorRT 11: the one built for)
+
+    def record(self, builder: Builder, version: str) -> dict:
+        """The engine manifest's "builder" entry (what engines.runs_on reads)."""
+        return {"name": builder.name, "version": version, "compute_capabilities": list(self.compute_capabilities),
+                "targets_set_by": self.set_by, "gpu": self.gpu}
 
 
 def build_targets(builder: Builder, requested: tuple[str, ...], precision: str) -> Targets:
@@ -155,11 +161,10 @@ def build_engines(options: BuildOptions, progress: Progress = lambda m: None) ->
     progress(f"builder: {builder.title} {trt.__version__}, for "
              + (f"{targets.gpu['name']}" if builder.name == "tensorrt" else
                 f"compute capability {', '.join(targets.compute_capabilities)} ({targets.set_by})"))
-    if builder.name == "tensorrt-rtx" and targets.gpu and not runs_on(
-            {"name": builder.name, "compute_capabilities": list(targets.compute_capabilities),
-             "targets_set_by": targets.set_by}, targets.gpu):
+    if targets.gpu and not runs_on(targets.record(builder, trt.__version__), targets.gpu):  # TensorRT for RTX only
         progress(f"warning: these engines will not run on this machine's {targets.gpu['name']} "
-                 f"(sm {targets.gpu['compute_capability']}): TensorRT for RTX targets {RTX_RUNS_ON}")
+                 f"(sm {targets.gpu['compute_capability']}); they target compute capability "
+                 f"{', '.join(targets.compute_capabilities)} ({targets.set_by})")
     out = Path(options.out) if options.out else default_engines_dir(artifact.root)
     with tempfile.TemporaryDirectory(prefix="ttsx-build-") as scratch:
         onnx = _onnx_at(artifact, precision, Path(scratch), progress)
@@ -226,9 +231,7 @@ def _manifest(trt, builder: Builder, targets: Targets, onnx: Artifact, source: A
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "ttsx": __version__, "recipe": onnx.recipe.name, "precision": onnx.precision,
         "max_batch": options.max_batch,
-        "builder": {"name": builder.name, "version": trt.__version__,
-                    "compute_capabilities": list(targets.compute_capabilities), "targets_set_by": targets.set_by,
-                    "gpu": targets.gpu},
+        "builder": targets.record(builder, trt.__version__),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),  # of the whole command
         "source": {"path": str(source.root.absolute()),
                    "manifest_sha256": sha256_file(onnx.root / MANIFEST),
@@ -293,9 +296,7 @@ class EngineFromOnnx:
         self.monitor = _progress_monitor(trt, progress)
         self.progress = progress
         # the engine itself is checked too where a GPU it runs on is visible (deserializing needs one)
-        self.can_load = targets.gpu is not None and runs_on(
-            {"name": builder.name, "gpu": targets.gpu, "compute_capabilities": list(targets.compute_capabilities),
-             "targets_set_by": targets.set_by}, targets.gpu)
+        self.can_load = targets.gpu is not None and runs_on(targets.record(builder, trt.__version__), targets.gpu)
 
     def build(self, onnx_path: Path, profiles: list[dict[str, tuple[Shape, Shape, Shape]]], spec: GraphSpec
               ) -> tuple[bytes, dict]:

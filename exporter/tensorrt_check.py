@@ -11,7 +11,7 @@ from pathlib import Path
 import onnx
 from onnx import numpy_helper
 
-from .graph_passes import node_kinds
+from .graph_passes import all_nodes, node_kinds
 from .tensorrt_support import (BUILD_FAILURES, IO_ONLY_DTYPES, MAX_OPSET, MIN_OPSET, PARSER_DOC, SUPPORTED_DTYPES,
                                SUPPORTED_OPS, UNSUPPORTED_OPS)
 
@@ -59,7 +59,7 @@ def check_graph(path: Path, graph: str) -> list[Problem]:
     initializers = {i.name: i for i in model.graph.initializer}
     found += [Problem(graph, i.name, f"initializer of type {_type_name(i.data_type)}, which TensorRT does not "
                       "take") for i in model.graph.initializer if _type_name(i.data_type) not in SUPPORTED_DTYPES]
-    for node in _nodes(model.graph):
+    for node in all_nodes(model.graph):
         found += _check_node(node, graph, initializers)
     return found + _check_cache_updates(model.graph, graph) + _check_shape_math(model, graph)
 
@@ -85,7 +85,7 @@ def _check_cache_updates(g, graph: str) -> list[Problem]:
     """An in-place KV update (TensorScatter) needs the cache as a graph input with a static capacity."""
     inputs = {v.name: v for v in g.input}
     problems = []
-    for node in (n for n in _nodes(g) if n.op_type == "TensorScatter"):
+    for node in (n for n in all_nodes(g) if n.op_type == "TensorScatter"):
         cache = inputs.get(node.input[0])
         dims = cache.type.tensor_type.shape.dim if cache is not None else []
         if len(dims) < 2 or not dims[-2].HasField("dim_value"):
@@ -105,15 +105,6 @@ def _io_dtypes(g, graph: str) -> list[Problem]:
     return [Problem(graph, v.name, f"graph input/output of type {_type_name(v.type.tensor_type.elem_type)}, which "
                     "TensorRT does not take; cast it in the graph") for v in list(g.input) + list(g.output)
             if _type_name(v.type.tensor_type.elem_type) not in SUPPORTED_DTYPES]
-
-
-def _nodes(g):
-    """Nodes of a graph and of every subgraph (If/Loop/Scan bodies)."""
-    for node in g.node:
-        yield node
-        for attribute in node.attribute:
-            for sub in ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs):
-                yield from _nodes(sub)
 
 
 def _check_node(node, graph: str, initializers: dict) -> list[Problem]:

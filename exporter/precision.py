@@ -9,6 +9,16 @@
                              symmetric, zero point 0,
                              activation scales calibrated on stage inputs captured from the fp32 pipeline
                              (exporter/calibration.py)
+               ──int4──────> weight MatMuls -> com.microsoft MatMulNBits: int4 weights in blocks of 32 along K,
+                             symmetric, one fp32 scale per block; accuracy level 4 (activations quantized to int8
+                             per block, products in int8: the fast path; level 0 dequantizes to fp32)
+
+int4 is for decode steps, which read every weight once per token and so run at the memory's speed:
+an int4 bark-small coarse step at 900 cached positions took 7.08 ms against int8's 8.90 on an AVX2 EPYC.
+A prefill (887 positions) is compute-bound, and there int4's kernels are slower than int8's (1153 ms
+against 713 ms; fp32 1055), so `ttsx quantize --precision int4` gives a causal graph both: its decode
+graph int4, and a prefill graph with int8 dynamic weights over the same cache (the runtime binds one
+cache to both, runtimes/phased.py). Graphs without a cache run once over a long input and get int8.
 
 Only MatMuls whose second input is a weight are quantized: attention's QK^T and PV products (two
 activations) and the embedding gathers stay in float, which costs little time and keeps attention exact.
@@ -99,8 +109,9 @@ def to_fp16(src: Path, spec: GraphSpec, out_dir: Path) -> list[str]:
     return save_graph(converted, spec.name, out_dir)
 
 
-def to_int8_dynamic(src: Path, spec: GraphSpec, out_dir: Path) -> list[str]:
-    """onnxruntime CPU flavour: dynamic quantization of weight MatMuls, int8 per-channel weights."""
+def to_int8_dynamic(src: Path, spec: GraphSpec, out_dir: Path, name: str | None = None) -> list[str]:
+    """onnxruntime CPU flavour: dynamic quantization of weight MatMuls, int8 per-channel weights (saved as
+    NAME.onnx, default the graph's name)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp, _quiet():
@@ -110,6 +121,26 @@ def to_int8_dynamic(src: Path, spec: GraphSpec, out_dir: Path) -> list[str]:
         quantize_dynamic(copy, out, op_types_to_quantize=["MatMul"], nodes_to_quantize=nodes, per_channel=True,
                          reduce_range=REDUCE_RANGE, weight_type=QuantType.QInt8, use_external_data_format=True,
                          extra_options={"MatMulConstBOnly": True})
+        return _finish(out, spec, out_dir, name)
+
+
+INT4_BLOCK = 32  # weights per scale along K: onnxruntime-genai's CPU default; 128 measured less accurate
+INT4_ACCURACY_LEVEL = 4  # MatMulNBits computes with int8 activations (level 0 would dequantize to fp32: 2x slower)
+
+
+def to_int4(src: Path, spec: GraphSpec, out_dir: Path) -> list[str]:
+    """int4 block-wise weights for weight MatMuls: onnxruntime's MatMulNBitsQuantizer (needs the onnx-ir package)."""
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp, _quiet():
+        copy = _copied(src, Path(tmp))
+        gemms_as_matmuls(copy)
+        model = onnx.load(str(copy))
+        quantizer = MatMulNBitsQuantizer(model, bits=4, block_size=INT4_BLOCK, is_symmetric=True,
+                                         accuracy_level=INT4_ACCURACY_LEVEL)  # MatMuls whose B is a weight
+        quantizer.process()
+        out = Path(tmp) / "quantized.onnx"
+        quantizer.model.save_model_to_file(str(out), use_external_data_format=True)
         return _finish(out, spec, out_dir)
 
 
@@ -202,11 +233,11 @@ def _quiet():
         logging.disable(logging.NOTSET)
 
 
-def _finish(path: Path, spec: GraphSpec, out_dir: Path) -> list[str]:
+def _finish(path: Path, spec: GraphSpec, out_dir: Path, name: str | None = None) -> list[str]:
     model = onnx.load(str(path))
     model.ir_version = min(model.ir_version, ORT_MAX_IR)
     check_io(model, spec)
-    return save_graph(model, spec.name, out_dir)
+    return save_graph(model, name or spec.name, out_dir)
 
 
 class _Reader:

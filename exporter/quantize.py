@@ -1,4 +1,4 @@
-"""`ttsx quantize`: an fp32 artifact -> a new artifact at fp16, int8 or int8-qdq (see recipes/precision.py)."""
+"""`ttsx quantize`: an fp32 artifact -> a new artifact at fp16, int8, int8-qdq or int4 (see recipes/precision.py)."""
 from __future__ import annotations
 
 import shutil
@@ -15,7 +15,7 @@ from ttsx.recipes import get_family
 from ttsx.recipes.precision import Precision, get_precision
 
 from .calibration import CALIBRATION_SAMPLING, DECODE_STRIDE, capture_feeds
-from .precision import REDUCE_RANGE, to_fp16, to_int8_dynamic, to_int8_qdq
+from .precision import INT4_ACCURACY_LEVEL, INT4_BLOCK, REDUCE_RANGE, to_fp16, to_int4, to_int8_dynamic, to_int8_qdq
 from .tensorrt_check import FLAVOUR_NOTE, meant_for_tensorrt, readiness
 from .writer import ArtifactWriter
 
@@ -26,7 +26,11 @@ METHODS = {
     "int8-qdq": "onnxruntime.quantization.quantize_static, QDQ: weight MatMuls but output heads and attention output "
                 "projections, int8 symmetric weights (per channel, 7 bits: reduce_range) and activations (per tensor, "
                 "MinMax calibration), zero point 0",
+    "int4": f"onnxruntime.quantization.matmul_nbits_quantizer: decode graphs' weight MatMuls -> MatMulNBits, int4 "
+            f"symmetric, blocks of {INT4_BLOCK}, accuracy level {INT4_ACCURACY_LEVEL}; prefill graphs and graphs "
+            "without a cache: int8 as the int8 precision",
 }
+PREFILL = "{name}.prefill"  # the file name (no .onnx) of an int4 causal graph's prefill graph
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,10 @@ def quantize_artifact(options: QuantizeOptions, progress: Progress = lambda mess
     if source.precision != "fp32":
         raise ArtifactError(f"{source.root} is already {source.precision}; quantize from the fp32 artifact "
                             "that `ttsx export` wrote")
+    try:
+        source.recipe.budget(precision.name)  # `ttsx parity` holds the artifact to it
+    except KeyError as exc:
+        raise TtsxError(exc.args[0]) from None
     out, root = Path(options.out).resolve(), source.root.resolve()
     if out == root or out.is_relative_to(root) or root.is_relative_to(out):
         raise ArtifactError(f"the output {options.out} would replace or write into the source artifact {root}; "
@@ -79,7 +87,7 @@ def _precision(name: str) -> Precision:
     except KeyError as exc:
         raise TtsxError(exc.args[0]) from None
     if precision.name == "fp32":
-        raise TtsxError("fp32 is what `ttsx export` writes; quantize to fp16, int8 or int8-qdq")
+        raise TtsxError("fp32 is what `ttsx export` writes; quantize to fp16, int8, int8-qdq or int4")
     return precision
 
 
@@ -91,6 +99,8 @@ def _convert(source: Artifact, spec, precision: Precision, samples: list, root: 
         for name in files:
             shutil.copy2(src.parent / name, root / name)
         return {**graph_to_json(spec, files[0]), "precision": "fp32"}
+    if precision.name == "int4":
+        return _int4(src, spec, root)
     if precision.name == "fp16":
         files = to_fp16(src, spec, root)
     elif precision.name == "int8":
@@ -101,6 +111,16 @@ def _convert(source: Artifact, spec, precision: Precision, samples: list, root: 
     if samples:
         entry["calibration_samples"] = len(samples)
     return entry
+
+
+def _int4(src: Path, spec, root: Path) -> dict:
+    """A causal graph: int4 for its decode steps plus an int8 prefill graph over the same cache; any other graph
+    runs once over a long input, where int8 computes faster than int4 (exporter/precision.py), so it is int8."""
+    if not spec.cache:
+        return {**graph_to_json(spec, to_int8_dynamic(src, spec, root)[0]), "precision": "int8"}
+    prefill = to_int8_dynamic(src, spec, root, PREFILL.format(name=spec.name))
+    return {**graph_to_json(spec, to_int4(src, spec, root)[0]), "precision": "int4",
+            "prefill": {"file": prefill[0], "precision": "int8"}}
 
 
 def _copy_assets(source: Artifact, root: Path) -> None:
@@ -124,7 +144,7 @@ def _manifest(source: Artifact, precision: Precision, options: QuantizeOptions, 
         quantization={
             "target": precision.target,
             "method": METHODS[precision.name],
-            "reduce_range": REDUCE_RANGE if precision.name.startswith("int8") else None,
+            "reduce_range": REDUCE_RANGE if precision.name in ("int8", "int8-qdq", "int4") else None,
             "derived_from": {"path": str(source.root.absolute()),
                              "manifest_sha256": sha256_file(source.root / MANIFEST)},
             "calibration": None if not samples else {

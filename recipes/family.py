@@ -92,6 +92,10 @@ class RecipeBase:
     def budget(self, precision: str) -> Budget:
         """The accuracy budget of `precision` (a KeyError names the known precisions)."""
         get_precision(precision)
+        if precision not in self.budgets:
+            raise KeyError(f"recipe {self.name!r} has no accuracy budget for {precision}; its family must add one "
+                           f"(measured at 1 and 2 threads: scripts/parity_stability.py) before {precision} artifacts "
+                           "can be checked")
         return self.budgets[precision]
 
     def axis_ranges(self, name: str, max_batch: int) -> dict[str, tuple[int, int, int]]:

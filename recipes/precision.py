@@ -9,6 +9,11 @@ flavours are different graphs because onnxruntime's CPU kernels and TensorRT wan
 | fp16      | `ttsx quantize --precision fp16`     | TensorRT (strongly typed fp16)        | float16  |
 | int8      | `ttsx quantize --precision int8`     | onnxruntime CPU (dynamic int8 MatMul) | float32  |
 | int8-qdq  | `ttsx quantize --precision int8-qdq` | TensorRT (symmetric int8 Q/DQ)        | float32  |
+| int4      | `ttsx quantize --precision int4`     | onnxruntime CPU (int4 decode steps)   | float32  |
+
+int4 is a per-phase choice (exporter/precision.py has the measurement behind it): a causal graph's
+decode steps read int4 block-wise weights (MatMulNBits), while its prefills and the graphs that run
+once over a long input (compute-bound) keep int8 dynamic weights, which compute those faster.
 """
 from __future__ import annotations
 
@@ -32,6 +37,8 @@ PRECISIONS = {
     "fp16": Precision("fp16", "TensorRT (strongly typed fp16 network)", "float16"),
     "int8": Precision("int8", "onnxruntime on the CPU (dynamic int8 weights, uint8 activations)", tensorrt=False),
     "int8-qdq": Precision("int8-qdq", "TensorRT (explicit symmetric int8 Q/DQ, zero point 0)"),
+    "int4": Precision("int4", "onnxruntime on the CPU (int4 block-wise weights for decode steps, int8 for prefills)",
+                      tensorrt=False),
 }
 
 

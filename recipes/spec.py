@@ -78,7 +78,7 @@ class CachePair:
 class Conversion:
     """How a graph converts to reduced precisions (`ttsx quantize`)."""
 
-    int8: bool = True  # weight MatMuls quantized in the int8 and int8-qdq flavours; False: stays fp32
+    int8: bool = True  # weight MatMuls quantized in the int8, int8-qdq and int4 flavours; False: stays fp32
     fp16: bool = True  # converted to fp16 in fp16 artifacts; False: stays fp32
     fp32_ops: tuple[str, ...] = ()  # op types kept fp32 inside an fp16 graph (norms whose sums overflow fp16)
 

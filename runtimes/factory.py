@@ -54,7 +54,13 @@ def open_session(artifact: Artifact, graph: str, backend: str = "onnxruntime", r
     if backend == "onnxruntime":
         from .onnxruntime_backend import OnnxruntimeSession
 
-        return OnnxruntimeSession(artifact.graph_path(graph), spec, **options)
+        session = OnnxruntimeSession(artifact.graph_path(graph), spec, **options)
+        prefill = artifact.prefill_path(graph)
+        if prefill is None:
+            return session
+        from .phased import PhasedSession
+
+        return PhasedSession(OnnxruntimeSession(prefill, spec, **options), session)
     if backend == "tensorrt":
         return open_sessions(artifact, [graph], backend, **options)[graph]
     if reference_model is None:

@@ -40,7 +40,7 @@ def test_parity_fails_a_graph_that_ignores_an_input(toy_artifact, tmp_path, monk
     assert any(r.metric == "moved by" and r.passed is False for r in failures(rows))
 
 
-@pytest.mark.parametrize("precision", ["fp16", "int8", "int8-qdq"])
+@pytest.mark.parametrize("precision", ["fp16", "int8", "int8-qdq", "int4"])
 def test_quantized_artifacts_meet_their_budgets_on_one_and_two_threads(toy_artifact, tmp_path, precision):
     from ttsx.checks.parity import failures, run_parity
     from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact

@@ -12,7 +12,7 @@ from ttsx.base.errors import ArtifactError, TtsxError
 from ttsx.exporter.precision import weight_matmuls
 from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact
 
-PRECISIONS = ("fp16", "int8", "int8-qdq")
+PRECISIONS = ("fp16", "int8", "int8-qdq", "int4")
 
 
 def _graph(root, name):
@@ -54,6 +54,40 @@ def test_int8_graphs_use_integer_matmuls_for_every_weight(toy_quantize):
     ops = [n.op_type for n in model.graph.node]
     assert ops.count("MatMulInteger") > 0
     assert weight_matmuls(model) == []  # no float MatMul against a weight is left
+
+
+def test_int4_causal_graphs_decode_on_int4_weights_and_prefill_on_int8(toy_quantize):
+    """int4: the cached graph's decode file has MatMulNBits (int4, blocks of 32) for every weight MatMul, its prefill
+    file int8 MatMulInteger; the manifest records both, and the loaded artifact opens them as one phased session."""
+    from ttsx.runtimes.factory import open_session
+    from ttsx.runtimes.phased import PhasedSession
+
+    quantized = toy_quantize("int4")
+    entry = json.loads((quantized / "manifest.json").read_text())["graphs"]["lm"]
+    assert entry["precision"] == "int4" and entry["prefill"] == {"file": "lm.prefill.onnx", "precision": "int8"}
+    decode = _graph(quantized, "lm")
+    nbits = [n for n in decode.graph.node if n.op_type == "MatMulNBits"]
+    assert nbits and weight_matmuls(decode) == []
+    attrs = {a.name: a.i for a in nbits[0].attribute}
+    assert (attrs["bits"], attrs["block_size"], attrs["accuracy_level"]) == (4, 32, 4)
+    prefill = _graph(quantized, "lm.prefill")
+    assert "MatMulInteger" in {n.op_type for n in prefill.graph.node} and weight_matmuls(prefill) == []
+    artifact = load_artifact(quantized)
+    with open_session(artifact, "lm") as session:
+        assert isinstance(session, PhasedSession)
+        assert session.prefill.spec == session.step.spec == artifact.graph_spec("lm")
+
+
+def test_a_missing_or_unlisted_prefill_graph_is_refused(toy_quantize, tmp_path):
+    import shutil
+
+    copy = tmp_path / "int4"
+    shutil.copytree(toy_quantize("int4"), copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    del manifest["files"]["lm.prefill.onnx"]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="lm.prefill.onnx is not listed"):
+        load_artifact(copy)
 
 
 def test_quantizing_needs_an_fp32_source(toy_quantize, tmp_path):

@@ -69,3 +69,30 @@ def test_a_chunk_after_a_filled_cache_needs_batch_one():
 def test_codec_minimum_frames():
     with pytest.raises(FeedError, match="at least 7"):
         validate_feed(CODEC, {"codes": np.zeros((1, 8, 6), np.int64)})
+
+
+def test_a_phased_session_prefills_on_one_graph_and_steps_on_the_other(toy_quantize):
+    """An int4 artifact's cached graph: the prefill runs on the int8 prefill graph, each step on the int4 graph, over
+    one cache (the steps see the prefill's cache: changing the prompt changes the step's logits)."""
+    from ttsx.artifact.manifest import load_artifact
+    from ttsx.runtimes.causal import CausalRunner
+    from ttsx.runtimes.factory import open_session
+
+    artifact = load_artifact(toy_quantize("int4"))
+    calls = []
+
+    def step_logits(prompt):
+        with open_session(artifact, "lm") as session:
+            for phase in ("prefill", "step"):
+                inner = getattr(session, phase)
+                run = inner._run
+                inner._run = lambda feed, host, run=run, phase=phase: (calls.append(phase), run(feed, host))[1]
+            runner = CausalRunner(session)
+            runner.start({"input_ids": np.array([prompt], np.int64)}, [len(prompt)], 4)
+            logits = [runner.step({"input_ids": np.array([[7]], np.int64)})["logits"].copy() for _ in range(3)]
+            runner.close()
+            return np.stack(logits)
+
+    first = step_logits([3, 4, 5, 6, 7])
+    assert calls == ["prefill", "step", "step", "step"]
+    assert not np.allclose(first, step_logits([9, 9, 9, 9, 9]))

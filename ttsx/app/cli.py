@@ -89,7 +89,8 @@ def export_command(recipe_name, model, random_weights, seed, output, force, kv_c
 @main.command("quantize")
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("--precision", type=click.Choice([p for p in PRECISIONS if p != "fp32"]), required=True,
-              help="fp16 and int8-qdq are shaped for TensorRT, int8 for onnxruntime on the CPU.")
+              help="fp16 and int8-qdq are shaped for TensorRT; int8 and int4 (int4 decode steps, int8 prefills) for "
+                   "onnxruntime on the CPU.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="New artifact directory.")
 @click.option("--force", is_flag=True, help="Replace an existing artifact at --output.")
 @click.option("--calibration-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),

@@ -35,6 +35,12 @@ def describe(root: str | Path, verify: bool = False) -> str:
         lines.append(f"  {name:10s} {entry['file']} ({_size(_total(artifact.root, graph_files))}), "
                      f"{entry.get('precision', artifact.precision)}, TensorRT-ready: "
                      + ("yes" if not problems else f"no ({len(problems)} problems)"))
+        if entry.get("prefill"):
+            prefill = entry["prefill"]["file"]
+            prefill_files = [f for f in files if f == prefill or f.startswith(prefill + ".")]
+            lines.append(f"    prefill  {prefill} ({_size(_total(artifact.root, prefill_files))}), "
+                         f"{entry['prefill']['precision']}: runs the calls of several positions; the file above "
+                         "runs the one-token steps")
         cache = {name for pair in entry.get("cache", []) for name in pair[:2]}
         for what in ("inputs", "outputs"):
             shown = ", ".join(f"{t['name']} {t['dtype']}{list(t['shape'])}" for t in entry[what]

@@ -135,6 +135,12 @@ class Artifact:
         self.graph_spec(name)
         return safe_path(self.root, self.manifest["graphs"][name]["file"])
 
+    def prefill_path(self, name: str) -> Path | None:
+        """Absolute path of the graph that runs graph `name`'s prefills (int4 artifacts), or None: the graph itself."""
+        self.graph_spec(name)
+        prefill = self.manifest["graphs"][name].get("prefill")
+        return safe_path(self.root, prefill["file"]) if prefill else None
+
 
 def read_manifest(root: Path) -> dict:
     """Parse OUT/manifest.json or explain why it can't be used."""
@@ -169,8 +175,9 @@ def verify_files(root: Path, manifest: dict) -> None:
     """Every listed file exists inside root with its recorded sha256; every graph file is listed."""
     files = manifest.get("files", {})
     for entry in manifest.get("graphs", {}).values():
-        if entry["file"] not in files:
-            raise ArtifactError(f"graph file {entry['file']} is not listed in {root / MANIFEST}; re-export")
+        for file in graph_files(entry):
+            if file not in files:
+                raise ArtifactError(f"graph file {file} is not listed in {root / MANIFEST}; re-export")
     for relative, expected in files.items():
         path = safe_path(root, relative)
         if not path.is_file():
@@ -186,21 +193,27 @@ def verify_graphs(root: Path, manifest: dict, specs: dict[str, GraphSpec]) -> No
 
     owners: dict[str, str] = {}
     for name, entry in manifest["graphs"].items():
-        if entry["file"] in owners:
-            raise ArtifactError(f"graphs {owners[entry['file']]!r} and {name!r} in {root / MANIFEST} name the same "
-                                f"file {entry['file']}; re-export the artifact")
-        owners[entry["file"]] = name
-        path = safe_path(root, entry["file"])
-        try:
-            model = onnx.load(str(path), load_external_data=False)
-        except Exception as exc:  # protobuf's DecodeError and friends: the file is not a model
-            raise ArtifactError(f"{path} (graph {name!r}) is not an ONNX model ({type(exc).__name__}); "
-                                "re-export the artifact") from None
-        if not 3 <= model.ir_version <= MAX_IR_VERSION:
-            raise ArtifactError(f"{path}: ONNX IR version {model.ir_version}; ttsx reads versions 3 to "
-                                f"{MAX_IR_VERSION}; re-export the artifact with this ttsx")
-        _check_io(path, model.graph, specs[name])
-        _check_external_data(root, manifest, entry["file"], path, model)
+        for file in graph_files(entry):
+            if file in owners:
+                raise ArtifactError(f"graphs {owners[file]!r} and {name!r} in {root / MANIFEST} name the same "
+                                    f"file {file}; re-export the artifact")
+            owners[file] = name
+            path = safe_path(root, file)
+            try:
+                model = onnx.load(str(path), load_external_data=False)
+            except Exception as exc:  # protobuf's DecodeError and friends: the file is not a model
+                raise ArtifactError(f"{path} (graph {name!r}) is not an ONNX model ({type(exc).__name__}); "
+                                    "re-export the artifact") from None
+            if not 3 <= model.ir_version <= MAX_IR_VERSION:
+                raise ArtifactError(f"{path}: ONNX IR version {model.ir_version}; ttsx reads versions 3 to "
+                                    f"{MAX_IR_VERSION}; re-export the artifact with this ttsx")
+            _check_io(path, model.graph, specs[name])
+            _check_external_data(root, manifest, file, path, model)
+
+
+def graph_files(entry: dict) -> list[str]:
+    """The .onnx files of one manifest graph entry: the graph's, and its prefill graph's where it has one."""
+    return [entry["file"]] + ([entry["prefill"]["file"]] if entry.get("prefill") else [])
 
 
 def _check_io(path: Path, graph, spec: GraphSpec) -> None:

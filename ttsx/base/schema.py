@@ -33,7 +33,8 @@ TENSOR = {"name": str, "dtype": str, "shape": [(int, str)], "bounds": Optional((
 GRAPH = {"file": str, "stage": str, "kind": Optional(str), "choices": Optional([str]), "inputs": [TENSOR], "outputs": [TENSOR],
          "tolerance": {"atol": (int, float), "rtol": (int, float)},
          "cache": Optional([[(str, int)]]), "min_sizes": Optional(Map(int)),
-         "convert": Optional({"int8": Optional(bool), "fp16": Optional(bool), "fp32_ops": Optional([str])})}
+         "convert": Optional({"int8": Optional(bool), "fp16": Optional(bool), "fp32_ops": Optional([str])}),
+         "prefill": Optional({"file": str, "precision": str})}
 ARTIFACT = {"format": str, "format_version": int, "recipe": str, "precision": Optional(str),
             "kv_cache": Optional(str), "graphs": Map(GRAPH), "files": Map(str), "source": dict,
             "tokenizer": Optional((str, type(None))), "voices": Optional(Map(str))}

@@ -22,6 +22,7 @@ BUDGETS = {  # set from `ttsx parity` runs of toy-tiny at 1 and 2 threads (tests
     "fp16": Budget(rel_error=1e-2, top1=0.95, tokens=0.9),
     "int8": Budget(rel_error=0.1, top1=0.8, tokens=0.7),
     "int8-qdq": Budget(rel_error=0.15, top1=0.8, tokens=0.7),
+    "int4": Budget(rel_error=0.25, top1=0.8, tokens=0.7),  # worst measured: rel 0.142, top-1 1.0, tokens 1.0
 }
 
 

@@ -1,4 +1,4 @@
-"""bark-tiny's fp16, int8 and int8-qdq artifacts: within their budgets per graph and end to end, Bark's Q/DQ layout,
+"""bark-tiny's fp16, int8, int8-qdq and int4 artifacts: within their budgets per graph and end to end, Bark's Q/DQ layout,
 and the pooled top-1 over many draws (the semantic and coarse graphs give few token rows a draw, the fine graph many)."""
 
 import numpy as np
@@ -11,7 +11,7 @@ from ttsx.exporter.precision import attention_projections, weight_matmuls
 from ttsx.checks.parity import failures, format_table, run_parity
 from ttsx.recipes.precision import Budget
 
-PRECISIONS = ("fp16", "int8", "int8-qdq")
+PRECISIONS = ("fp16", "int8", "int8-qdq", "int4")
 
 
 def _graph(root, name):

@@ -1,4 +1,4 @@
-"""chattts-tiny at fp16, int8 and int8-qdq: within the recipe's budgets, with RMSNorm kept fp32 in fp16."""
+"""chattts-tiny at fp16, int8, int8-qdq and int4: within the recipe's budgets, with RMSNorm kept fp32 in fp16."""
 import onnx
 import pytest
 
@@ -19,7 +19,7 @@ def chattts_quantized(chattts_artifact, tmp_path_factory):
     return make
 
 
-@pytest.mark.parametrize("precision", ["fp16", "int8", "int8-qdq"])
+@pytest.mark.parametrize("precision", ["fp16", "int8", "int8-qdq", "int4"])
 def test_chattts_precisions_meet_their_budgets(chattts_quantized, precision):
     rows = run_parity(chattts_quantized(precision))
     assert failures(rows) == [], format_table(failures(rows))
@@ -46,3 +46,13 @@ def test_int8_leaves_the_audio_path_fp32(chattts_quantized):
     precisions = {name: entry["precision"] for name, entry in manifest["graphs"].items()}
     assert precisions == {"embed_text": "fp32", "embed_code": "fp32", "gpt": "int8",
                           "code_heads": "int8", "text_head": "int8", "decoder": "fp32", "dvae": "fp32", "vocos": "fp32"}
+
+
+def test_int4_decodes_the_gpt_on_int4_and_keeps_the_rest_int8_or_fp32(chattts_quantized):
+    import json
+
+    graphs = json.loads((chattts_quantized("int4") / "manifest.json").read_text())["graphs"]
+    assert {name: entry["precision"] for name, entry in graphs.items()} == {
+        "embed_text": "fp32", "embed_code": "fp32", "gpt": "int4", "code_heads": "int8", "text_head": "int8",
+        "decoder": "fp32", "dvae": "fp32", "vocos": "fp32"}
+    assert [name for name, entry in graphs.items() if "prefill" in entry] == ["gpt"]

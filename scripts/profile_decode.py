@@ -1,12 +1,19 @@
-"""Where one decode step's time goes: ms per step at several pasts, and onnxruntime's profiler by op type.
+"""Where one decode step's time goes, against what it must read: a markdown table per artifact and past length.
 
-usage: python scripts/profile_decode.py ARTIFACT GRAPH [--past 10 1000] [--batch 1] [--steps 30]
+usage: python scripts/profile_decode.py ARTIFACT [ARTIFACT ...] --graph GRAPH [--past 16 300 900] [--batch 1]
+                                       [--steps 30] [--threads 2]
 
-For each past length it times the stage session the way the pipeline steps it (an in-place cache:
-caches attached once, each step feeds its small inputs; an older concatenating graph: the caches fed
-every step), then profiles the bare graph (onnxruntime's `enable_profiling`, 5 steps) and prints
-the kernel time per op type. It also prints the bytes of KV cache one step must read at that past
-and what reading them costs at the measured bandwidth.
+Per artifact and past length (one token per row over an in-place cache of past + 1 positions, attached once
+as CausalRunner does; the session is the one the pipeline opens, so an int4 artifact's step runs its int4
+graph):
+  step ms          median of `steps` session.run calls
+  weights MB       bytes of every initializer a step reads (all but tables that are only gathered from:
+                   a step reads one row of each)
+  cache MB         bytes of the filled cache positions (past of them, every cache input)
+  floor ms         (weights + cache) / the measured read bandwidth; x floor = step / floor
+  kernels ms       onnxruntime's profiler (`enable_profiling`, 20 steps): kernel time per step, the top op
+                   kinds, and the rest of onnxruntime's run (`model_run` minus kernels: scheduling, allocation)
+The profiler adds its own overhead: read the op split as shares. The header names the CPU and its flags.
 """
 from __future__ import annotations
 
@@ -20,8 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ttsx.app.bench import machine
 from ttsx.artifact.manifest import load_artifact
 from ttsx.runtimes.factory import open_session
+
+PROFILED_STEPS = 20
 
 
 def read_bandwidth_gbs() -> float:
@@ -35,45 +45,46 @@ def read_bandwidth_gbs() -> float:
     return x.numel() * 4 / best / 1e9
 
 
-def decode_feed(spec, batch: int, past: int, rng) -> dict:
-    """A one-token feed at `past` positions: random ids inside the bounds, random floats, caches of `past`
-    (an in-place cache: capacity past + 1, cache_lengths = past)."""
-    from ttsx.recipes.spec import TensorSpec
+def weight_bytes(path: Path) -> int:
+    """Bytes of the initializers one decode step reads: all but those only a Gather's table (one row read)."""
+    import onnx
 
+    model = onnx.load(str(path))
+    readers = collections.defaultdict(list)
+    for node in model.graph.node:
+        for i, name in enumerate(node.input):
+            readers[name].append((node.op_type, i))
+    total = 0
+    for init in model.graph.initializer:
+        uses = readers.get(init.name, [])
+        if uses and all(op == "Gather" and i == 0 for op, i in uses):
+            continue
+        total += onnx.numpy_helper.to_array(init).nbytes
+    return total
+
+
+def decode_feed(spec, batch: int, past: int, rng) -> dict:
+    """A one-token feed at `past` cached positions: ids inside their bounds, random floats, the lengths."""
     feed = {}
-    sizes = {"batch": batch, "past_sequence": past, "total_sequence": past + 1, "capacity": past + 1,
-             "sequence": 1}
     for t in spec.inputs:
-        t: TensorSpec
-        shape = tuple(sizes.get(d, 1) if isinstance(d, str) else d for d in t.shape)
-        if t.dtype.startswith("int"):
+        if any(t.name == pair.past for pair in spec.cache):
+            continue
+        shape = tuple(batch if d == "batch" else 1 if isinstance(d, str) else d for d in t.shape)
+        if t.name == spec.lengths.cached:
+            feed[t.name] = np.full(shape, past, np.int32)
+        elif t.name == spec.lengths.new:
+            feed[t.name] = np.ones(shape, np.int32)
+        elif t.dtype.startswith("int"):
             low, high = t.bounds or (0, 2)
-            feed[t.name] = np.full(shape, high - 1 if t.name == "attention_mask" else low, t.dtype)
-            if t.name == "position_ids":
-                feed[t.name][:] = past
-            elif t.name in ("input_ids",):
-                feed[t.name] = rng.integers(max(low, 0), min(high, 1000), shape).astype(t.dtype)
-            elif spec.lengths and t.name == spec.lengths.cached:
-                feed[t.name][:] = past
-            elif spec.lengths and t.name == spec.lengths.new:
-                feed[t.name][:] = 1
+            feed[t.name] = rng.integers(max(low, 0), min(high, 1000), shape).astype(t.dtype)
         else:
             feed[t.name] = rng.standard_normal(shape).astype(t.dtype)
     return feed
 
 
-def cache_bytes(spec, feed: dict, past: int) -> int:
-    """Bytes of the valid cache one step reads (`past` positions of every cache input)."""
-    return sum(feed[p.past].nbytes // feed[p.past].shape[p.axis] * past for p in spec.cache)
-
-
-def time_session(session, feed: dict, steps: int) -> float:
-    """Median ms per step of session.run, the host reading only the non-cache outputs."""
-    if session.spec.lengths:  # attach the caches once, as CausalRunner does
-        pair = session.spec.cache[0]
-        batch, capacity = feed[pair.past].shape[0], feed[pair.past].shape[pair.axis]
-        session.attach(session.new_cache(batch, capacity))  # zeros: a step's time does not depend on the values
-        feed = {n: v for n, v in feed.items() if n not in session.attached}
+def time_steps(session, feed: dict, batch: int, past: int, steps: int) -> float:
+    """Median ms per step, caches of past + 1 positions attached once (their values do not change the cost)."""
+    session.attach(session.new_cache(batch, past + 1))
     times = []
     for i in range(steps + 3):
         start = time.perf_counter()
@@ -84,59 +95,77 @@ def time_session(session, feed: dict, steps: int) -> float:
     return float(np.median(times)) * 1e3
 
 
-def profile_ops(path: Path, spec, feed: dict, steps: int = 5) -> dict[str, float]:
-    """ms per step by op type from onnxruntime's profiler (in-place caches bound as input and output)."""
+def profile_ops(path: Path, spec, feed: dict, batch: int, past: int, threads: int) -> tuple[dict, float]:
+    """(ms per step by op type, ms per step of onnxruntime's run outside kernels), in-place caches bound."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.enable_profiling = True
+    options.intra_op_num_threads = threads
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as ttsx's sessions
     with tempfile.TemporaryDirectory() as tmp:
         options.profile_file_prefix = str(Path(tmp) / "profile")
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        binding = session.io_binding()
+        binding, keep = session.io_binding(), []
         for name, value in feed.items():
-            binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(value))
-        in_place = {p.present: p.past for p in spec.cache} if spec.lengths else {}
+            binding.bind_cpu_input(name, value)
+        for pair in spec.cache:
+            shape = session.get_inputs()[[i.name for i in session.get_inputs()].index(pair.past)].shape
+            value = ort.OrtValue.ortvalue_from_numpy(np.zeros((batch, shape[1], past + 1, shape[3]), np.float32))
+            keep.append(value)
+            binding.bind_ortvalue_input(pair.past, value)
+            binding.bind_ortvalue_output(pair.present, value)
         for name in spec.output_names:
-            if name in in_place:
-                binding.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(feed[in_place[name]]))
-            else:
+            if name not in {pair.present for pair in spec.cache}:
                 binding.bind_output(name, "cpu")
-        for _ in range(steps):
+        session.run_with_iobinding(binding)
+        for _ in range(PROFILED_STEPS):
             session.run_with_iobinding(binding)
         events = json.loads(Path(session.end_profiling()).read_text())
     totals: collections.Counter = collections.Counter()
+    runs = [e["dur"] for e in events if e.get("name") == "model_run"][1:]  # the first run warms up
     for event in events:
         if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
-            totals[event["args"]["op_name"]] += event["dur"] / 1e3 / steps
-    return dict(totals.most_common())
+            totals[event["args"]["op_name"]] += event["dur"] / 1e3 / (PROFILED_STEPS + 1)
+    run_ms = float(np.mean(runs)) / 1e3 if runs else 0.0
+    return dict(totals.most_common()), run_ms - sum(totals.values())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("artifact")
-    parser.add_argument("graph")
-    parser.add_argument("--past", type=int, nargs="+", default=[10, 1000])
+    parser.add_argument("artifacts", nargs="+")
+    parser.add_argument("--graph", required=True)
+    parser.add_argument("--past", type=int, nargs="+", default=[16, 300, 900])
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    artifact = load_artifact(args.artifact)
+    torch.set_num_threads(args.threads)
     bandwidth = read_bandwidth_gbs()
+    cpu = machine()
+    print(f"machine: {cpu['processor']}, {cpu['cpus']} CPUs, flags {' '.join(cpu['flags'])}; read bandwidth "
+          f"{bandwidth:.1f} GB/s; {args.threads} onnxruntime threads; graph {args.graph}, batch {args.batch}\n")
+    print("| artifact | step graph | past | step ms | weights MB | cache MB | floor ms | x floor | kernels ms "
+          "| top op kinds ms | run outside kernels ms |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|")
     rng = np.random.default_rng(0)
-    print(f"{artifact.recipe.name} {artifact.precision} {args.graph}, batch {args.batch}; "
-          f"read bandwidth {bandwidth:.1f} GB/s")
-    with open_session(artifact, args.graph) as session:
-        for past in args.past:
-            feed = decode_feed(session.spec, args.batch, past, rng)
-            ms = time_session(session, feed, args.steps)
-            nbytes = cache_bytes(session.spec, feed, past)
-            print(f"past {past:5d}: {ms:7.2f} ms/step (session.run, median of {args.steps}); KV cache "
-                  f"{nbytes / 1e6:6.1f} MB = {nbytes / bandwidth / 1e6:5.2f} ms to read")
-            ops = profile_ops(artifact.graph_path(args.graph), session.spec, feed)
-            total = sum(ops.values())
-            top = ", ".join(f"{op} {ms_:.2f}" for op, ms_ in list(ops.items())[:8])
-            print(f"            profiler: {total:.2f} ms of kernels per step: {top}")
+    for root in args.artifacts:
+        artifact = load_artifact(root)
+        path = artifact.graph_path(args.graph)
+        weights = weight_bytes(path)
+        with open_session(artifact, args.graph, threads=args.threads) as session:
+            spec = session.spec
+            for past in args.past:
+                feed = decode_feed(spec, args.batch, past, rng)
+                ms = time_steps(session, feed, args.batch, past, args.steps)
+                cache = sum(args.batch * t.shape[1] * past * t.shape[3] * np.dtype(t.dtype).itemsize
+                            for t in spec.inputs if any(t.name == p.past for p in spec.cache))
+                floor = (weights + cache) / bandwidth / 1e6
+                ops, outside = profile_ops(path, spec, feed, args.batch, past, args.threads)
+                top = ", ".join(f"{op} {v:.2f}" for op, v in list(ops.items())[:3])
+                print(f"| {Path(root).name} | {path.name} ({artifact.manifest['graphs'][args.graph].get('precision', artifact.precision)}) "
+                      f"| {past} | {ms:.2f} | {weights / 1e6:.1f} | {cache / 1e6:.1f} | {floor:.2f} | {ms / floor:.2f} "
+                      f"| {sum(ops.values()):.2f} | {top} | {outside:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

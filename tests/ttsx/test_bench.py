@@ -42,6 +42,12 @@ def test_bench_batches_report_throughput_latency_and_a_plot(toy_artifact, tmp_pa
     one, three = sorted(report["results"], key=lambda r: r["batch"])
     assert (one["batch"], three["batch"]) == (1, 3)
     assert abs(three["audio_s"] - 3 * one["audio_s"]) < 1e-6  # EOS suppressed: each row makes the same audio
+    assert "ceiling" in result.output and "of ceiling" in result.output
+    from ttsx.app.bench import step_weight_bytes
+
+    per_step = step_weight_bytes(toy_artifact / "lm.onnx") / 1e6
+    steps = one["decode_weight_mb"] / per_step  # decode steps of one run: every token after the prefill's
+    assert abs(steps - round(steps)) < 1e-6 and one["steps"]["lm"] - 1 <= round(steps) <= one["steps"]["lm"]
     png = out.with_suffix(".png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000  # a drawn figure, not an empty canvas
 
@@ -91,3 +97,14 @@ def test_suppressing_eos_runs_every_sequence_to_the_token_limit():
     assert len(semantic_tokens(runner, *feed, SemanticOptions(greedy, 12), rng)[0]) == 0
     tokens = semantic_tokens(runner, *feed, SemanticOptions(greedy, 12, allow_eos=False), rng)[0]
     assert tokens.tolist() == [7] * 12
+
+
+def test_the_batching_ceiling_shares_only_the_decode_weight_reads():
+    from ttsx.app.bench import BenchResult, batching_ceiling
+
+    single = BenchResult("r", 1, {"a": 10.0}, 10.0, 5.0, {"a": 100}, 0.0, 0.0, decode_weight_mb=4000.0, read_gbs=1.0)
+    # W = 4 s of the 10 s are shared: batch 4 takes at best 4 + 4 x 6 = 28 s for 20 s of audio
+    assert abs(batching_ceiling(single, 4) - 20 / 28) < 1e-12
+    assert abs(batching_ceiling(single, 1) - single.throughput) < 1e-12
+    unread = BenchResult("r", 1, {"a": 10.0}, 10.0, 5.0, {}, 0.0, 0.0)
+    assert batching_ceiling(unread, 4) is None  # not counted (eager, tensorrt): no ceiling is claimed

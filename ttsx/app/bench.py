@@ -12,6 +12,12 @@ With several batch sizes every runtime runs each of them. A batch holds prompts 
 lengths (BENCH_PROMPTS, cycled; batch 1 is the first); throughput is audio seconds made per wall
 second, and a request's latency is the batch's wall time (every request of a batch finishes with it).
 `write_plot` draws throughput and RTF per runtime against the batch size (matplotlib, ttsx[bench]).
+
+The batching ceiling: a batch of B rows shares each decode step's weight reads, and everything else
+(prefills, graphs without a cache, the cache reads, host work) grows with B. So from batch 1's run on
+onnxruntime, with W the seconds its decode steps spend reading weights (steps counted per cached graph
+x the step graph's weight bytes / the read bandwidth measured at the start), batch B can at best take
+W + B x (T1 - W) seconds for B times the audio: the table shows that ceiling and the share of it reached.
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ from ttsx.base.progress import Progress, silent
 from ttsx.artifact.manifest import Artifact, load_artifact
 from ttsx.base.progress import counter, quiet_third_party
 from ttsx.recipes import get_family
+from ttsx.runtimes.session import SessionWrapper, StageSession
 
 BENCH_PROMPTS = (  # different lengths, so a batch's rows have different prompt lengths
     "The quick brown fox jumps over the lazy dog, then rests in the shade of an old oak tree.",
@@ -65,6 +72,8 @@ class BenchResult:
     peak_rss_mb: float  # process RSS peak during this runtime's runs
     speedup: float | None = None  # the eager reference's total / this total
     notes: list[str] = field(default_factory=list)
+    decode_weight_mb: float | None = None  # weight bytes all decode steps of one run read (onnxruntime runs)
+    read_gbs: float | None = None  # the machine's measured read bandwidth
 
     @property
     def rtf(self) -> float:
@@ -118,11 +127,58 @@ def run_bench(artifacts: list[str | Path], backends: tuple[str, ...] = ("onnxrun
 
         raise TtsxError(f"bench compares one model family at a time; got artifacts of {sorted(families)}")
     torch_backends = sum(b.startswith("torch") for b in backends)
+    bandwidth = read_bandwidth_gbs()
     results, runtimes = [], int(baseline) + len(loaded) * (len(backends) - torch_backends) + torch_backends
     with counter(progress, "runtimes x batches timed", runtimes * len(workload.batches)) as advance:
         for batch in workload.batches:
             results += _bench_batch(loaded, backends, workload, baseline, batch, progress, advance)
+    for result in results:
+        result.read_gbs = bandwidth
     return results
+
+
+def read_bandwidth_gbs() -> float:
+    """GB/s of a sum over 1 GiB of float32 (torch, its default threads), best of 5."""
+    import torch
+
+    x = torch.ones(1 << 28)
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        x.sum()
+        best = min(best, time.perf_counter() - start)
+    return x.numel() * 4 / best / 1e9
+
+
+def step_weight_bytes(path: Path) -> int:
+    """Bytes of the initializers one decode step of the graph at `path` reads: all but tables only gathered
+    from (a step reads one row of each)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    uses: dict[str, list] = {}
+    for node in model.graph.node:
+        for i, name in enumerate(node.input):
+            uses.setdefault(name, []).append((node.op_type, i))
+    total = 0
+    for init in model.graph.initializer:
+        if all(op == "Gather" and i == 0 for op, i in uses.get(init.name, [("?", 1)])):
+            continue
+        total += onnx.numpy_helper.to_array(init).nbytes
+    return total
+
+
+class _StepCount(SessionWrapper):
+    """Counts the one-token calls (decode steps) of a cached graph."""
+
+    def __init__(self, inner: StageSession):
+        super().__init__(inner)
+        self.steps = 0
+
+    def _run(self, feed: dict, host) -> dict:
+        if self.spec.lengths is not None and self.describe(feed[self.spec.positions_input])[0][1] == 1:
+            self.steps += 1
+        return super()._run(feed, host)
 
 
 def _bench_batch(loaded: list, backends, workload: Workload, baseline: bool, batch: int, progress, advance) -> list:
@@ -163,7 +219,13 @@ def _ttsx(artifact: Artifact, backend: str, workload: Workload, batch: int) -> B
 
     options = SynthesisOptions(greedy=True, max_tokens=workload.tokens, stop_at_eos=False, batch_size=batch)
     texts = workload.texts(batch)
-    pipelines = []
+    pipelines, counted = [], {}
+
+    def count(session: StageSession) -> StageSession:
+        if backend != "onnxruntime" or not session.spec.cache:
+            return session
+        counted[session.spec.name] = _StepCount(session)
+        return counted[session.spec.name]
 
     compiles = _CompileCount(backend)
 
@@ -173,7 +235,7 @@ def _ttsx(artifact: Artifact, backend: str, workload: Workload, batch: int) -> B
             from ttsx.runtimes.reference import reference_model
 
             reference = reference_model(artifact)
-        pipelines.append(open_pipeline(artifact, backend, reference))
+        pipelines.append(open_pipeline(artifact, backend, reference, wrap=count))
 
         def run():
             compiles.mark()
@@ -189,8 +251,10 @@ def _ttsx(artifact: Artifact, backend: str, workload: Workload, batch: int) -> B
             pipeline.close()
     compiles.check()
     precision = "fp32" if backend.startswith("torch") else artifact.precision
+    runs = 1 + workload.repeats  # the warm-up run and the timed ones do the same steps
+    weights = sum(c.steps / runs * step_weight_bytes(artifact.graph_path(name)) for name, c in counted.items())
     return BenchResult(f"ttsx {backend} {precision}", batch, stages, sum(stages.values()), audio, steps,
-                       warmup, peak, notes=compiles.notes())
+                       warmup, peak, notes=compiles.notes(), decode_weight_mb=weights / 1e6 if counted else None)
 
 
 class _CompileCount:
@@ -254,12 +318,28 @@ def format_results(results: list[BenchResult], workload: Workload) -> str:
                       "-" if r.speedup is None else f"{r.speedup:.2f}x", f"{r.warmup_s:.1f}", f"{r.peak_rss_mb:.0f}"))
     tables = [_table(header, lines)]
     if len(workload.batches) > 1:
-        first = {r.runtime: r.throughput for r in results if r.batch == workload.batches[0]}
-        rows = [(r.runtime, str(r.batch), f"{r.throughput:.3f}", f"{r.throughput / first[r.runtime]:.2f}x",
-                 f"{r.latency_s:.2f}", f"{r.rtf:.3f}") for r in sorted(results, key=lambda r: r.runtime)]
+        first = {r.runtime: r for r in results if r.batch == workload.batches[0]}
+        rows = []
+        for r in sorted(results, key=lambda r: r.runtime):
+            ceiling = batching_ceiling(first[r.runtime], r.batch)
+            rows.append((r.runtime, str(r.batch), f"{r.throughput:.3f}",
+                         f"{r.throughput / first[r.runtime].throughput:.2f}x", f"{r.latency_s:.2f}", f"{r.rtf:.3f}",
+                         "-" if ceiling is None else f"{ceiling:.3f}",
+                         "-" if ceiling is None else f"{r.throughput / ceiling:.0%}"))
         tables.append(_table(("runtime", "batch", "audio s per wall s", f"vs batch {workload.batches[0]}",
-                              "latency s", "RTF"), rows))
+                              "latency s", "RTF", "ceiling", "of ceiling"), rows))
+        tables.append("ceiling: audio s per wall s that batch B can reach if only the decode steps' weight reads are "
+                      "shared by the rows (from the first batch size's run: W + B x (T - W) seconds, W = "
+                      "its decode steps' weight bytes / the measured read bandwidth); - where not counted")
     return "\n\n".join(tables)
+
+
+def batching_ceiling(single: BenchResult, batch: int) -> float | None:
+    """The throughput batch `batch` can at best reach from `single`'s run (the module docstring), or None."""
+    if single.decode_weight_mb is None or not single.read_gbs or single.batch != 1:
+        return None
+    shared = min(single.decode_weight_mb * 1e6 / (single.read_gbs * 1e9), single.total_s)
+    return batch * single.audio_s / (shared + batch * (single.total_s - shared))
 
 
 def _table(header: tuple, lines: list[tuple]) -> str:

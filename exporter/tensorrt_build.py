@@ -141,8 +141,9 @@ def refuse_unready(artifact: Artifact) -> None:
     if problems:
         listing = "\n  ".join(str(p) for p in problems[:MAX_LISTED])
         more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
-        hint = ("\nThese are onnxruntime's dynamic int8 graphs (CPU only); for a TensorRT int8 engine build from the "
-                "fp32 artifact with --precision int8 (explicit Q/DQ).") if artifact.precision == "int8" else ""
+        cpu = {"int8": "dynamic int8", "int4": "int4 (MatMulNBits) and int8"}.get(artifact.precision)
+        hint = (f"\nThese are onnxruntime's {cpu} graphs (CPU only); for a TensorRT int8 engine build from the "
+                "fp32 artifact with --precision int8 (explicit Q/DQ).") if cpu else ""
         if artifact.kv_cache != "tensorrt":
             hint += ("\nIts causal graphs update their KV cache with onnxruntime's GroupQueryAttention; re-export for "
                      "TensorRT with `ttsx export --recipe ... --kv-cache tensorrt` (TensorScatter, static capacity).")

@@ -1,37 +1,72 @@
-"""Time one decode step of a Bark causal graph on onnxruntime at given (past, capacity) pairs, and split it by op.
+"""Does a decode step's cost follow the cache's capacity or its filled positions? One Bark causal graph on
+onnxruntime, two ways of feeding the cache, at given (past, capacity) pairs.
 
     python scripts/bark/decode_step_capacity.py ARTIFACT [--graph semantic] [--threads 2]
 
-A step feeds one token per row over an in-place cache of `capacity` positions holding `past` of them
-(random values); the median of 40 steps after 5 warm-ups is printed per pair, then onnxruntime's
-profile of 100 steps at each pair's kernel time by op type (profiling inflates the totals; compare shares).
+in place: one OrtValue per cache bound as both the past input and the present output (what ttsx's
+          runner does: GroupQueryAttention's shared-buffer mode, which reads each row's filled prefix)
+copied:   the past fed as an input and the present returned as a new output (GroupQueryAttention then
+          zeroes and fills a present buffer of the whole capacity: what this script measured before it
+          had the in-place column, and what no ttsx session does)
+A step feeds one token over a cache of `capacity` positions of which `past` are filled (random values),
+with ttsx's session options (no thread spinning); the median of 40 steps after 5 warm-ups, the two ways
+interleaved per pair.
 """
 from __future__ import annotations
 
 import argparse
-import collections
-import json
 import time
 
 import numpy as np
 import onnxruntime as ort
 
-PAIRS = ((16, 64), (16, 1024), (256, 512), (256, 1024), (768, 1024))
+PAIRS = ((16, 64), (16, 1024), (256, 320), (256, 1024), (768, 832), (768, 1024))
 
 
-def feed_for(session, past: int, capacity: int) -> dict:
-    feed, rng = {}, np.random.default_rng(0)
+def small_inputs(session, past: int) -> dict:
+    feed = {}
     for i in session.get_inputs():
-        if i.name.startswith("past_key_values"):
-            heads, width = i.shape[1], i.shape[3]
-            feed[i.name] = rng.standard_normal((1, heads, capacity, width)).astype(np.float32)
-        elif i.name == "lengths":
+        if i.name == "lengths":
             feed[i.name] = np.array([1], np.int32)  # positions in this call
         elif i.name == "cache_lengths":
             feed[i.name] = np.array([past], np.int32)
-        else:
+        elif not i.name.startswith("past_key_values"):
             feed[i.name] = np.full((1, 1), 5, np.int64)  # token ids
     return feed
+
+
+def caches(session, capacity: int) -> dict:
+    rng = np.random.default_rng(0)
+    return {i.name: rng.standard_normal((1, i.shape[1], capacity, i.shape[3])).astype(np.float32)
+            for i in session.get_inputs() if i.name.startswith("past_key_values")}
+
+
+def in_place_step(session, past: int, capacity: int):
+    binding, keep = session.io_binding(), []
+    for name, value in small_inputs(session, past).items():
+        binding.bind_cpu_input(name, value)
+    for name, value in caches(session, capacity).items():
+        keep.append(ort.OrtValue.ortvalue_from_numpy(value))
+        binding.bind_ortvalue_input(name, keep[-1])
+        binding.bind_ortvalue_output(name.replace("past_key_values", "present"), keep[-1])
+    binding.bind_output("logits")
+    return lambda: session.run_with_iobinding(binding)
+
+
+def copied_step(session, past: int, capacity: int):
+    feed = {**small_inputs(session, past), **caches(session, capacity)}
+    return lambda: session.run(["logits"], feed)
+
+
+def median_ms(step, n: int = 40) -> float:
+    for _ in range(5):
+        step()
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)) * 1e3
 
 
 def main() -> None:
@@ -43,30 +78,12 @@ def main() -> None:
     path = f"{args.artifact}/{args.graph}.onnx"
     options = ort.SessionOptions()
     options.intra_op_num_threads = args.threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as ttsx's sessions
     session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    print(f"{path}, {args.threads} threads\n\n| past | capacity | in place ms | copied ms |\n|---:|---:|---:|---:|")
     for past, capacity in PAIRS:
-        feed = feed_for(session, past, capacity)
-        for _ in range(5):
-            session.run(["logits"], feed)
-        times = []
-        for _ in range(40):
-            start = time.perf_counter()
-            session.run(["logits"], feed)
-            times.append(time.perf_counter() - start)
-        print(f"{path}: past {past:4d}, capacity {capacity:5d}: step median {np.median(times) * 1e3:6.2f} ms")
-    options.enable_profiling = True
-    for past, capacity in PAIRS:
-        profiled = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        feed = feed_for(profiled, past, capacity)
-        for _ in range(100):
-            profiled.run(["logits"], feed)
-        events = json.load(open(profiled.end_profiling()))
-        ops, runs = collections.Counter(), sum(e.get("name") == "model_run" for e in events)
-        for e in events:
-            if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
-                ops[e["args"]["op_name"]] += e["dur"]
-        print(f"  profile past {past}, capacity {capacity}: "
-              + ", ".join(f"{op} {d / runs / 1e3:.2f} ms" for op, d in ops.most_common(3)))
+        print(f"| {past} | {capacity} | {median_ms(in_place_step(session, past, capacity)):.2f} "
+              f"| {median_ms(copied_step(session, past, capacity)):.2f} |", flush=True)
 
 
 if __name__ == "__main__":

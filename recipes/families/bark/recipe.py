@@ -104,7 +104,10 @@ BUDGETS = {
     "fp16": Budget(rel_error=1e-2, top1=0.95, tokens=0.9),  # 0.99 allowed no near-tie in a 44-row pool
     "int8": Budget(rel_error=0.1, top1=0.85, tokens=0.7),
     "int8-qdq": Budget(rel_error=0.15, top1=0.85, tokens=0.7),
-    "int4": Budget(rel_error=0.5, top1=0.5, tokens=0.5),  # PROVISIONAL
+    # int4 (decode steps; prefills int8): bark-small, random weights, 1 thread: worst rel L2 0.30, top-1 0.77,
+    # teacher-forced coarse 0.64 and fine 0.87, but semantic 0.03 (a repeated near-tie the int4 noise flips at
+    # every step): it fails this budget (docs/BENCHMARKS.md, "CPU speed"); a budget that passed it would judge nothing
+    "int4": Budget(rel_error=0.35, top1=0.7, tokens=0.5),
 }
 TINY_BUDGETS = {
     **BUDGETS,

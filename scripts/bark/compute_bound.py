@@ -8,7 +8,7 @@ Per artifact (an int4 artifact's coarse prefill runs its prefill graph, as the p
   weight-GEMM ms    the profiler's kernel time of those MatMuls (MatMul, DynamicQuantizeMatMul, MatMulInteger,
                     MatMulNBits); achieved GOPS = weight GOP / that time
   attention ms      the rest of the top kernels (GroupQueryAttention, or the fine graph's MatMul/Softmax products)
-Then the rate of one bare GEMM of the coarse prefill's MLP shape (887 x 768 x 3072) in fp32 and in int8
+Then the best of 30 runs of one bare GEMM of the coarse prefill's MLP shape (887 x 768 x 3072) in fp32 and in int8
 (onnxruntime's dynamic int8, 7-bit weights as ttsx's int8), the practical peak those calls can reach here.
 """
 from __future__ import annotations
@@ -117,7 +117,7 @@ def bare_gemm_gops(threads: int, int8: bool) -> float:
     x = np.random.default_rng(1).standard_normal((1, m, k)).astype(np.float32)
     session.run(None, {"x": x})
     best = float("inf")
-    for _ in range(10):
+    for _ in range(30):
         start = time.perf_counter()
         session.run(None, {"x": x})
         best = min(best, time.perf_counter() - start)

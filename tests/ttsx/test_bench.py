@@ -48,6 +48,16 @@ def test_bench_batches_report_throughput_latency_and_a_plot(toy_artifact, tmp_pa
     per_step = step_weight_bytes(toy_artifact / "lm.onnx") / 1e6
     steps = one["decode_weight_mb"] / per_step  # decode steps of one run: every token after the prefill's
     assert abs(steps - round(steps)) < 1e-6 and one["steps"]["lm"] - 1 <= round(steps) <= one["steps"]["lm"]
+    phases = one["phases"]["lm"]
+    assert phases["steps"]["calls"] == round(steps) and phases["prefill"]["calls"] >= 1
+    assert 0 < phases["prefill"]["s"] + phases["steps"]["s"] < one["total_s"]
+    from ttsx.artifact.manifest import load_artifact
+
+    spec = load_artifact(toy_artifact).graph_spec("lm")
+    per_position = sum(t.shape[1] * t.shape[3] * 4 for t in spec.inputs if t.name.startswith("past_key_values"))
+    positions = one["decode_cache_mb"] * 1e6 / per_position  # filled positions the decode steps read: whole ones
+    assert positions > 0 and abs(positions - round(positions)) < 1e-6
+    assert "lm steps s (calls)" in result.output
     png = out.with_suffix(".png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000  # a drawn figure, not an empty canvas
 
@@ -99,12 +109,16 @@ def test_suppressing_eos_runs_every_sequence_to_the_token_limit():
     assert tokens.tolist() == [7] * 12
 
 
-def test_the_batching_ceiling_shares_only_the_decode_weight_reads():
+def test_the_batching_ceiling_shares_only_the_decode_steps():
     from ttsx.app.bench import BenchResult, batching_ceiling
 
-    single = BenchResult("r", 1, {"a": 10.0}, 10.0, 5.0, {"a": 100}, 0.0, 0.0, decode_weight_mb=4000.0, read_gbs=1.0)
-    # W = 4 s of the 10 s are shared: batch 4 takes at best 4 + 4 x 6 = 28 s for 20 s of audio
-    assert abs(batching_ceiling(single, 4) - 20 / 28) < 1e-12
+    phases = {"a": {"prefill": {"calls": 1, "s": 2.0}, "steps": {"calls": 99, "s": 3.0}},
+              "b": {"prefill": {"calls": 1, "s": 1.0}, "steps": {"calls": 9, "s": 1.0}}}
+    single = BenchResult("r", 1, {"a": 10.0}, 10.0, 5.0, {"a": 100}, 0.0, 0.0, phases=phases, decode_cache_mb=1000.0,
+                         read_gbs=1.0)
+    # S = 4 s of the 10 s are decode steps, C = 1 s of them read the caches (per row): batch 4 takes at best
+    # 3 + 4 x 7 = 31 s for 20 s of audio
+    assert abs(batching_ceiling(single, 4) - 20 / 31) < 1e-12
     assert abs(batching_ceiling(single, 1) - single.throughput) < 1e-12
-    unread = BenchResult("r", 1, {"a": 10.0}, 10.0, 5.0, {}, 0.0, 0.0)
-    assert batching_ceiling(unread, 4) is None  # not counted (eager, tensorrt): no ceiling is claimed
+    untimed = BenchResult("r", 1, {"a": 10.0}, 10.0, 5.0, {}, 0.0, 0.0)
+    assert batching_ceiling(untimed, 4) is None  # eager, tensorrt: not timed by phase, no ceiling is claimed

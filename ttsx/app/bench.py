@@ -13,11 +13,15 @@ lengths (BENCH_PROMPTS, cycled; batch 1 is the first); throughput is audio secon
 second, and a request's latency is the batch's wall time (every request of a batch finishes with it).
 `write_plot` draws throughput and RTF per runtime against the batch size (matplotlib, ttsx[bench]).
 
-The batching ceiling: a batch of B rows shares each decode step's weight reads, and everything else
-(prefills, graphs without a cache, the cache reads, host work) grows with B. So from batch 1's run on
-onnxruntime, with W the seconds its decode steps spend reading weights (steps counted per cached graph
-x the step graph's weight bytes / the read bandwidth measured at the start), batch B can at best take
-W + B x (T1 - W) seconds for B times the audio: the table shows that ceiling and the share of it reached.
+The batching ceiling: a batch of B rows can at best share its decode steps' weight reads and per-call
+work (one step of B rows costing no more than a step of one, but for each row's own cache reads), while
+everything else (prefills, graphs without a cache, the host's work) grows with B, as it does on a CPU
+whose GEMMs already run at their peak. So from batch 1's run on onnxruntime, with S the seconds its
+decode steps took (cached graphs' one-token calls, timed) and C the part of them reading the filled
+caches (bytes counted per step / the read bandwidth measured at the start), batch B can at best take about
+(S - C) + B x (T1 - S + C) seconds for B times the audio: the table shows that ceiling and the share of
+it reached. It is a model (it leaves out the decode steps' extra multiply-adds at batch B), so a run
+can land a few per cent above it within run-to-run noise.
 """
 from __future__ import annotations
 
@@ -28,6 +32,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
+
+import numpy as np
 
 from ttsx.base.progress import Progress, silent
 from ttsx.artifact.manifest import Artifact, load_artifact
@@ -73,6 +79,8 @@ class BenchResult:
     speedup: float | None = None  # the eager reference's total / this total
     notes: list[str] = field(default_factory=list)
     decode_weight_mb: float | None = None  # weight bytes all decode steps of one run read (onnxruntime runs)
+    decode_cache_mb: float | None = None  # filled-cache bytes all decode steps of one run read (onnxruntime runs)
+    phases: dict[str, dict] | None = None  # cached graph -> {prefill|steps: {"calls", "s"}} per run (onnxruntime)
     read_gbs: float | None = None  # the machine's measured read bandwidth
 
     @property
@@ -168,17 +176,28 @@ def step_weight_bytes(path: Path) -> int:
     return total
 
 
-class _StepCount(SessionWrapper):
-    """Counts the one-token calls (decode steps) of a cached graph."""
+class _PhaseClock(SessionWrapper):
+    """Counts and times a cached graph's calls by phase: prefills (several positions) and decode steps (one)."""
 
     def __init__(self, inner: StageSession):
         super().__init__(inner)
-        self.steps = 0
+        self.calls = {"prefill": 0, "steps": 0}
+        self.seconds = {"prefill": 0.0, "steps": 0.0}
+        self.cache_bytes = 0  # the filled positions (every cache tensor) the steps read
+        self._per_position = sum(int(np.prod([d for d in t.shape if isinstance(d, int)])) * np.dtype(t.dtype).itemsize
+                                 for t in inner.spec.inputs if any(t.name == pair.past for pair in inner.spec.cache))
 
     def _run(self, feed: dict, host) -> dict:
-        if self.spec.lengths is not None and self.describe(feed[self.spec.positions_input])[0][1] == 1:
-            self.steps += 1
-        return super()._run(feed, host)
+        phase = "steps" if self.describe(feed[self.spec.positions_input])[0][1] == 1 else "prefill"
+        if phase == "steps":
+            self.cache_bytes += int(np.sum(feed[self.spec.lengths.cached]) + len(feed[self.spec.lengths.cached])) \
+                * self._per_position
+        start = time.perf_counter()
+        try:
+            return super()._run(feed, host)
+        finally:
+            self.calls[phase] += 1
+            self.seconds[phase] += time.perf_counter() - start
 
 
 def _bench_batch(loaded: list, backends, workload: Workload, baseline: bool, batch: int, progress, advance) -> list:
@@ -222,9 +241,9 @@ def _ttsx(artifact: Artifact, backend: str, workload: Workload, batch: int) -> B
     pipelines, counted = [], {}
 
     def count(session: StageSession) -> StageSession:
-        if backend != "onnxruntime" or not session.spec.cache:
+        if backend != "onnxruntime" or session.spec.lengths is None:
             return session
-        counted[session.spec.name] = _StepCount(session)
+        counted[session.spec.name] = _PhaseClock(session)
         return counted[session.spec.name]
 
     compiles = _CompileCount(backend)
@@ -252,9 +271,13 @@ def _ttsx(artifact: Artifact, backend: str, workload: Workload, batch: int) -> B
     compiles.check()
     precision = "fp32" if backend.startswith("torch") else artifact.precision
     runs = 1 + workload.repeats  # the warm-up run and the timed ones do the same steps
-    weights = sum(c.steps / runs * step_weight_bytes(artifact.graph_path(name)) for name, c in counted.items())
+    weights = sum(c.calls["steps"] / runs * step_weight_bytes(artifact.graph_path(name)) for name, c in counted.items())
+    phases = {name: {phase: {"calls": c.calls[phase] / runs, "s": c.seconds[phase] / runs} for phase in c.calls}
+              for name, c in counted.items()}
+    cache = sum(c.cache_bytes / runs for c in counted.values())
     return BenchResult(f"ttsx {backend} {precision}", batch, stages, sum(stages.values()), audio, steps,
-                       warmup, peak, notes=compiles.notes(), decode_weight_mb=weights / 1e6 if counted else None)
+                       warmup, peak, notes=compiles.notes(), decode_weight_mb=weights / 1e6 if counted else None,
+                       decode_cache_mb=cache / 1e6 if counted else None, phases=phases or None)
 
 
 class _CompileCount:
@@ -328,17 +351,33 @@ def format_results(results: list[BenchResult], workload: Workload) -> str:
                          "-" if ceiling is None else f"{r.throughput / ceiling:.0%}"))
         tables.append(_table(("runtime", "batch", "audio s per wall s", f"vs batch {workload.batches[0]}",
                               "latency s", "RTF", "ceiling", "of ceiling"), rows))
-        tables.append("ceiling: audio s per wall s that batch B can reach if only the decode steps' weight reads are "
-                      "shared by the rows (from the first batch size's run: W + B x (T - W) seconds, W = "
-                      "its decode steps' weight bytes / the measured read bandwidth); - where not counted")
+        tables.append("ceiling: audio s per wall s batch B can reach if its decode steps cost what batch 1's did but for "
+                      "each row's cache reads, and everything else grows with B (from batch 1's run: (S - C) + B x "
+                      "(T - S + C) seconds, S its decode steps' time, C their cache bytes / the read bandwidth); "
+                      "- where not timed")
+    phased = [r for r in results if r.phases]
+    if phased:
+        lines = []
+        for r in phased:
+            inside = sum(p["s"] for graph in r.phases.values() for p in graph.values())
+            cells = [f"{p['s']:.2f} ({p['calls']:.0f})" for graph in r.phases.values() for p in graph.values()]
+            gbs = r.read_gbs or float("nan")
+            lines.append((str(r.batch), r.runtime, *cells, f"{r.decode_weight_mb / gbs / 1e3:.2f}",
+                          f"{r.decode_cache_mb / gbs / 1e3:.2f}", f"{r.total_s - inside:.2f}", f"{r.total_s:.2f}"))
+        header = ("batch", "runtime", *(f"{g} {phase} s (calls)" for g, graph in phased[0].phases.items()
+                                        for phase in graph), "steps' weights s", "steps' caches s", "rest s", "total s")
+        tables.append(_table(header, lines) + "\n(cached graphs' calls timed by phase, averaged over the runs; steps' "
+                      "weights / caches: the bytes the decode steps read / the read bandwidth measured at the start, "
+                      "the floor of those reads; rest: every other graph and the host's work)")
     return "\n\n".join(tables)
 
 
 def batching_ceiling(single: BenchResult, batch: int) -> float | None:
     """The throughput batch `batch` can at best reach from `single`'s run (the module docstring), or None."""
-    if single.decode_weight_mb is None or not single.read_gbs or single.batch != 1:
+    if not single.phases or single.batch != 1 or not single.read_gbs:
         return None
-    shared = min(single.decode_weight_mb * 1e6 / (single.read_gbs * 1e9), single.total_s)
+    steps = sum(graph["steps"]["s"] for graph in single.phases.values())
+    shared = min(max(steps - single.decode_cache_mb * 1e6 / (single.read_gbs * 1e9), 0.0), single.total_s)
     return batch * single.audio_s / (shared + batch * (single.total_s - shared))
 
 

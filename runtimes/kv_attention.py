@@ -11,6 +11,12 @@ and query s attends keys 0 .. cache_lengths[b] + s. Outputs at pad positions are
                                                         cache_lengths, then masked attention over C;
                                                         TensorRT maps it to its in-place KV cache update
 
+With `rotary` (cos, sin tables [positions, D/2], row p = position p: the first half of LLaMA's
+duplicated tables, GroupQueryAttention's cache layout), q and k are rotated half-split (rotate-half)
+by their positions (cache_lengths[b] + s) before the cache write: inside
+GroupQueryAttention (`do_rotary`, its cos/sin caches: one graph node instead of a chain of slices,
+negations and products per layer), explicitly in the tensorrt flavour and in eager PyTorch.
+
 The calls a pipeline makes: a prefill from an empty cache (cache_lengths 0, S = max(lengths)) and
 steps of one token per row (S = 1). onnxruntime's GroupQueryAttention takes no other pattern with
 batch > 1 (a chunk after a non-empty cache is batch-1 only).
@@ -43,19 +49,37 @@ def _tracing() -> bool:
 
 
 def cache_attention(q, k, v, past_key, past_value, cache_lengths, lengths, heads: int, kv_heads: int,
-                    flavour: str = "onnxruntime"):
-    """(attention output [B,S,h*D], present_key, present_value); present is past, written in place."""
+                    flavour: str = "onnxruntime", rotary=None):
+    """(attention output [B,S,h*D], present_key, present_value); present is past, written in place.
+    `rotary`: (cos, sin) tables [positions, D/2] to rotate q and k by their positions first, or None."""
+    cos, sin = rotary if rotary is not None else (None, None)
     if flavour == "onnxruntime":
-        return _GroupQueryAttention.apply(q, k, v, past_key, past_value, cache_lengths, lengths, heads, kv_heads)
+        return _GroupQueryAttention.apply(q, k, v, past_key, past_value, cache_lengths, lengths, heads, kv_heads,
+                                          cos, sin)
     if flavour == "tensorrt":
         b, s = q.shape[:2]
         d = past_key.shape[-1]
+        q4 = q.view(b, s, heads, d).transpose(1, 2)
         k4, v4 = (t.view(b, s, kv_heads, d).transpose(1, 2) for t in (k, v))
         write = cache_lengths.to(torch.int64)
+        if rotary is not None:
+            q4, k4 = _rotate(q4, k4, cos, sin, write)
         present_key, present_value = _scatter(past_key, k4, write), _scatter(past_value, v4, write)
-        out = _attend_capacity(q.view(b, s, heads, d).transpose(1, 2), present_key, present_value, write)
+        out = _attend_capacity(q4, present_key, present_value, write)
         return out.transpose(1, 2).reshape(b, s, heads * d), present_key, present_value
     raise ValueError(f"unknown KV-cache flavour {flavour!r}; choose one of {FLAVOURS}")
+
+
+def _rotate(q4, k4, cos, sin, start):
+    """q4 [B,h,S,D] and k4 [B,kv,S,D] rotated half-split by positions start[b] + s (tables [positions, D/2])."""
+    positions = start[:, None] + torch.arange(q4.shape[2], device=q4.device)[None, :]  # [B, S]
+    c, s_ = cos[positions].unsqueeze(1).to(q4.dtype), sin[positions].unsqueeze(1).to(q4.dtype)  # [B, 1, S, D/2]
+
+    def turn(x):  # (x1, x2) -> (x1 c - x2 s, x2 c + x1 s): LLaMA's x * cos + rotate_half(x) * sin
+        x1, x2 = x[..., : x.shape[-1] // 2], x[..., x.shape[-1] // 2:]
+        return torch.cat((x1 * c - x2 * s_, x2 * c + x1 * s_), dim=-1)
+
+    return turn(q4), turn(k4)
 
 
 def _attend_capacity(q4, keys, values, write):
@@ -69,13 +93,15 @@ def _attend_capacity(q4, keys, values, write):
     return F.scaled_dot_product_attention(q4, keys, values, attn_mask=mask.unsqueeze(1))
 
 
-def _eager(q, k, v, past_key, past_value, cache_lengths, lengths, heads: int, kv_heads: int):
+def _eager(q, k, v, past_key, past_value, cache_lengths, lengths, heads: int, kv_heads: int, cos=None, sin=None):
     """The op's math on torch tensors: writes into past_key/past_value; reads only the valid prefixes."""
     b, s = q.shape[:2]
     d = past_key.shape[-1]
     q4 = q.view(b, s, heads, d).transpose(1, 2)
     k4, v4 = (t.view(b, s, kv_heads, d).transpose(1, 2) for t in (k, v))
     start, count = cache_lengths.to(torch.int64), lengths.to(torch.int64)
+    if cos is not None:
+        q4, k4 = _rotate(q4, k4, cos, sin, start)
     valid = torch.arange(s, device=q.device)[None, :] < count[:, None]  # [B, S]
     rows, cols = valid.nonzero(as_tuple=True)
     where = start[rows] + cols
@@ -90,15 +116,16 @@ class _GroupQueryAttention(torch.autograd.Function):
     """Eager: _eager. ONNX: com.microsoft::GroupQueryAttention in share-buffer mode."""
 
     @staticmethod
-    def forward(ctx, q, k, v, past_key, past_value, cache_lengths, lengths, heads: int, kv_heads: int):
+    def forward(ctx, q, k, v, past_key, past_value, cache_lengths, lengths, heads: int, kv_heads: int, cos=None,
+                sin=None):
         if _tracing():  # in-place writes on graph inputs break the tracer; the node comes from symbolic()
             past_key, past_value = past_key.clone(), past_value.clone()
         else:
             ctx.mark_dirty(past_key, past_value)
-        return _eager(q, k, v, past_key, past_value, cache_lengths, lengths, heads, kv_heads)
+        return _eager(q, k, v, past_key, past_value, cache_lengths, lengths, heads, kv_heads, cos, sin)
 
     @staticmethod
-    def symbolic(g, q, k, v, past_key, past_value, cache_lengths, lengths, heads, kv_heads):
+    def symbolic(g, q, k, v, past_key, past_value, cache_lengths, lengths, heads, kv_heads, cos=None, sin=None):
         ends = g.op("Add", cache_lengths, lengths)  # int32 [B]: positions filled after the call
         seqlens_k = g.op("Sub", ends, g.op("Constant", value_t=torch.tensor(1, dtype=torch.int32)))
         # total: the longest row's end, and at least the call's positions (a prefill whose rows are all
@@ -106,13 +133,22 @@ class _GroupQueryAttention(torch.autograd.Function):
         positions = g.op("Cast", g.op("Gather", g.op("Shape", q), g.op("Constant", value_t=torch.tensor(1)), axis_i=0),
                          to_i=6)  # int32
         total = g.op("Max", g.op("ReduceMax", ends, keepdims_i=0), positions)  # int32 scalar
+        rotary, attributes = (), {}
+        if not _is_none(cos):  # the tables are GroupQueryAttention's cos/sin caches as they are
+            rotary, attributes = (cos, sin), {"do_rotary_i": 1, "rotary_interleaved_i": 0}
         out, present_key, present_value = g.op("com.microsoft::GroupQueryAttention", q, k, v, past_key, past_value,
-                                               seqlens_k, total, outputs=3, num_heads_i=heads, kv_num_heads_i=kv_heads)
+                                               seqlens_k, total, *rotary, outputs=3, num_heads_i=heads,
+                                               kv_num_heads_i=kv_heads, **attributes)
         d = past_key.type().varyingSizes()[-1]
         out.setType(q.type().with_sizes([None, None, heads * d]))
         present_key.setType(past_key.type())
         present_value.setType(past_value.type())
         return out, present_key, present_value
+
+
+def _is_none(value) -> bool:
+    """A symbolic argument that is an absent optional (torch passes a None constant node)."""
+    return value is None or (hasattr(value, "node") and value.node().mustBeNone())
 
 
 def _scatter(cache, update, write):

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ttsx.base.errors import TtsxError
+
 
 
 class EmbedText(nn.Module):
@@ -37,21 +39,24 @@ class EmbedCode(nn.Module):
 
 
 class RotaryTable(nn.Module):
-    """LlamaRotaryEmbedding as a lookup: cos and sin of every position, computed once by the module itself.
+    """LlamaRotaryEmbedding as tables: cos and sin of every position, computed once by the module itself.
 
-    The values are the module's own (same elementwise ops per position); as a graph it is a gather,
-    so no position passes through a float16 tensor (integers above 2048 are not exact in fp16).
+    The values are the module's own (same elementwise ops per position); the attention op rotates q and k
+    with rows of them (GroupQueryAttention's rotary caches, or a gather), so no position passes through a
+    float16 tensor (integers above 2048 are not exact in fp16).
     """
 
     def __init__(self, rotary, positions: int):
         super().__init__()
         with torch.no_grad():
             cos, sin = rotary(torch.zeros(1), torch.arange(positions)[None])  # [1, positions, head_dim]
-        self.register_buffer("cos", cos[0].clone())
-        self.register_buffer("sin", sin[0].clone())
-
-    def forward(self, x, position_ids):
-        return self.cos[position_ids].to(x.dtype), self.sin[position_ids].to(x.dtype)
+        half = cos.shape[-1] // 2
+        for table in (cos, sin):  # LLaMA's tables repeat their first half; the attention op takes that half
+            if not torch.equal(table[..., :half], table[..., half:]):
+                raise TtsxError("the rotary tables are not LLaMA's duplicated halves; ttsx's attention op can't "
+                                "take them (a rotary variant this exporter does not know)")
+        self.register_buffer("cos", cos[0, :, :half].clone())  # [positions, head_dim / 2]
+        self.register_buffer("sin", sin[0, :, :half].clone())
 
 
 class GptStep(nn.Module):
@@ -62,7 +67,7 @@ class GptStep(nn.Module):
 
     The layers are the LlamaModel's own modules in its order (input_layernorm, q/k/v projections,
     rotary, attention, o_proj, residual, post_attention_layernorm, MLP, residual, norm); the
-    attention is ttsx's in-place op and the rotary angles a table gathered by position (RotaryTable).
+    attention is ttsx's in-place op, which also applies the rotary embedding by position (RotaryTable's tables).
     Positions are each row's token count, as ChatTTS's cumsum(mask) - 1 gives for its real tokens.
     """
 
@@ -75,23 +80,17 @@ class GptStep(nn.Module):
         self.head_dim = config.hidden_size // config.num_attention_heads
 
     def forward(self, inputs_embeds, *rest):
-        from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
-
         from ttsx.runtimes.kv_attention import cache_attention
 
         past, cache_lengths, lengths = rest[:-2], rest[-2], rest[-1]
         b, s, _ = inputs_embeds.shape
-        positions = cache_lengths.long().unsqueeze(1) + torch.arange(s, device=inputs_embeds.device)
-        cos, sin = self.rotary(inputs_embeds, positions)
+        rotary = (self.rotary.cos.to(inputs_embeds.dtype), self.rotary.sin.to(inputs_embeds.dtype))
         hidden, presents = inputs_embeds, []
         for i, layer in enumerate(self.llama.layers):
             attn, x = layer.self_attn, layer.input_layernorm(hidden)
-            q, k, v = (proj(x).view(b, s, -1, self.head_dim).transpose(1, 2)
-                       for proj in (attn.q_proj, attn.k_proj, attn.v_proj))
-            q, k = apply_rotary_pos_emb(q, k, cos, sin)
-            flat = (t.transpose(1, 2).reshape(b, s, -1) for t in (q, k, v))
-            out, key, value = cache_attention(*flat, past[2 * i], past[2 * i + 1], cache_lengths, lengths,
-                                              self.heads, self.kv_heads, self.flavour)
+            q, k, v = (proj(x) for proj in (attn.q_proj, attn.k_proj, attn.v_proj))
+            out, key, value = cache_attention(q, k, v, past[2 * i], past[2 * i + 1], cache_lengths, lengths,
+                                              self.heads, self.kv_heads, self.flavour, rotary=rotary)
             hidden = hidden + attn.o_proj(out)
             hidden = hidden + layer.mlp(layer.post_attention_layernorm(hidden))
             presents += [key, value]

@@ -35,8 +35,13 @@ def test_fp16_keeps_rmsnorm_and_the_audio_norms_in_fp32(chattts_quantized):
     for node in squares:  # RMSNorm's square reads a tensor cast to float32
         cast = producer[node.input[0]]
         assert cast.op_type == "Cast" and cast.attribute[0].i == onnx.TensorProto.FLOAT, node.name
-    tables = {i.name for i in gpt.graph.initializer if "rotary" in i.name or "cos" in i.name}
-    assert any(n.op_type == "Gather" and n.input[0] in tables for n in gpt.graph.node), "rotary table gathered"
+    # the rotary embedding is GroupQueryAttention's (its positions are integers inside the op, never fp16): every
+    # layer's node takes the same two stored cos/sin tables
+    weights = {i.name: i for i in gpt.graph.initializer}
+    attention = [n for n in gpt.graph.node if n.op_type == "GroupQueryAttention"]
+    assert attention and all({a.name: a.i for a in n.attribute}.get("do_rotary") == 1 for n in attention)
+    tables = {tuple(n.input[7:9]) for n in attention}
+    assert len(tables) == 1 and all(name in weights for name in next(iter(tables)))
 
 
 def test_int8_leaves_the_audio_path_fp32(chattts_quantized):

@@ -122,3 +122,15 @@ def test_the_batching_ceiling_shares_only_the_decode_steps():
     assert abs(batching_ceiling(single, 1) - single.throughput) < 1e-12
     untimed = BenchResult("r", 1, {"a": 10.0}, 10.0, 5.0, {}, 0.0, 0.0)
     assert batching_ceiling(untimed, 4) is None  # eager, tensorrt: not timed by phase, no ceiling is claimed
+
+
+def test_two_artifacts_of_one_precision_are_told_apart(toy_artifact, tmp_path):
+    import shutil
+
+    from ttsx.app.bench import Workload, run_bench
+
+    copy = tmp_path / "again"
+    shutil.copytree(toy_artifact, copy)
+    results = run_bench([toy_artifact, copy], workload=Workload(4, (1, 2), 1), baseline=False)
+    names = [r.runtime for r in results if r.batch == 1]
+    assert names == [f"ttsx onnxruntime fp32 ({toy_artifact})", f"ttsx onnxruntime fp32 ({copy})"]

@@ -212,7 +212,10 @@ def _bench_batch(loaded: list, backends, workload: Workload, baseline: bool, bat
             if backend.startswith("torch") and i:  # the torch backends run the reference weights: once
                 continue
             progress(f"batch {batch}: ttsx {backend} {artifact.precision} ({artifact.root}): warm-up and timed runs")
-            group.append(_ttsx(artifact, backend, workload, batch))
+            result = _ttsx(artifact, backend, workload, batch)
+            if not backend.startswith("torch") and sum(a.precision == artifact.precision for a in loaded) > 1:
+                result.runtime += f" ({artifact.root})"  # two artifacts of one precision: say which
+            group.append(result)
             advance()
     if baseline:
         for result in group:

@@ -1,8 +1,9 @@
 """How close Bark's compute-bound calls run to this CPU's GEMM rate: the coarse window prefill and a fine pass.
 
-    python scripts/bark/compute_bound.py ARTIFACT [ARTIFACT ...] [--threads 2]
+    python scripts/bark/compute_bound.py ARTIFACT [ARTIFACT ...] [--threads 2] [--step-graphs]
 
-Per artifact (an int4 artifact's coarse prefill runs its prefill graph, as the pipeline does):
+Per artifact (an int4 artifact's coarse prefill runs its prefill graph, as the pipeline does; with
+--step-graphs it runs the decode-step graph instead: what an int4 prefill would cost):
   call ms           median of 3 runs after a warm-up (ttsx's session options: no thread spinning)
   weight GOP        2 x positions x the weight MatMuls' K x N (the multiply-adds the weights take)
   weight-GEMM ms    the profiler's kernel time of those MatMuls (MatMul, DynamicQuantizeMatMul, MatMulInteger,
@@ -128,6 +129,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("artifacts", nargs="+")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--step-graphs", action="store_true", help="prefill on the decode-step graph")
     args = parser.parse_args()
     cpu = machine()
     print(f"machine: {cpu['processor']}, {cpu['cpus']} CPUs, flags {' '.join(cpu['flags'])}; {args.threads} "
@@ -138,7 +140,7 @@ def main() -> None:
         artifact = load_artifact(root)
         for call, graph, feed_for, positions in (("coarse prefill 887", "coarse", coarse_prefill, COARSE_PROMPT),
                                                  ("fine pass 1024", "fine", fine_pass, FINE_FRAMES)):
-            path = artifact.prefill_path(graph) or artifact.graph_path(graph)
+            path = (None if args.step_graphs else artifact.prefill_path(graph)) or artifact.graph_path(graph)
             r = measure(path, feed_for, positions, args.threads)
             gemm_ops = {"MatMulNBits", "DynamicQuantizeMatMul", "MatMulInteger"} & set(r["ops"])
             weight_ms = sum(r["ops"][op] for op in gemm_ops) if gemm_ops else r["ops"].get("MatMul", 0.0)

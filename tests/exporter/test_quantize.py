@@ -97,8 +97,8 @@ def test_quantizing_needs_an_fp32_source(toy_quantize, tmp_path):
 
 
 def test_bad_precision_and_in_place_output_are_refused(toy_artifact, tmp_path):
-    with pytest.raises(TtsxError, match="unknown precision 'int4'"):
-        quantize_artifact(QuantizeOptions(toy_artifact, "int4", tmp_path / "x"))
+    with pytest.raises(TtsxError, match="unknown precision 'int3'"):
+        quantize_artifact(QuantizeOptions(toy_artifact, "int3", tmp_path / "x"))
     with pytest.raises(TtsxError, match="fp32 is what `ttsx export` writes"):
         quantize_artifact(QuantizeOptions(toy_artifact, "fp32", tmp_path / "x"))
     link = tmp_path / "link"
@@ -107,6 +107,14 @@ def test_bad_precision_and_in_place_output_are_refused(toy_artifact, tmp_path):
         with pytest.raises(ArtifactError, match="replace or write into the source artifact"):
             quantize_artifact(QuantizeOptions(toy_artifact, "int8", out, force=True))
     assert json.loads((toy_artifact / "manifest.json").read_text())["precision"] == "fp32"
+
+
+def test_a_precision_the_family_has_no_budget_for_is_refused(toy_artifact, tmp_path, monkeypatch):
+    recipe = load_artifact(toy_artifact).recipe
+    monkeypatch.delitem(recipe.budgets, "int4")
+    with pytest.raises(TtsxError, match="recipe 'toy-tiny' has no accuracy budget for int4"):
+        quantize_artifact(QuantizeOptions(toy_artifact, "int4", tmp_path / "x"))
+    assert not (tmp_path / "x").exists()
 
 
 def test_quantizers_write_their_scratch_files_outside_the_source(toy_artifact, tmp_path, monkeypatch):

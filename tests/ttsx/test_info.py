@@ -18,6 +18,13 @@ def test_info_describes_the_artifact(toy_artifact):
     assert "KV cache " in out and "pairs (past in = present out" in out
 
 
+def test_info_names_an_int4_graphs_prefill_file(toy_quantize):
+    result = CliRunner().invoke(main, ["info", str(toy_quantize("int4"))])
+    assert result.exit_code == 0, result.output
+    assert "  lm         lm.onnx (" in result.output and "int4, TensorRT-ready: no" in result.output
+    assert "    prefill  lm.prefill.onnx (" in result.output and "int8: runs the calls of several positions" in result.output
+
+
 def test_info_verify_names_a_changed_file(toy_copy):
     (toy_copy / "vocoder.onnx.data").write_bytes(b"x")
     assert CliRunner().invoke(main, ["info", str(toy_copy)]).exit_code == 0  # reads headers only

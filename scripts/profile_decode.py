@@ -27,40 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ttsx.app.bench import machine
+from ttsx.app.bench import machine, read_bandwidth_gbs, step_weight_bytes
 from ttsx.artifact.manifest import load_artifact
 from ttsx.runtimes.factory import open_session
 
 PROFILED_STEPS = 20
-
-
-def read_bandwidth_gbs() -> float:
-    """GB/s of torch.sum over 1 GiB of float32, best of 5."""
-    x = torch.ones(1 << 28)
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        x.sum()
-        best = min(best, time.perf_counter() - start)
-    return x.numel() * 4 / best / 1e9
-
-
-def weight_bytes(path: Path) -> int:
-    """Bytes of the initializers one decode step reads: all but those only a Gather's table (one row read)."""
-    import onnx
-
-    model = onnx.load(str(path))
-    readers = collections.defaultdict(list)
-    for node in model.graph.node:
-        for i, name in enumerate(node.input):
-            readers[name].append((node.op_type, i))
-    total = 0
-    for init in model.graph.initializer:
-        uses = readers.get(init.name, [])
-        if uses and all(op == "Gather" and i == 0 for op, i in uses):
-            continue
-        total += onnx.numpy_helper.to_array(init).nbytes
-    return total
 
 
 def decode_feed(spec, batch: int, past: int, rng) -> dict:
@@ -152,7 +123,7 @@ def main() -> None:
     for root in args.artifacts:
         artifact = load_artifact(root)
         path = artifact.graph_path(args.graph)
-        weights = weight_bytes(path)
+        weights = step_weight_bytes(path)
         with open_session(artifact, args.graph, threads=args.threads) as session:
             spec = session.spec
             for past in args.past:

@@ -17,6 +17,13 @@ by their positions (cache_lengths[b] + s) before the cache write: inside
 GroupQueryAttention (`do_rotary`, its cos/sin caches: one graph node instead of a chain of slices,
 negations and products per layer), explicitly in the tensorrt flavour and in eager PyTorch.
 
+With `prefix_lengths` (int32 [B], prefix-LM: a model whose text prefix attends to itself both ways),
+positions below prefix_lengths[b] attend every prefix position and nothing after it;
+later positions are causal as above (they see the whole prefix). A call must hold a row's whole prefix
+(the prefill, from an empty cache). GroupQueryAttention is causal only, so the onnxruntime flavour takes
+its output for positions past the prefix and, for prefix positions, attention over the call's own keys
+masked to the prefix (in a decode step one key: a few small nodes per layer).
+
 The calls a pipeline makes: a prefill from an empty cache (cache_lengths 0, S = max(lengths)) and
 steps of one token per row (S = 1). onnxruntime's GroupQueryAttention takes no other pattern with
 batch > 1 (a chunk after a non-empty cache is batch-1 only).
@@ -49,13 +56,21 @@ def _tracing() -> bool:
 
 
 def cache_attention(q, k, v, past_key, past_value, cache_lengths, lengths, heads: int, kv_heads: int,
-                    flavour: str = "onnxruntime", rotary=None):
+                    flavour: str = "onnxruntime", rotary=None, prefix_lengths=None):
     """(attention output [B,S,h*D], present_key, present_value); present is past, written in place.
-    `rotary`: (cos, sin) tables [positions, D/2] to rotate q and k by their positions first, or None."""
+    `rotary`: (cos, sin) tables [positions, D/2] to rotate q and k by their positions first, or None.
+    `prefix_lengths`: int [B], each row's prefix attended both ways (prefix-LM), or None (causal)."""
     cos, sin = rotary if rotary is not None else (None, None)
     if flavour == "onnxruntime":
-        return _GroupQueryAttention.apply(q, k, v, past_key, past_value, cache_lengths, lengths, heads, kv_heads,
-                                          cos, sin)
+        if prefix_lengths is not None and not _tracing():  # eager: the masked math directly
+            return _GroupQueryAttention.apply(q, k, v, past_key, past_value, cache_lengths, lengths, heads, kv_heads,
+                                              cos, sin, prefix_lengths)
+        out, present_key, present_value = _GroupQueryAttention.apply(q, k, v, past_key, past_value, cache_lengths,
+                                                                     lengths, heads, kv_heads, cos, sin)
+        if prefix_lengths is not None:
+            out = _prefix_within_call(out, q, k, v, cache_lengths, prefix_lengths, heads, kv_heads,
+                                      past_key.shape[-1], cos, sin)
+        return out, present_key, present_value
     if flavour == "tensorrt":
         b, s = q.shape[:2]
         d = past_key.shape[-1]
@@ -65,7 +80,7 @@ def cache_attention(q, k, v, past_key, past_value, cache_lengths, lengths, heads
         if rotary is not None:
             q4, k4 = _rotate(q4, k4, cos, sin, write)
         present_key, present_value = _scatter(past_key, k4, write), _scatter(past_value, v4, write)
-        out = _attend_capacity(q4, present_key, present_value, write)
+        out = _attend_capacity(q4, present_key, present_value, write, prefix_lengths)
         return out.transpose(1, 2).reshape(b, s, heads * d), present_key, present_value
     raise ValueError(f"unknown KV-cache flavour {flavour!r}; choose one of {FLAVOURS}")
 
@@ -82,18 +97,44 @@ def _rotate(q4, k4, cos, sin, start):
     return turn(q4), turn(k4)
 
 
-def _attend_capacity(q4, keys, values, write):
-    """Attention of q4 [B,h,S,D] over the whole capacity, masked to each row's valid prefix (trace-friendly)."""
+def _attend_capacity(q4, keys, values, write, prefix=None):
+    """Attention of q4 [B,h,S,D] over the whole capacity, masked to each row's valid prefix (trace-friendly);
+    with `prefix` [B], positions below it see every position below it (prefix-LM)."""
     s, capacity = q4.shape[2], keys.shape[2]
     groups = q4.shape[1] // keys.shape[1]
     if groups > 1:
         keys, values = keys.repeat_interleave(groups, 1), values.repeat_interleave(groups, 1)
     query_pos = write[:, None] + torch.arange(s, device=q4.device)[None, :]  # [B, S]
-    mask = torch.arange(capacity, device=q4.device)[None, None, :] <= query_pos[:, :, None]  # [B, S, C]
+    key_pos = torch.arange(capacity, device=q4.device)[None, None, :]
+    mask = key_pos <= query_pos[:, :, None]  # [B, S, C]
+    if prefix is not None:
+        limit = prefix.to(torch.int64)[:, None, None]
+        mask = mask | ((query_pos[:, :, None] < limit) & (key_pos < limit))
     return F.scaled_dot_product_attention(q4, keys, values, attn_mask=mask.unsqueeze(1))
 
 
-def _eager(q, k, v, past_key, past_value, cache_lengths, lengths, heads: int, kv_heads: int, cos=None, sin=None):
+def _prefix_within_call(out, q, k, v, cache_lengths, prefix_lengths, heads: int, kv_heads: int, d: int, cos, sin):
+    """GroupQueryAttention's causal output [B,S,h*D] with each prefix position's replaced by its attention over
+    the call's own keys below the prefix (the call holds the whole prefix: the prefill)."""
+    b, s = q.shape[:2]
+    q4 = q.view(b, s, heads, d).transpose(1, 2)
+    k4, v4 = (t.view(b, s, kv_heads, d).transpose(1, 2) for t in (k, v))
+    start = cache_lengths.to(torch.int64)
+    if cos is not None:
+        q4, k4 = _rotate(q4, k4, cos, sin, start)
+    if heads != kv_heads:
+        k4, v4 = k4.repeat_interleave(heads // kv_heads, 1), v4.repeat_interleave(heads // kv_heads, 1)
+    positions = start[:, None] + torch.arange(s, device=q.device)[None, :]  # [B, S] absolute positions
+    limit = prefix_lengths.to(torch.int64)[:, None]
+    in_prefix = positions < limit  # [B, S]
+    mask = in_prefix[:, None, :] | ~in_prefix[:, :, None]  # keys in the prefix; other queries: anything (unused)
+    within = F.scaled_dot_product_attention(q4, k4, v4, attn_mask=mask.unsqueeze(1))
+    within = within.transpose(1, 2).reshape(b, s, heads * d)
+    return torch.where(in_prefix[:, :, None], within, out)
+
+
+def _eager(q, k, v, past_key, past_value, cache_lengths, lengths, heads: int, kv_heads: int, cos=None, sin=None,
+           prefix=None):
     """The op's math on torch tensors: writes into past_key/past_value; reads only the valid prefixes."""
     b, s = q.shape[:2]
     d = past_key.shape[-1]
@@ -108,7 +149,7 @@ def _eager(q, k, v, past_key, past_value, cache_lengths, lengths, heads: int, kv
     past_key[rows, :, where] = k4[rows, :, cols]
     past_value[rows, :, where] = v4[rows, :, cols]
     n = int((start + count).max())
-    out = _attend_capacity(q4, past_key[:, :, :n], past_value[:, :, :n], start)
+    out = _attend_capacity(q4, past_key[:, :, :n], past_value[:, :, :n], start, prefix)
     return out.transpose(1, 2).reshape(b, s, heads * d), past_key, past_value
 
 
@@ -117,15 +158,16 @@ class _GroupQueryAttention(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, q, k, v, past_key, past_value, cache_lengths, lengths, heads: int, kv_heads: int, cos=None,
-                sin=None):
+                sin=None, prefix=None):
         if _tracing():  # in-place writes on graph inputs break the tracer; the node comes from symbolic()
             past_key, past_value = past_key.clone(), past_value.clone()
         else:
             ctx.mark_dirty(past_key, past_value)
-        return _eager(q, k, v, past_key, past_value, cache_lengths, lengths, heads, kv_heads, cos, sin)
+        return _eager(q, k, v, past_key, past_value, cache_lengths, lengths, heads, kv_heads, cos, sin, prefix)
 
     @staticmethod
-    def symbolic(g, q, k, v, past_key, past_value, cache_lengths, lengths, heads, kv_heads, cos=None, sin=None):
+    def symbolic(g, q, k, v, past_key, past_value, cache_lengths, lengths, heads, kv_heads, cos=None, sin=None,
+                 prefix=None):  # prefix is never traced here: cache_attention adds _prefix_within_call
         ends = g.op("Add", cache_lengths, lengths)  # int32 [B]: positions filled after the call
         seqlens_k = g.op("Sub", ends, g.op("Constant", value_t=torch.tensor(1, dtype=torch.int32)))
         # total: the longest row's end, and at least the call's positions (a prefill whose rows are all

@@ -1,0 +1,110 @@
+"""Text to GPT-SoVITS v2 phoneme ids: upstream's front end when the checkout has it, phoneme symbols otherwise.
+
+GPT-SoVITS reads phonemes (text/symbols2.py's 732 symbols), made from text by upstream's front end
+(`text.cleaner.clean_text`: g2p per language, with its own dictionaries and models). ttsx uses that
+front end when `GPT_SOVITS_HOME` has it (`text/cleaner.py`); without it, a text is read as phoneme
+symbols separated by spaces ("HH AH0 L OW1 ."), which every checkout's table names. The artifact keeps
+the symbol table (tokenizer/symbols.json), so phoneme input needs no checkout.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ttsx.base.errors import TtsxError
+
+SYMBOLS_FILE = "symbols.json"
+SENTENCE_END = (".", "!", "?")
+# Held-out phoneme texts (English ARPAbet, upstream's own symbols): calibration and agreement runs.
+CALIBRATION = (
+    "DH AH0 K W IH1 K B R AW1 N F AA1 K S JH AH1 M P S OW1 V ER0 DH AH0 L EY1 Z IY0 D AO1 G .",
+    "IH1 Z DH IH1 S DH AH0 R IY1 L L AY1 F ? IH1 Z DH IH1 S JH AH1 S T F AE1 N T AH0 S IY0 ?",
+    "N AH1 M B ER0 Z L AY1 K TH R IY1 , F AO1 R T IY0 T UW1 , AA1 R R EH1 D AH0 L AW1 D , T UW1 !",
+    "IH0 N DH AH0 B IH0 G IH1 N IH0 NG DH AH0 Y UW1 N AH0 V ER2 S W AA1 Z K R IY0 EY1 T IH0 D .",
+)
+AGREEMENT = ("G UH1 D IY1 V N IH0 NG , AH0 N D W EH1 L K AH0 M .", "K AE1 N Y UW1 HH IH1 R DH AH0 M Y UW1 Z IH0 K ?")
+
+
+def write_symbols(symbols: list[str], out_dir: Path) -> str:
+    """The checkout's symbol table -> out_dir/tokenizer/symbols.json; the relative folder."""
+    (out_dir / "tokenizer").mkdir(exist_ok=True)
+    (out_dir / "tokenizer" / SYMBOLS_FILE).write_text(json.dumps(list(symbols), ensure_ascii=False))
+    return "tokenizer"
+
+
+class Phonemizer:
+    """text -> phoneme ids [X]: phoneme symbols as written, or upstream's front end for plain text."""
+
+    def __init__(self, symbols_dir: Path, language: str = "en"):
+        symbols = json.loads((symbols_dir / SYMBOLS_FILE).read_text())
+        self.ids = {s: i for i, s in enumerate(symbols)}
+        self.symbols = symbols
+        self.language = language
+        self._front_end = None
+
+    def symbols_of(self, text: str) -> list[str] | None:
+        """The text's phoneme symbols when it is written in them, else None."""
+        tokens = text.split()
+        return tokens if tokens and all(t in self.ids for t in tokens) else None
+
+    def symbol(self, i: int) -> str:
+        return self.symbols[i]
+
+    def encode(self, text: str) -> list[int]:
+        """Phoneme ids of a text (symbols, or upstream's front end); TtsxError saying how when neither can."""
+        symbols = self.symbols_of(text)
+        if symbols is None:
+            symbols = self._clean(text)
+        return [self.ids[s] for s in symbols]
+
+    def _clean(self, text: str) -> list[str]:
+        if self._front_end is None:
+            self._front_end = _load_front_end()
+        if self._front_end is False:
+            raise TtsxError(
+                f"{text[:40]!r} is not GPT-SoVITS phoneme symbols, and upstream's text front end is not available "
+                "(GPT_SOVITS_HOME unset, or its checkout has no GPT_SoVITS/text/cleaner.py or lacks that front end's "
+                "packages); write the text as phoneme symbols separated by spaces (\"HH AH0 L OW1 .\", see the "
+                "artifact's tokenizer/symbols.json) or point GPT_SOVITS_HOME at a full checkout")
+        phones, _, _ = self._front_end(text, self.language, "v2")
+        unknown = [p for p in phones if p not in self.ids]
+        if unknown:
+            raise TtsxError(f"upstream's front end gave symbols this artifact's table lacks ({unknown[:5]}); "
+                            "the checkout and the artifact disagree on the v2 symbols")
+        return phones
+
+
+def split_phonemes(symbols: list[str], window: int) -> list[list[str]]:
+    """Pieces of at most `window` symbols, cut after sentence-end symbols (then anywhere, if one is longer)."""
+    pieces, current, sentence = [], [], []
+    for s in symbols + [None]:
+        if s is not None:
+            sentence.append(s)
+        if s is None or s in SENTENCE_END:
+            while len(sentence) > window:
+                if current:
+                    pieces.append(current)
+                    current = []
+                pieces.append(sentence[:window])
+                sentence = sentence[window:]
+            if len(current) + len(sentence) > window:
+                pieces.append(current)
+                current = []
+            current, sentence = current + sentence, []
+    return [p for p in pieces + [current] if p]
+
+
+def _load_front_end():
+    """upstream's text.cleaner.clean_text from the checkout, or False (no checkout, no front end or its packages)."""
+    try:
+        from .reference import import_upstream, upstream_home
+
+        if not (upstream_home() / "text" / "cleaner.py").is_file():
+            return False
+        import_upstream()
+        from text.cleaner import clean_text
+    except Exception:  # no checkout, or its front end's packages (g2p_en, pypinyin, ...) are missing
+        return False
+    return clean_text
+
+

@@ -1,0 +1,219 @@
+"""The GPT-SoVITS pipeline over stage sessions, reproducing upstream's `infer_panel_naive` and `decode`.
+
+    piece phonemes ──(voice's prompt phonemes + piece's, zero BERT features)──embed_text──┐
+    voice's prompt ids ──embed_audio (positions 0..P-1)───────────────────────────────────┴─> t2s prefill
+    then per step: logits ──sample (upstream's rules)──> id ──embed_audio (position P + step)──> t2s step
+    kept ids, piece phonemes, voice's spectrogram, noise ──vits──> audio (32 kHz)
+
+Sampling is `AR/models/utils.py`'s `sample`, per row: the repetition penalty over every distinct earlier
+id (the prompt's included; negative logits multiplied, positive divided), top-p, division by
+max(temperature, 1e-5), top-k (ties at the k-th value kept), softmax, argmax(probs / Exponential(1)
+noise) with the noise from the row's own stream. EOS is masked for the first 11 steps. A row stops when
+the argmax of its penalized logits or its draw is EOS (that choice is then EOS, and dropped), or at the
+step cap, where upstream keeps only the last cap-1 ids (its `y[:, -idx:]` at idx = cap-1; with no prompt
+ids it keeps them all). Rows stop on their own, so texts of different lengths share a batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ttsx.artifact.manifest import Artifact
+from ttsx.base.errors import TtsxError
+from ttsx.runtimes.causal import CausalRunner
+from ttsx.runtimes.forcing import observe
+from ttsx.runtimes.pipeline import Piece, Pipeline, Progress, Speech, SynthesisOptions, row_random
+from ttsx.runtimes.sampling import NEG_INF, check_sampling, softmax
+
+from .phonemes import Phonemizer, split_phonemes
+from .voices import Voice, load_voice
+
+DEFAULT_BATCH = 4
+WINDOW = 300  # phonemes per text piece before a long text is split (with the voice's, within max_prompt)
+MIN_TEMPERATURE = 1e-5  # upstream divides by max(temperature, 1e-5)
+
+
+@dataclass(frozen=True)
+class GptSovitsOptions:
+    """Everything that decides GPT-SoVITS's output; defaults are the web UI's (top_k 15, top_p 1, temperature 1)."""
+
+    top_k: int | None = 15
+    top_p: float = 1.0
+    temperature: float = 1.0
+    repetition_penalty: float = 1.35
+    max_tokens: int = 1500  # the step cap
+    allow_eos: bool = True  # False: EOS masked, every row runs to max_tokens (benchmarks)
+    seed: int | None = None
+    batch_size: int = DEFAULT_BATCH
+
+    def __post_init__(self):
+        check_sampling(self.temperature, self.top_k, self.top_p)
+        if not self.repetition_penalty > 0:
+            raise TtsxError(f"repetition_penalty must be > 0 (got {self.repetition_penalty})")
+
+    @classmethod
+    def from_synthesis(cls, o: SynthesisOptions, default_tokens: int) -> "GptSovitsOptions":
+        """greedy is upstream's top_k=1 (the parity setting); the others map as named."""
+        base = cls()
+        return cls(top_k=1 if o.greedy else (o.top_k or base.top_k), top_p=o.top_p or base.top_p,
+                   temperature=o.temperature or base.temperature, max_tokens=o.max_tokens or default_tokens,
+                   allow_eos=o.stop_at_eos, seed=o.seed, batch_size=o.batch_size or DEFAULT_BATCH)
+
+
+def choose(logits: np.ndarray, history: list[np.ndarray], options: GptSovitsOptions, noise: np.ndarray,
+           eos: int | None, counted: np.ndarray | None = None) -> np.ndarray:
+    """One id per row by `sample`'s rules; EOS where the penalized logits' argmax is EOS (eos: its column, or
+    None while it is masked). logits [B, V], noise [B, V] Exponential(1) draws; counted: rows still generating
+    (teacher-forced parity compares only theirs)."""
+    x = logits.astype(np.float32).copy()
+    for b, earlier in enumerate(history):
+        seen = np.unique(earlier[earlier < x.shape[1]])
+        if options.repetition_penalty != 1.0 and seen.size:
+            score = x[b, seen]
+            x[b, seen] = np.where(score < 0, score * np.float32(options.repetition_penalty),
+                                  score / np.float32(options.repetition_penalty))
+    stop = np.argmax(x, -1) == eos if eos is not None else np.zeros(len(x), bool)
+    if options.top_p is not None and options.top_p < 1.0:
+        order = np.argsort(-x, axis=-1, kind="stable")
+        ordered = np.take_along_axis(x, order, -1)
+        drop_sorted = np.cumsum(softmax(ordered), -1) > options.top_p
+        drop_sorted[:, 0] = False
+        drop = np.zeros_like(drop_sorted)
+        np.put_along_axis(drop, order, drop_sorted, -1)
+        x = np.where(drop, NEG_INF, x)
+    x = x / np.float32(max(options.temperature, MIN_TEMPERATURE))
+    if options.top_k is not None:
+        k = min(options.top_k, x.shape[-1])
+        pivot = np.partition(x, -k, axis=-1)[:, -k][:, None]
+        x = np.where(x < pivot, NEG_INF, x)
+    ids = np.argmax(softmax(x) / noise, -1).astype(np.int64)
+    if eos is not None:
+        ids = np.where(stop, eos, ids)
+    return observe(ids, counted)
+
+
+def exponential(rng, shape) -> np.ndarray:
+    """Exponential(1) draws from uniform ones (torch's exponential_ in upstream's sampler)."""
+    return np.maximum(-np.log1p(-rng.random(shape)), np.float64(1e-30)).astype(np.float32)
+
+
+def normal(rng, shape) -> np.ndarray:
+    """Standard normal draws from uniform ones (Box-Muller): decode's randn_like."""
+    u1, u2 = rng.random(shape), rng.random(shape)
+    return (np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * np.pi * u2)).astype(np.float32)
+
+
+class GptSovitsPipeline(Pipeline):
+    """`speech = pipeline("HH AH0 L OW1 .", voice="seed-0")`; stages: t2s, vits."""
+
+    options_type = GptSovitsOptions
+
+    def __init__(self, artifact: Artifact, sessions: dict):
+        super().__init__(artifact, sessions)
+        self.phonemizer = Phonemizer(artifact.directory(artifact.manifest["tokenizer"]))
+        self.t2s = CausalRunner(sessions["t2s"])
+
+    def first_stage_tokens(self, options: GptSovitsOptions) -> int:
+        return options.max_tokens
+
+    def load_voice(self, voice: str | Path) -> Voice:
+        """A voice preset of the artifact (seed-N) or a user's .npz (voices.py says what it holds)."""
+        return load_voice(self.recipe, self.voice_file(voice))
+
+    def __call__(self, texts, voice=None, options=None, progress: Progress = lambda m: None) -> Speech:
+        """As Pipeline's, with the artifact's first voice when none is named (GPT-SoVITS always reads one)."""
+        if voice is None:
+            if not self.voices:
+                raise TtsxError("this artifact has no voice presets (a checkpoint's voices are its users' reference "
+                                "clips): pass a voice .npz holding prompt_ids, prompt_phonemes and refer")
+            voice = self.voices[0]
+        return super().__call__(texts, voice, options, progress)
+
+    def split(self, text: str, options=None, progress: Progress = lambda m: None, index: int = 0) -> list[str]:
+        """Phoneme pieces (symbols joined by spaces) of at most WINDOW phonemes, cut after sentence ends."""
+        ids = self.phonemizer.encode(text.strip()) if text.strip() else []
+        if not ids:
+            raise TtsxError(f"text {index} ({text[:40]!r}) is empty or has no phonemes; give some words")
+        symbols = [self.phonemizer.symbol(i) for i in ids]
+        return [" ".join(piece) for piece in split_phonemes(symbols, WINDOW)]
+
+    def run_pieces(self, pieces: list[Piece], voice: Voice, options: GptSovitsOptions, speech: Speech,
+                   progress) -> list:
+        """t2s for the batch, then one VITS decode per piece."""
+        phonemes = [np.asarray(self.phonemizer.encode(p.text), np.int64) for p in pieces]
+        progress(f"t2s: {len(pieces)} text piece(s)")
+        with speech.timed("t2s"):
+            ids = self._semantic(phonemes, voice, options, row_random(pieces, 0))
+        speech.add_tokens("t2s", ids)
+        speech.steps["t2s"] = max(speech.steps.get("t2s", 0), max(len(i) for i in ids))
+        progress("vits")
+        with speech.timed("vits"):
+            noise = row_random(pieces, 1)
+            return [self._decode(codes, text, voice, noise.rows([b])) for b, (codes, text) in enumerate(zip(ids, phonemes))]
+
+    def _semantic(self, phonemes: list[np.ndarray], voice: Voice, options: GptSovitsOptions, rng) -> list[np.ndarray]:
+        """infer_panel_naive for a batch: the kept semantic ids of each row."""
+        eos, prompt = self.recipe.t2s.eos, voice.prompt_ids
+        texts = [np.concatenate([voice.prompt_phonemes, p]) for p in phonemes]
+        text_lengths = np.asarray([len(t) for t in texts], np.int32)
+        lengths = text_lengths + len(prompt)
+        if int(lengths.max()) > self.recipe.max_prompt:
+            raise TtsxError(f"a text piece with the voice's reference takes {int(lengths.max())} t2s positions; at most "
+                            f"{self.recipe.max_prompt}: use a shorter text piece or a voice with a shorter reference")
+        batch, width = len(texts), int(lengths.max())
+        ids = np.zeros((batch, int(text_lengths.max())), np.int64)
+        for b, t in enumerate(texts):
+            ids[b, : len(t)] = t
+        text_embeds = self.sessions["embed_text"].run(
+            {"phoneme_ids": ids, "bert_features": np.zeros((batch, self.recipe.t2s.bert_dim, ids.shape[1]), np.float32)}
+        )["embeds"]
+        embeds = np.zeros((batch, width, text_embeds.shape[-1]), np.float32)
+        if len(prompt):
+            audio = self._embed_audio(prompt[None], np.arange(len(prompt))[None])[0]
+        for b, n in enumerate(text_lengths):
+            embeds[b, :n] = text_embeds[b, :n]
+            if len(prompt):
+                embeds[b, n: n + len(prompt)] = audio
+        logits = self.t2s.start({"inputs_embeds": embeds, "text_lengths": text_lengths}, lengths,
+                                options.max_tokens)["logits"]
+        history = [prompt.copy() for _ in range(batch)]
+        generated: list[list[int]] = [[] for _ in range(batch)]
+        kept: list[np.ndarray | None] = [None] * batch
+        cap = options.max_tokens
+        for idx in range(cap):
+            masked = idx < self.recipe.sampling.min_steps or not options.allow_eos
+            x = logits[:, :eos] if masked else logits
+            choice = choose(x, [np.concatenate([h, np.asarray(g, np.int64)]) for h, g in zip(history, generated)],
+                            options, exponential(rng, x.shape), None if masked else eos,
+                            np.asarray([k is None for k in kept]))
+            for b in range(batch):
+                if kept[b] is not None:
+                    continue
+                if choice[b] == eos:
+                    kept[b] = np.asarray(generated[b], np.int64)
+                    continue
+                generated[b].append(int(choice[b]))
+                if idx == cap - 1:  # upstream's y[:, -idx:] at the cap: the first id dropped (unless no prompt)
+                    kept[b] = np.asarray(generated[b][1:] if len(prompt) else generated[b], np.int64)
+            if all(k is not None for k in kept):
+                break
+            step = np.where(choice == eos, 0, choice)[:, None]
+            positions = np.full((batch, 1), len(prompt) + idx, np.int64)
+            logits = self.t2s.step({"inputs_embeds": self._embed_audio(step, positions),
+                                    "text_lengths": text_lengths})["logits"]
+        self.t2s.close()
+        return kept
+
+    def _embed_audio(self, ids: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        return self.sessions["embed_audio"].run({"semantic_ids": ids, "positions": positions})["embeds"]
+
+    def _decode(self, codes: np.ndarray, phonemes: np.ndarray, voice: Voice, rng) -> np.ndarray:
+        """SynthesizerTrn.decode of one row, its noise from the row's stream."""
+        if not len(codes):
+            return np.zeros(0, np.float32)
+        noise = normal(rng, (1, self.recipe.vits.inter_channels, 2 * len(codes)))
+        audio = self.sessions["vits"].run({"codes": codes[None, None], "phoneme_ids": phonemes[None],
+                                           "refer": voice.refer[None], "noise": noise})["audio"]
+        return audio.reshape(-1).astype(np.float32)

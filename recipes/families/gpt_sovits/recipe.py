@@ -1,0 +1,158 @@
+"""GPT-SoVITS v2: what the model is (t2s and SoVITS sizes, constants, budgets; its graphs are kinds.py's).
+
+Source: upstream RVC-Boss/GPT-SoVITS (MIT), the user's checkout (`GPT_SOVITS_HOME`):
+`GPT_SoVITS/configs/s1longer-v2.yaml` (t2s), `GPT_SoVITS/configs/s2.json` (SoVITS),
+`AR/models/t2s_model.py` (`infer_panel_naive`), `AR/models/utils.py` (`sample`), `module/models.py`
+(`SynthesizerTrn.decode`). Every constant that decides parity with them is named here.
+
+    phonemes (reference text + text) ──embed_text──┐
+    prompt semantic ids ──embed_audio──────────────┴─> t2s (prefix-LM prefill, then one id per step) ─> ids
+    ids, phonemes of the text, reference spectrogram, noise ──vits──> audio (32 kHz)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ttsx.recipes.family import Limits, RecipeBase
+from ttsx.recipes.precision import Budget
+from ttsx.recipes.spec import Tolerance
+
+
+@dataclass(frozen=True)
+class T2SArch:
+    """The text-to-semantic GPT (Text2SemanticDecoder): post-norm, ReLU, prefix-LM over text then audio."""
+
+    layers: int = 24
+    hidden: int = 512
+    heads: int = 16
+    ffn: int = 2048  # upstream builds dim_feedforward = 4 * hidden
+    phonemes: int = 732  # phoneme_vocab_size (text/symbols2.py)
+    semantic: int = 1025  # vocab_size: 1024 semantic ids + EOS
+    bert_dim: int = 1024  # BERT features per phoneme (zeros outside Chinese)
+    positions: int = 4000  # rows of each sine position table (SinePositionalEmbedding.extend_pe)
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+    @property
+    def eos(self) -> int:
+        return self.semantic - 1
+
+    def config(self) -> dict:
+        """The t2s config dict upstream's Text2SemanticDecoder reads."""
+        return {"model": {"vocab_size": self.semantic, "phoneme_vocab_size": self.phonemes,
+                          "embedding_dim": self.hidden, "hidden_dim": self.hidden, "head": self.heads,
+                          "linear_units": self.ffn, "n_layer": self.layers, "dropout": 0, "EOS": self.eos,
+                          "random_bert": 0}}
+
+
+@dataclass(frozen=True)
+class VitsArch:
+    """SynthesizerTrn v2 (configs/s2.json "model"; 25 Hz semantic ids, 32 kHz audio)."""
+
+    inter_channels: int = 192
+    hidden_channels: int = 192
+    filter_channels: int = 768
+    n_heads: int = 2
+    n_layers: int = 6
+    kernel_size: int = 3
+    upsample_rates: tuple[int, ...] = (10, 8, 2, 2, 2)
+    upsample_initial_channel: int = 512
+    upsample_kernel_sizes: tuple[int, ...] = (16, 16, 8, 2, 2)
+    resblock_kernel_sizes: tuple[int, ...] = (3, 7, 11)
+    gin_channels: int = 512
+    spec_channels: int = 1025  # filter_length 2048 // 2 + 1
+    codebook: int = 1024  # semantic ids the quantizer decodes
+
+    @property
+    def hop(self) -> int:
+        """Audio samples per 50 Hz frame (each semantic id makes two)."""
+        hop = 1
+        for r in self.upsample_rates:
+            hop *= r
+        return hop
+
+    def kwargs(self) -> dict:
+        """SynthesizerTrn's constructor arguments (upstream: **hps.model plus spec_channels, segment_size)."""
+        return dict(spec_channels=self.spec_channels, segment_size=20480 // self.hop,
+                    inter_channels=self.inter_channels, hidden_channels=self.hidden_channels,
+                    filter_channels=self.filter_channels, n_heads=self.n_heads, n_layers=self.n_layers,
+                    kernel_size=self.kernel_size, p_dropout=0.1, resblock="1",
+                    resblock_kernel_sizes=list(self.resblock_kernel_sizes),
+                    resblock_dilation_sizes=[[1, 3, 5]] * len(self.resblock_kernel_sizes),
+                    upsample_rates=list(self.upsample_rates), upsample_initial_channel=self.upsample_initial_channel,
+                    upsample_kernel_sizes=list(self.upsample_kernel_sizes), n_layers_q=3, use_spectral_norm=False,
+                    gin_channels=self.gin_channels, semantic_frame_rate="25hz", freeze_quantizer=True,
+                    version="v2", n_speakers=300)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """infer_panel_naive's rules and the web UI's defaults (inference_webui.get_tts_wav)."""
+
+    top_k: int = 15  # configs: inference.top_k
+    top_p: float = 1.0
+    temperature: float = 1.0
+    repetition_penalty: float = 1.35  # over every earlier id, the prompt's included
+    min_steps: int = 11  # EOS is masked while idx < 11
+    max_steps: int = 1500  # the loop's cap (idx == 1499 stops)
+    noise_scale: float = 0.5  # SynthesizerTrn.decode's noise_scale
+    sample_rate: int = 32_000  # Hz
+    semantic_rate: int = 25  # ids per second of audio
+
+
+FP32 = Tolerance(atol=1e-4, rtol=1e-3)
+# Budgets per precision against fp32 PyTorch (`tokens`: the teacher-forced share of next-id choices).
+# fp32 is exact parity; the reduced precisions are provisional until scripts/parity_stability.py has run
+# at 1 and 2 threads on this family (its note in docs/BENCHMARKS.md says which were measured).
+BUDGETS = {
+    "fp32": Budget(rel_error=1e-4, top1=1.0, tokens=1.0),
+}
+
+
+@dataclass(frozen=True)
+class GptSovitsRecipe(RecipeBase):
+    """A GPT-SoVITS size: four graphs (embed_text, embed_audio, t2s, vits)."""
+
+    name: str
+    t2s: T2SArch = T2SArch()
+    vits: VitsArch = VitsArch()
+    sampling: Sampling = Sampling()
+    max_prompt: int = 512  # positions of the t2s prefill: reference and text phonemes plus the prompt ids
+    tolerance: Tolerance = FP32
+    budgets: dict = field(default_factory=lambda: dict(BUDGETS))
+    description: str = ""
+    family: str = field(default="gpt_sovits", init=False)
+
+    @property
+    def limits(self) -> Limits:
+        s = self.sampling
+        return Limits(max_tokens=s.max_steps, default_tokens=s.max_steps, max_text_chars=4096,
+                      sample_rate=s.sample_rate)
+
+    @property
+    def kv_capacity(self) -> int:
+        """A static cache holds the longest prefill plus the most generated ids."""
+        return self.max_prompt + self.sampling.max_steps + 36  # a multiple of CAPACITY_STEP (64)
+
+    def kinds(self) -> tuple:
+        """embed_text, embed_audio, t2s, vits (kinds.py)."""
+        from .kinds import KINDS
+
+        return tuple(kind(self) for kind in KINDS)
+
+
+GPT_SOVITS_TINY = GptSovitsRecipe(
+    "gpt-sovits-tiny",
+    t2s=T2SArch(layers=2, hidden=64, heads=4, ffn=256),
+    # hidden_channels 192 and gin_channels 512 are fixed by upstream's MRTE (built with its defaults)
+    vits=VitsArch(inter_channels=32, filter_channels=96, n_layers=2, upsample_initial_channel=64,
+                  resblock_kernel_sizes=(3,)),
+    description="GPT-SoVITS v2's vocabularies, rates and audio geometry at a tiny width: for fast tests only.",
+)
+GPT_SOVITS_V2 = GptSovitsRecipe(
+    "gpt-sovits-v2",
+    description="GPT-SoVITS v2: t2s (s1longer-v2.yaml, 24 x 512) and SynthesizerTrn v2 (s2.json, 32 kHz).",
+)
+RECIPES = (GPT_SOVITS_TINY, GPT_SOVITS_V2)

@@ -167,3 +167,34 @@ def toy_copy(toy_artifact, tmp_path):
 def toy_quantize(toy_artifact, tmp_path_factory):
     """toy_quantize(precision) -> the toy artifact at that precision (made once per test session)."""
     return _quantizer(toy_artifact, tmp_path_factory, "toy-quantized")
+
+
+GPT_SOVITS_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "third_party" / "GPT-SoVITS"
+
+
+@pytest.fixture(scope="session")
+def gpt_sovits_home():
+    """GPT_SOVITS_HOME for the session: the user's, else ../shared's unchanged upstream subset; skips without one."""
+    import os
+
+    home = os.environ.get("GPT_SOVITS_HOME") or (str(GPT_SOVITS_SHARED) if GPT_SOVITS_SHARED.is_dir() else None)
+    if not home:
+        pytest.skip(f"NOT CHECKED: GPT-SoVITS family (no GPT_SOVITS_HOME and no {GPT_SOVITS_SHARED})")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GPT_SOVITS_HOME", home)
+        yield Path(home)
+
+
+@pytest.fixture(scope="session")
+def gpt_sovits_artifact(gpt_sovits_home, tmp_path_factory):
+    """A gpt-sovits-tiny artifact exported from seeded random weights (seed 0)."""
+    return _export(tmp_path_factory, "gpt-sovits-tiny", "gpt-sovits-tiny")
+
+
+@pytest.fixture(scope="session")
+def gpt_sovits_reference(gpt_sovits_home):
+    """The gpt-sovits-tiny reference (upstream's t2s and SoVITS models) with the same seed as gpt_sovits_artifact."""
+    from ttsx.recipes import get_family, get_recipe
+    from ttsx.recipes.source import ModelSource
+
+    return get_family("gpt_sovits").load_reference(get_recipe("gpt-sovits-tiny"), ModelSource("random", seed=0))

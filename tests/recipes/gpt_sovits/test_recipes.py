@@ -1,0 +1,96 @@
+"""gpt-sovits-tiny: the checkout is found or named, a checkpoint pair loads, text and voices are checked."""
+import numpy as np
+import pytest
+import torch
+
+import ttsx
+from ttsx.base.errors import SourceError, TtsxError
+from ttsx.recipes import get_family, get_recipe
+from ttsx.recipes.source import ModelSource
+
+RECIPE = "gpt-sovits-tiny"
+
+
+def test_a_missing_checkout_says_how_to_point_at_one(monkeypatch, tmp_path):
+    from ttsx.recipes.families.gpt_sovits.reference import upstream_home
+
+    monkeypatch.delenv("GPT_SOVITS_HOME", raising=False)
+    with pytest.raises(SourceError, match="GPT_SOVITS_HOME is not set.*clone https://github.com/RVC-Boss/GPT-SoVITS"):
+        upstream_home()
+    monkeypatch.setenv("GPT_SOVITS_HOME", str(tmp_path))
+    with pytest.raises(SourceError, match="holds no GPT-SoVITS checkout"):
+        upstream_home()
+
+
+def test_every_t2s_layer_is_drawn_apart_and_nothing_left_zero(gpt_sovits_reference):
+    """Upstream deep-copies one layer and zero-inits its flows' last convs and the codebook: all redrawn."""
+    layers = gpt_sovits_reference.t2s.h.layers
+    assert not torch.equal(layers[0].linear1.weight, layers[1].linear1.weight)
+    blocks = gpt_sovits_reference.t2s.t2s_transformer.blocks  # upstream's TorchScript blocks read the same tensors
+    assert blocks[1].qkv_w.data_ptr() == layers[1].self_attn.in_proj_weight.data_ptr()
+    vits = gpt_sovits_reference.vits
+    zero = [n for n, p in vits.named_parameters() if p.numel() > 1 and not p.any()]
+    assert zero == [] and vits.quantizer.vq.layers[0]._codebook.embed.any()
+
+
+def _save_pair(reference, folder):
+    """The pair users share: the GPT's .ckpt ({'weight': {'model.*'}, 'config'}) and SoVITS's .pth (fp16, no enc_q)."""
+    folder.mkdir()
+    torch.save({"weight": {f"model.{k}": v for k, v in reference.t2s.state_dict().items()}, "config": {}, "info": "t"},
+               folder / "gpt.ckpt")
+    torch.save({"weight": {k: v for k, v in reference.vits.state_dict().items() if "enc_q" not in k},
+                "config": {"model": {}}, "info": "s"}, folder / "sovits.pth")
+
+
+def test_a_checkpoint_pair_loads_into_upstream_models(gpt_sovits_reference, tmp_path):
+    family, recipe = get_family("gpt_sovits"), get_recipe(RECIPE)
+    _save_pair(gpt_sovits_reference, tmp_path / "pair")
+    loaded = family.load_reference(recipe, ModelSource("checkpoint", location=str(tmp_path / "pair")))
+    ours = {k: v for k, v in loaded.vits.state_dict().items() if "enc_q" not in k}
+    theirs = {k: v for k, v in gpt_sovits_reference.vits.state_dict().items() if "enc_q" not in k}
+    assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
+    t2s = gpt_sovits_reference.t2s.state_dict()
+    assert all(torch.equal(v, t2s[k]) for k, v in loaded.t2s.state_dict().items())
+    with pytest.raises(SourceError, match="does not match this recipe's sizes"):
+        family.load_reference(get_recipe("gpt-sovits-v2"), ModelSource("checkpoint", location=str(tmp_path / "pair")))
+    (tmp_path / "pair" / "other.ckpt").write_bytes(b"")
+    with pytest.raises(SourceError, match="exactly one GPT checkpoint"):
+        family.load_reference(recipe, ModelSource("checkpoint", location=str(tmp_path / "pair")))
+
+
+def test_text_is_phoneme_symbols_without_the_front_end(gpt_sovits_artifact):
+    with ttsx.load(gpt_sovits_artifact) as pipeline:
+        with pytest.raises(TtsxError, match="not GPT-SoVITS phoneme symbols.*HH AH0 L OW1"):
+            pipeline("Hello.")
+        assert pipeline.phonemizer.encode("HH AH0 L OW1 .") == [pipeline.phonemizer.ids[s] for s in
+                                                                 ("HH", "AH0", "L", "OW1", ".")]
+        long = " ".join(["HH AH0 L OW1 ."] * 200)
+        pieces = pipeline.split(long)
+        assert len(pieces) > 1 and all(len(p.split()) <= 300 and p.endswith(".") for p in pieces)
+        assert " ".join(pieces) == long
+
+
+def test_bad_voice_files_name_the_problem(gpt_sovits_artifact, tmp_path):
+    with ttsx.load(gpt_sovits_artifact) as pipeline:
+        np.savez(tmp_path / "a.npz", prompt_ids=np.array([1, 2]))
+        with pytest.raises(TtsxError, match="lacks prompt_phonemes, refer"):
+            pipeline("HH AH0 L OW1 .", voice=tmp_path / "a.npz")
+        np.savez(tmp_path / "b.npz", prompt_ids=np.array([5000]), prompt_phonemes=np.array([3]),
+                 refer=np.zeros((1025, 20), np.float32))
+        with pytest.raises(TtsxError, match=r"prompt_ids must be integers in \[0, 1024\)"):
+            pipeline("HH AH0 L OW1 .", voice=tmp_path / "b.npz")
+        np.savez(tmp_path / "c.npz", prompt_ids=np.array([5]), prompt_phonemes=np.array([3]),
+                 refer=np.zeros((80, 20), np.float32))
+        with pytest.raises(TtsxError, match=r"refer must be finite float32 \[1025, F\]"):
+            pipeline("HH AH0 L OW1 .", voice=tmp_path / "c.npz")
+        with pytest.raises(TtsxError, match="unknown voice 'nobody'.*seed-0, seed-1"):
+            pipeline("HH AH0 L OW1 .", voice="nobody")
+
+
+def test_a_text_longer_than_the_prefill_is_refused_with_the_fix(gpt_sovits_artifact, tmp_path):
+    with ttsx.load(gpt_sovits_artifact) as pipeline:
+        voice = pipeline.load_voice("seed-0")
+        np.savez(tmp_path / "long.npz", prompt_ids=np.arange(400) % 1024, prompt_phonemes=voice.prompt_phonemes,
+                 refer=voice.refer)
+        with pytest.raises(TtsxError, match="t2s positions; at most 512: use a shorter text piece"):
+            pipeline(" ".join(["HH AH0 L OW1 ."] * 30), voice=tmp_path / "long.npz")

@@ -30,6 +30,18 @@ CALIBRATION_PROMPTS = (  # plain sentences of several languages, lengths and pun
     "In the beginning the universe was created. This has made a lot of people very angry.",
 )
 AGREEMENT_PROMPTS = ("Good evening, and welcome to the late news.", "Can you hear the music?")
+BENCH_PROMPTS = (  # different lengths, so a batch's rows have different prompt lengths (`ttsx bench`)
+    "The quick brown fox jumps over the lazy dog, then rests in the shade of an old oak tree.",
+    "Good morning.",
+    "Please remember to bring the blue folder, two pencils and your notes to Thursday's meeting.",
+    "It rained all night; by dawn the river had risen over the lower road.",
+)
+HELD_OUT_PROMPTS = (  # neither calibration nor agreement prompts: scripts/parity_stability.py draws pairs of them
+    "The train to the coast leaves at seven.", "Please close the window before the storm.",
+    "Nobody expected the results to be so clear.", "We will meet again under the old bridge.",
+    "How many apples did you buy at the market?", "Her voice was calm, and the room fell silent.",
+    "Turn left at the second light, then keep going.", "It rained for three days without a break.",
+)
 
 
 @dataclass(frozen=True)
@@ -139,6 +151,14 @@ class Family(ABC):
     def agreement_prompts(self) -> tuple[str, ...]:
         """Texts of the end-to-end agreement runs; held out from the calibration prompts."""
         return AGREEMENT_PROMPTS
+
+    def bench_prompts(self) -> tuple[str, ...]:
+        """The texts `ttsx bench` cycles through (of different lengths)."""
+        return BENCH_PROMPTS
+
+    def held_out_prompts(self) -> tuple[str, ...]:
+        """Texts in neither of the above, for checking that a budget's verdict holds on other prompts."""
+        return HELD_OUT_PROMPTS
 
     # -- run ----------------------------------------------------------------------------------
     @abstractmethod

@@ -16,18 +16,10 @@ import time
 
 import numpy as np
 
-POOL = (  # held out from the calibration prompts and from the families' agreement prompts
-    "The train to the coast leaves at seven.", "Please close the window before the storm.",
-    "Nobody expected the results to be so clear.", "We will meet again under the old bridge.",
-    "How many apples did you buy at the market?", "Her voice was calm, and the room fell silent.",
-    "Turn left at the second light, then keep going.", "It rained for three days without a break.",
-)
-
-
-def prompts_for(seed: int) -> tuple[str, str]:
-    """Two distinct texts of the pool, drawn by `seed`."""
-    first, second = np.random.default_rng(seed).choice(len(POOL), 2, replace=False)
-    return POOL[first], POOL[second]
+def prompts_for(seed: int, pool: tuple[str, ...]) -> tuple[str, str]:
+    """Two distinct texts of the family's held-out pool (Family.held_out_prompts), drawn by `seed`."""
+    first, second = np.random.default_rng(seed).choice(len(pool), 2, replace=False)
+    return pool[first], pool[second]
 
 
 def main() -> None:
@@ -44,6 +36,7 @@ def main() -> None:
     from ttsx.checks.parity import failures, run_parity
     from ttsx.runtimes.reference import reference_model
     from ttsx.base.progress import third_party_quiet
+    from ttsx.recipes import get_family
 
     info = machine()
     print(f"machine: {info['processor']}, {info['cpus']} CPUs, flags {' '.join(info['flags'])}")
@@ -70,7 +63,8 @@ def main() -> None:
         model = reference_model(artifact)
         for seed in args.seeds:
             with third_party_quiet():
-                stages = greedy_agreement(artifact, model, "onnxruntime", prompts=prompts_for(seed),
+                stages = greedy_agreement(artifact, model, "onnxruntime",
+                                          prompts=prompts_for(seed, get_family(artifact.recipe.family).held_out_prompts()),
                                           threads=args.threads[-1])
             for a in stages:
                 lines.append((artifact.root.name, f"{args.threads[-1]} thr, prompt seed {seed}",

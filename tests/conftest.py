@@ -198,3 +198,9 @@ def gpt_sovits_reference(gpt_sovits_home):
     from ttsx.recipes.source import ModelSource
 
     return get_family("gpt_sovits").load_reference(get_recipe("gpt-sovits-tiny"), ModelSource("random", seed=0))
+
+
+@pytest.fixture(scope="session")
+def gpt_sovits_tensorrt_artifact(gpt_sovits_home, tmp_path_factory):
+    """gpt-sovits-tiny exported with TensorRT's cache flavour (seed 0)."""
+    return _export(tmp_path_factory, "gpt-sovits-tiny", "gpt-sovits-tiny-tensorrt", kv_cache="tensorrt")

@@ -39,14 +39,9 @@ from ttsx.base.progress import Progress, silent
 from ttsx.artifact.manifest import Artifact, load_artifact
 from ttsx.base.progress import counter, quiet_third_party
 from ttsx.recipes import get_family
+from ttsx.recipes.family import BENCH_PROMPTS
 from ttsx.runtimes.session import SessionWrapper, StageSession
 
-BENCH_PROMPTS = (  # different lengths, so a batch's rows have different prompt lengths
-    "The quick brown fox jumps over the lazy dog, then rests in the shade of an old oak tree.",
-    "Good morning.",
-    "Please remember to bring the blue folder, two pencils and your notes to Thursday's meeting.",
-    "It rained all night; by dawn the river had risen over the lower road.",
-)
 RSS_POLL_S = 0.01  # peak-RSS sampling period, seconds
 Run = Callable[[], tuple[dict, float, dict]]  # -> (seconds per stage, audio seconds, steps per stage)
 
@@ -59,9 +54,10 @@ class Workload:
     batches: tuple[int, ...] = (1,)  # sequences run together; every runtime runs each size
     repeats: int = 3  # timed runs after one warm-up run
 
-    def texts(self, batch: int) -> list[str]:
-        """The batch's prompts: BENCH_PROMPTS cycled."""
-        return [BENCH_PROMPTS[i % len(BENCH_PROMPTS)] for i in range(batch)]
+    def texts(self, batch: int, family=None) -> list[str]:
+        """The batch's prompts: the family's bench prompts (Family.bench_prompts; BENCH_PROMPTS) cycled."""
+        prompts = family.bench_prompts() if family is not None else BENCH_PROMPTS
+        return [prompts[i % len(prompts)] for i in range(batch)]
 
 
 @dataclass
@@ -240,7 +236,7 @@ def _ttsx(artifact: Artifact, backend: str, workload: Workload, batch: int) -> B
     from ttsx.runtimes.pipeline import SynthesisOptions
 
     options = SynthesisOptions(greedy=True, max_tokens=workload.tokens, stop_at_eos=False, batch_size=batch)
-    texts = workload.texts(batch)
+    texts = workload.texts(batch, get_family(artifact.recipe.family))
     pipelines, counted = [], {}
 
     def count(session: StageSession) -> StageSession:
@@ -319,7 +315,7 @@ def _eager(artifact: Artifact, workload: Workload, batch: int) -> BenchResult:
     from ttsx.runtimes.reference import reference_model
 
     family = get_family(artifact.recipe.family)
-    texts = workload.texts(batch)
+    texts = workload.texts(batch, family)
 
     def load() -> Run:
         return family.eager_baseline(reference_model(artifact), artifact, texts, workload.tokens)

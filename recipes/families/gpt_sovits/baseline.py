@@ -2,12 +2,14 @@
 
 As the web UI calls them (inference_webui.get_tts_wav): the voice's prompt phonemes before the text's,
 zero BERT features, the prompt ids, top_k 1 (greedy), then decode(ids, the text's phonemes, [refer]).
-EOS is masked for `tokens` steps so every run makes `tokens` ids (infer_panel's early-stop rule masks it
-only for 11; ttsx bench fixes the length).
+EOS is masked and infer_panel's own early stop (`early_stop_num`) ends it after `tokens` steps, keeping
+tokens - 1 ids as ttsx's cap does (ttsx bench fixes the length). Its tqdm bar and prints are silenced.
 """
 from __future__ import annotations
 
+import os
 import time
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 
 import numpy as np
 
@@ -39,9 +41,9 @@ def eager_infer(ref, artifact, texts: list[str], tokens: int):
             bert = torch.zeros(1, recipe.t2s.bert_dim, all_ids.shape[1])
             prompt = torch.from_numpy(voice.prompt_ids)[None]
             start = time.perf_counter()
-            with torch.no_grad(), _eos_masked(t2s, eos, tokens):
+            with torch.no_grad(), _eos_masked(t2s, eos, tokens), _silent():
                 y, idx = t2s.infer_panel(all_ids, torch.tensor([all_ids.shape[1]]), prompt, bert, top_k=1,
-                                         early_stop_num=tokens)
+                                         early_stop_num=tokens - 1)
             seconds["t2s"] += time.perf_counter() - start
             codes = y[:, -idx:].unsqueeze(0)
             start = time.perf_counter()
@@ -52,6 +54,13 @@ def eager_infer(ref, artifact, texts: list[str], tokens: int):
         return seconds, samples / recipe.limits.sample_rate, {"t2s": tokens}
 
     return run
+
+
+@contextmanager
+def _silent():
+    """Upstream's tqdm bar (stderr) and print (stdout), discarded."""
+    with open(os.devnull, "w") as sink, redirect_stdout(sink), redirect_stderr(sink):
+        yield
 
 
 class _eos_masked:

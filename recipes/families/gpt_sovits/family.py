@@ -48,6 +48,16 @@ class GptSovitsFamily(Family):
 
         return AGREEMENT
 
+    def bench_prompts(self) -> tuple[str, ...]:
+        from .phonemes import BENCH
+
+        return BENCH
+
+    def held_out_prompts(self) -> tuple[str, ...]:
+        from .phonemes import HELD_OUT
+
+        return HELD_OUT
+
     def open_pipeline(self, artifact, sessions: dict):
         """infer_panel_naive's loop over the t2s graph, then the VITS decode."""
         from .pipeline import GptSovitsPipeline

@@ -108,6 +108,10 @@ FP32 = Tolerance(atol=1e-4, rtol=1e-3)
 # at 1 and 2 threads on this family (its note in docs/BENCHMARKS.md says which were measured).
 BUDGETS = {
     "fp32": Budget(rel_error=1e-4, top1=1.0, tokens=1.0),
+    "fp16": Budget(rel_error=1e-2, top1=0.9, tokens=0.5),
+    "int8": Budget(rel_error=0.3, top1=0.5, tokens=0.3),
+    "int8-qdq": Budget(rel_error=0.3, top1=0.5, tokens=0.3),
+    "int4": Budget(rel_error=0.5, top1=0.5, tokens=0.3),
 }
 
 

@@ -10,15 +10,6 @@ from ttsx.checks.parity import run_parity
 GRAPHS = {"embed_text", "embed_audio", "t2s", "vits"}
 
 
-@pytest.fixture(scope="module")
-def tensorrt_flavour(gpt_sovits_home, tmp_path_factory):
-    from ttsx.exporter.export import ExportOptions, export_artifact
-    from ttsx.recipes.source import ModelSource
-
-    out = tmp_path_factory.mktemp("gsv") / "tensorrt"
-    return export_artifact(ExportOptions("gpt-sovits-tiny", ModelSource("random", seed=0), out, kv_cache="tensorrt"))
-
-
 @pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
 def test_every_graph_matches_upstream_and_moves_with_every_input(gpt_sovits_artifact, backend):
     rows = run_parity(gpt_sovits_artifact, backend)
@@ -31,7 +22,8 @@ def test_every_graph_matches_upstream_and_moves_with_every_input(gpt_sovits_arti
             ("embed_text", "bert_features changed"), ("embed_audio", "positions changed")} <= moved
 
 
-def test_the_tensorrt_flavour_is_ready_and_matches_upstream(tensorrt_flavour):
+def test_the_tensorrt_flavour_is_ready_and_matches_upstream(gpt_sovits_tensorrt_artifact):
+    tensorrt_flavour = gpt_sovits_tensorrt_artifact
     manifest = json.loads((tensorrt_flavour / "manifest.json").read_text())
     assert manifest["kv_cache"] == "tensorrt"
     assert {name: entry["tensorrt_problems"] for name, entry in manifest["graphs"].items()} == dict.fromkeys(GRAPHS, [])
@@ -42,7 +34,6 @@ def test_the_tensorrt_flavour_is_ready_and_matches_upstream(tensorrt_flavour):
 def test_a_causal_only_t2s_fails_the_prefill(gpt_sovits_artifact, gpt_sovits_reference, monkeypatch):
     """Without the prefix-LM mode (text attending causally, as a plain GPT would), the prefill must fail parity."""
     from ttsx.recipes import get_recipe
-    from ttsx.recipes.causal import lengths_feed  # noqa: F401  (the kind's feed is what parity feeds)
     from ttsx.recipes.kinds import Case
     from ttsx.runtimes import kv_attention
 

@@ -1,0 +1,25 @@
+"""`ttsx serve` on gpt-sovits-tiny: a preset voice by name, phoneme text, a streamed reply; never a path."""
+import numpy as np
+
+from .conftest import httpx, run_server
+
+TEXT = "HH AH0 L OW1 , W ER1 L D ."
+
+
+def test_serve_speaks_with_a_preset_and_refuses_paths_and_plain_text(gpt_sovits_artifact, tmp_path):
+    with run_server(tmp_path, f"gsv={gpt_sovits_artifact}") as server:
+        url = f"{server.url}/v1/audio/speech"
+        reply = httpx.post(url, timeout=120, json={"model": "gsv", "input": TEXT, "voice": "seed-1",
+                                                   "response_format": "pcm", "seed": 2})
+        other = httpx.post(url, timeout=120, json={"model": "gsv", "input": TEXT, "voice": "seed-0",
+                                                   "response_format": "pcm", "seed": 2})
+        path = httpx.post(url, timeout=60, json={"model": "gsv", "input": TEXT,
+                                                 "voice": str(gpt_sovits_artifact / "voices" / "seed-0.npz")})
+        plain = httpx.post(url, timeout=60, json={"model": "gsv", "input": "Hello.", "voice": "seed-0"})
+        alive = httpx.get(f"{server.url}/health", timeout=10)
+    assert reply.status_code == 200 and len(reply.content) > 0, reply.text[:300]
+    assert other.status_code == 200 and other.content != reply.content
+    assert path.status_code == 400 and "voice" in path.text, path.text
+    assert plain.status_code == 400 and "phoneme symbols" in plain.text, plain.text
+    assert alive.status_code == 200
+    assert np.frombuffer(reply.content, np.int16).size > 0

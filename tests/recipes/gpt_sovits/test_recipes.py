@@ -94,3 +94,33 @@ def test_a_text_longer_than_the_prefill_is_refused_with_the_fix(gpt_sovits_artif
                  refer=voice.refer)
         with pytest.raises(TtsxError, match="t2s positions; at most 512: use a shorter text piece"):
             pipeline(" ".join(["HH AH0 L OW1 ."] * 30), voice=tmp_path / "long.npz")
+
+
+def test_a_voice_from_a_clip_has_upstream_spectrogram(gpt_sovits_home, tmp_path, monkeypatch):
+    """write_voice's spectrogram equals upstream's spectrogram_torch (imported with a stand-in for the librosa
+    mel filters it imports and never uses for a linear spectrogram)."""
+    import sys
+    import types
+
+    from ttsx.recipes.families.gpt_sovits.reference import import_upstream
+    from ttsx.recipes.families.gpt_sovits.voices import load_voice, write_voice
+
+    import_upstream()
+    if "librosa" not in sys.modules:
+        try:
+            import librosa  # noqa: F401
+        except ImportError:
+            filters = types.ModuleType("librosa.filters")
+            filters.mel = None
+            monkeypatch.setitem(sys.modules, "librosa", types.ModuleType("librosa"))
+            monkeypatch.setitem(sys.modules, "librosa.filters", filters)
+    from module.mel_processing import spectrogram_torch
+
+    recipe = get_recipe(RECIPE)
+    clip = (0.9 * np.sin(np.arange(32000) * 0.05) + 0.3 * np.random.default_rng(0).standard_normal(32000)).astype(np.float32)
+    path = write_voice(tmp_path / "mine.npz", recipe, [1, 2, 3], [5, 6], clip, 32000)
+    scaled = torch.from_numpy(clip / min(2.0, float(np.abs(clip).max())) if np.abs(clip).max() > 1 else clip)[None]
+    theirs = spectrogram_torch(scaled, 2048, 32000, 640, 2048, center=False)[0].numpy()
+    np.testing.assert_allclose(load_voice(recipe, path).refer, theirs, rtol=1e-5, atol=1e-5)
+    with pytest.raises(TtsxError, match="resample it to 32000 Hz"):
+        write_voice(tmp_path / "x.npz", recipe, [1], [5], clip, 24000)

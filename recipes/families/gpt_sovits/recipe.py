@@ -103,15 +103,26 @@ class Sampling:
 
 
 FP32 = Tolerance(atol=1e-4, rtol=1e-3)
-# Budgets per precision against fp32 PyTorch (`tokens`: the teacher-forced share of next-id choices).
-# fp32 is exact parity; the reduced precisions are provisional until scripts/parity_stability.py has run
-# at 1 and 2 threads on this family (its note in docs/BENCHMARKS.md says which were measured).
+# Budgets per precision against fp32 PyTorch (`tokens`: the teacher-forced share of next-id choices), from
+# `python scripts/parity_stability.py ART --threads 1 2` (default prompts at both thread counts, then three
+# held-out prompt pairs; docs/BENCHMARKS.md "GPT-SoVITS"). gpt-sovits-v2 takes the bounds of the other
+# real-size GPTs (ChatTTS's); on random weights only fp16 meets them: the random t2s falls into loops over a
+# dozen near-tied ids (logit std 0.58, median top-2 gap 0.09) that the repetition penalty rotates, so int8's
+# error (t2s caches rel L2 0.10) flips a tie that then repeats every step (teacher-forced 0.13-0.41).
+# The bounds were not loosened to pass (they would judge nothing); a checkpoint's artifact is judged by them.
 BUDGETS = {
     "fp32": Budget(rel_error=1e-4, top1=1.0, tokens=1.0),
-    "fp16": Budget(rel_error=1e-2, top1=0.9, tokens=0.5),
-    "int8": Budget(rel_error=0.3, top1=0.5, tokens=0.3),
-    "int8-qdq": Budget(rel_error=0.3, top1=0.5, tokens=0.3),
-    "int4": Budget(rel_error=0.5, top1=0.5, tokens=0.3),
+    "fp16": Budget(rel_error=1e-2, top1=0.98, tokens=0.9),  # v2, random weights: worst 0.0020, 1.0, 0.984
+    "int8": Budget(rel_error=0.1, top1=0.9, tokens=0.7),  # v2: 0.104, 0.827, 0.125 (fails)
+    "int8-qdq": Budget(rel_error=0.3, top1=0.85, tokens=0.7),  # v2: 0.159, 0.75, 0.17 (fails; held-out pairs 0.33-0.52)
+    "int4": Budget(rel_error=0.3, top1=0.9, tokens=0.6),  # v2: 0.524, 0.673, 0.125 (fails)
+}
+TINY_BUDGETS = {  # gpt-sovits-tiny, worst of 1 and 2 threads and three held-out prompt pairs, with margin
+    "fp32": BUDGETS["fp32"],
+    "fp16": Budget(rel_error=5e-3, top1=0.98, tokens=0.9),  # measured 0.0023, 1.0, 1.0
+    "int8": Budget(rel_error=0.06, top1=0.85, tokens=0.75),  # measured 0.028, 0.942, 0.906
+    "int8-qdq": Budget(rel_error=0.12, top1=0.85, tokens=0.75),  # measured 0.066, 0.942, 0.938
+    "int4": Budget(rel_error=0.3, top1=0.7, tokens=0.55),  # measured 0.205, 0.827, 0.688
 }
 
 
@@ -153,6 +164,7 @@ GPT_SOVITS_TINY = GptSovitsRecipe(
     # hidden_channels 192 and gin_channels 512 are fixed by upstream's MRTE (built with its defaults)
     vits=VitsArch(inter_channels=32, filter_channels=96, n_layers=2, upsample_initial_channel=64,
                   resblock_kernel_sizes=(3,)),
+    budgets=TINY_BUDGETS,
     description="GPT-SoVITS v2's vocabularies, rates and audio geometry at a tiny width: for fast tests only.",
 )
 GPT_SOVITS_V2 = GptSovitsRecipe(

@@ -115,22 +115,58 @@ def _attend_capacity(q4, keys, values, write, prefix=None):
 
 def _prefix_within_call(out, q, k, v, cache_lengths, prefix_lengths, heads: int, kv_heads: int, d: int, cos, sin):
     """GroupQueryAttention's causal output [B,S,h*D] with each prefix position's replaced by its attention over
-    the call's own keys below the prefix (the call holds the whole prefix: the prefill)."""
+    the call's own keys below the prefix (the call holds the whole prefix: the prefill). The mask is computed
+    once per forward (_prefix_mask); the attention is one com.microsoft::MultiHeadAttention node per layer
+    (its additive bias), or written out where heads are grouped or rotated."""
     b, s = q.shape[:2]
+    in_prefix, bias = _prefix_mask(cache_lengths, prefix_lengths, s, q.dtype)
+    if heads == kv_heads and cos is None:
+        return torch.where(in_prefix, _MultiHeadAttention.apply(q, k, v, bias, heads), out)
     q4 = q.view(b, s, heads, d).transpose(1, 2)
     k4, v4 = (t.view(b, s, kv_heads, d).transpose(1, 2) for t in (k, v))
-    start = cache_lengths.to(torch.int64)
     if cos is not None:
-        q4, k4 = _rotate(q4, k4, cos, sin, start)
+        q4, k4 = _rotate(q4, k4, cos, sin, cache_lengths.to(torch.int64))
     if heads != kv_heads:
         k4, v4 = k4.repeat_interleave(heads // kv_heads, 1), v4.repeat_interleave(heads // kv_heads, 1)
-    positions = start[:, None] + torch.arange(s, device=q.device)[None, :]  # [B, S] absolute positions
-    limit = prefix_lengths.to(torch.int64)[:, None]
-    in_prefix = positions < limit  # [B, S]
-    mask = in_prefix[:, None, :] | ~in_prefix[:, :, None]  # keys in the prefix; other queries: anything (unused)
-    within = F.scaled_dot_product_attention(q4, k4, v4, attn_mask=mask.unsqueeze(1))
-    within = within.transpose(1, 2).reshape(b, s, heads * d)
-    return torch.where(in_prefix[:, :, None], within, out)
+    within = F.scaled_dot_product_attention(q4, k4, v4, attn_mask=bias)
+    return torch.where(in_prefix, within.transpose(1, 2).reshape(b, s, heads * d), out)
+
+
+class _MultiHeadAttention(torch.autograd.Function):
+    """q, k, v [B,S,h*D] and an additive bias [B,1,S,S] -> [B,S,h*D]. ONNX: com.microsoft::MultiHeadAttention."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, bias, heads: int):
+        b, s, width = q.shape
+        q4, k4, v4 = (t.view(b, s, heads, width // heads).transpose(1, 2) for t in (q, k, v))
+        out = F.scaled_dot_product_attention(q4, k4, v4, attn_mask=bias)
+        return out.transpose(1, 2).reshape(b, s, width)
+
+    @staticmethod
+    def symbolic(g, q, k, v, bias, heads):
+        none = g.op("prim::Constant").setType(torch._C.OptionalType.ofTensor())
+        out = g.op("com.microsoft::MultiHeadAttention", q, k, v, none, none, bias, num_heads_i=heads)
+        out.setType(q.type())
+        return out
+
+
+_PREFIX_MEMO: list = []  # (cache_lengths, prefix_lengths, positions, dtype, result) of the last call: one per forward
+
+
+def _prefix_mask(cache_lengths, prefix_lengths, s: int, dtype):
+    """(in_prefix [B,S,1] bool, additive bias [B,1,S,S]: 0 for a key below the prefix, -inf above; 0 for every key
+    of a query past the prefix, whose row is not used). Every layer of one forward gets the same tensors, so a
+    trace computes them once."""
+    if _PREFIX_MEMO and _PREFIX_MEMO[0][0] is cache_lengths and _PREFIX_MEMO[0][1] is prefix_lengths \
+            and _PREFIX_MEMO[0][2] == s and _PREFIX_MEMO[0][3] == dtype:
+        return _PREFIX_MEMO[0][4]
+    positions = cache_lengths.to(torch.int64)[:, None] + torch.arange(s, device=cache_lengths.device)[None, :]
+    in_prefix = positions < prefix_lengths.to(torch.int64)[:, None]  # [B, S]
+    visible = in_prefix[:, None, :] | ~in_prefix[:, :, None]  # [B, S, S]: query row, key column
+    bias = torch.zeros(visible.shape, dtype=dtype, device=visible.device).masked_fill(~visible, float("-inf"))
+    result = in_prefix[:, :, None], bias[:, None]
+    _PREFIX_MEMO[:] = [(cache_lengths, prefix_lengths, s, dtype, result)]
+    return result
 
 
 def _eager(q, k, v, past_key, past_value, cache_lengths, lengths, heads: int, kv_heads: int, cos=None, sin=None,

@@ -1,11 +1,11 @@
 """One t2s decode step at batch 1: ttsx's graphs against upstream's eager loop and genie-tts's step graph, in one run.
 
-    python scripts/gpt_sovits/decode_step.py ART [ART ...] [--pasts 100 300 600] [--threads 2] [--steps 30]
+    python scripts/gpt_sovits/decode_step.py ART [ART ...] [--pasts 100 300 600] [--threads 2] [--steps 30] [--rounds 5]
         [--genie-python VENV/bin/python --genie-dir CONVERTED]
 
 GPT_SOVITS_HOME must name the checkout (upstream's eager rows use the artifact's reference, rebuilt from its
-recorded seed or checkpoint). Rows, median ms per step over interleaved calls, each at a fixed past (text +
-audio positions already cached; 40 of them text):
+recorded seed or checkpoint). Rows, ms per step at a fixed past (text + audio positions already cached; 40 of
+them text): per round the median of `steps` calls of each runtime in turn, and the median of the rounds:
   ttsx <precision> graph    the t2s graph's step alone (CausalRunner.step on the in-place cache)
   ttsx <precision> token    what the pipeline does per token: embed_audio, the step, upstream's sampling rules
   upstream eager token      infer_panel_naive's loop body: T2STransformer.decode_next_token (its caches grow by
@@ -61,42 +61,50 @@ def genie_rows(model_dir: str, pasts: list[int], threads: int, steps: int) -> di
     return out
 
 
-def ttsx_rows(path: str, pasts: list[int], threads: int, steps: int) -> tuple[str, dict, dict]:
+def ttsx_probes(paths: list[str], threads: int):
+    """prepare(past) -> {row name: step function at that past}, over one open session per artifact."""
     from ttsx.artifact.manifest import load_artifact
     from ttsx.recipes.families.gpt_sovits.pipeline import GptSovitsOptions, choose, exponential
     from ttsx.runtimes.causal import CausalRunner
     from ttsx.runtimes.factory import open_session
     from ttsx.runtimes.sampling import RowRandom
 
-    artifact = load_artifact(path)
-    t2s = open_session(artifact, "t2s", threads=threads)
-    embed = open_session(artifact, "embed_audio", threads=threads)
-    runner, rng = CausalRunner(t2s), np.random.default_rng(0)
-    hidden = artifact.recipe.t2s.hidden
-    graph, token = {}, {}
-    options, noise = GptSovitsOptions(), RowRandom([(0,)])
-    for past in pasts:
-        runner.start({"inputs_embeds": rng.standard_normal((1, past, hidden), np.float32),
-                      "text_lengths": np.array([TEXT], np.int32)}, [past], 1)
-        step = {"inputs_embeds": rng.standard_normal((1, 1, hidden), np.float32), "text_lengths": np.array([TEXT], np.int32)}
-        history = [rng.integers(0, 1024, past - TEXT)]
+    opened = []
+    for path in paths:
+        artifact = load_artifact(path)
+        opened.append((artifact, CausalRunner(open_session(artifact, "t2s", threads=threads)),
+                       open_session(artifact, "embed_audio", threads=threads)))
+    rng, options, noise = np.random.default_rng(0), GptSovitsOptions(), RowRandom([(0,)])
+    text = np.array([TEXT], np.int32)
 
-        def graph_step():
-            runner.cache_lengths = np.array([past], np.int32)
-            runner.step(step)
+    def prepare(past: int) -> dict:
+        probes = {}
+        for artifact, runner, embed in opened:
+            runner.close()
+            hidden = artifact.recipe.t2s.hidden
+            runner.start({"inputs_embeds": rng.standard_normal((1, past, hidden), np.float32), "text_lengths": text},
+                         [past], 1)
+            step = {"inputs_embeds": rng.standard_normal((1, 1, hidden), np.float32), "text_lengths": text}
+            history = [rng.integers(0, 1024, past - TEXT)]
 
-        def token_step():
-            runner.cache_lengths = np.array([past], np.int32)
-            embeds = embed.run({"semantic_ids": np.array([[7]]), "positions": np.array([[past - TEXT]])})["embeds"]
-            logits = runner.step({"inputs_embeds": embeds, "text_lengths": step["text_lengths"]})["logits"]
-            choose(logits, history, options, exponential(noise, logits.shape), 1024)
+            def graph_step(runner=runner, step=step):
+                runner.cache_lengths = np.array([past], np.int32)
+                runner.step(step)
 
-        graph[past], token[past] = median_ms(graph_step, steps), median_ms(token_step, steps)
-        runner.close()
-    return artifact.precision, graph, token
+            def token_step(runner=runner, embed=embed, history=history):
+                runner.cache_lengths = np.array([past], np.int32)
+                embeds = embed.run({"semantic_ids": np.array([[7]]), "positions": np.array([[past - TEXT]])})["embeds"]
+                logits = runner.step({"inputs_embeds": embeds, "text_lengths": text})["logits"]
+                choose(logits, history, options, exponential(noise, logits.shape), 1024)
+
+            probes[f"ttsx {artifact.precision} graph"], probes[f"ttsx {artifact.precision} token"] = graph_step, token_step
+        return probes
+
+    return prepare
 
 
-def upstream_rows(path: str, pasts: list[int], threads: int, steps: int) -> dict:
+def upstream_probe(path: str, threads: int):
+    """prepare(past) -> infer_panel_naive's loop body at that past (its caches at that length)."""
     import torch
 
     from ttsx.artifact.manifest import load_artifact
@@ -106,9 +114,10 @@ def upstream_rows(path: str, pasts: list[int], threads: int, steps: int) -> dict
     reference = reference_model(load_artifact(path))
     from AR.models.utils import sample  # upstream's, from the checkout the reference was built from
 
-    t2s, rng, out = reference.t2s, torch.Generator().manual_seed(0), {}
+    t2s, rng = reference.t2s, torch.Generator().manual_seed(0)
     table = t2s.ar_audio_position
-    for past in pasts:
+
+    def prepare(past: int):
         keys = [torch.randn(1, past, t2s.model_dim, generator=rng) for _ in range(t2s.num_layers)]
         values = [torch.randn(1, past, t2s.model_dim, generator=rng) for _ in range(t2s.num_layers)]
         y = torch.randint(0, 1024, (1, past - TEXT), generator=rng)
@@ -122,8 +131,9 @@ def upstream_rows(path: str, pasts: list[int], threads: int, steps: int) -> dict
                 emb = t2s.ar_audio_embedding(samples[:, -1:])
                 return emb * table.x_scale + table.alpha * table.pe[:, past - TEXT].to(dtype=emb.dtype)
 
-        out[past] = median_ms(body, steps)
-    return out
+        return body
+
+    return prepare
 
 
 def main() -> None:
@@ -132,6 +142,7 @@ def main() -> None:
     parser.add_argument("--pasts", type=int, nargs="+", default=[100, 300, 600])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the table shows their median")
     parser.add_argument("--genie-python", help="the python of genie-tts's venv (its pinned onnxruntime)")
     parser.add_argument("--genie-dir", help="genie-tts's converted v2 model folder")
     parser.add_argument("--genie-only", action="store_true", help=argparse.SUPPRESS)  # inside genie's venv
@@ -146,18 +157,25 @@ def main() -> None:
 
     info = machine()
     print(f"machine: {info['processor']}, {info['cpus']} CPUs, flags {' '.join(info['flags'])}; {args.threads} threads; "
-          f"onnxruntime {onnxruntime.__version__}, torch {torch.__version__}; batch 1, median of {args.steps} steps")
-    rows = []
-    for path in args.artifacts:
-        precision, graph, token = ttsx_rows(path, args.pasts, args.threads, args.steps)
-        rows += [(f"ttsx {precision} graph", graph), (f"ttsx {precision} token", token)]
-    if args.artifacts:
-        rows.append(("upstream eager token", upstream_rows(args.artifacts[0], args.pasts, args.threads, args.steps)))
-    if args.genie_python:
-        cmd = [args.genie_python, __file__, "--genie-only", "--genie-dir", args.genie_dir, "--threads",
-               str(args.threads), "--steps", str(args.steps), "--pasts", *map(str, args.pasts)]
-        genie = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
-        rows.append((f"genie-tts step (onnxruntime {genie.pop('onnxruntime')})", {int(k): v for k, v in genie.items()}))
+          f"onnxruntime {onnxruntime.__version__}, torch {torch.__version__}; batch 1, median of {args.rounds} rounds "
+          f"of {args.steps} steps")
+    prepare_ttsx = ttsx_probes(args.artifacts, args.threads)
+    prepare_upstream = upstream_probe(args.artifacts[0], args.threads) if args.artifacts else None
+    results: dict[str, dict[int, list[float]]] = {}
+    for past in args.pasts:
+        probes = prepare_ttsx(past)
+        if prepare_upstream:
+            probes["upstream eager token"] = prepare_upstream(past)
+        for _ in range(args.rounds):  # rounds interleave the runtimes, so that drift hits every row alike
+            for name, fn in probes.items():
+                results.setdefault(name, {}).setdefault(past, []).append(median_ms(fn, args.steps))
+            if args.genie_python:
+                cmd = [args.genie_python, __file__, "--genie-only", "--genie-dir", args.genie_dir, "--threads",
+                       str(args.threads), "--steps", str(args.steps), "--pasts", str(past)]
+                genie = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+                name = f"genie-tts step (onnxruntime {genie.pop('onnxruntime')})"
+                results.setdefault(name, {}).setdefault(past, []).append(genie[str(past)])
+    rows = [(name, {p: float(np.median(v)) for p, v in by_past.items()}) for name, by_past in results.items()]
     print("| runtime | " + " | ".join(f"past {p} ms" for p in args.pasts) + " |")
     print("|---|" + "---:|" * len(args.pasts))
     for name, values in rows:

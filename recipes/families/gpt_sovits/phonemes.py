@@ -112,16 +112,30 @@ def split_phonemes(symbols: list[str], window: int) -> list[list[str]]:
 
 
 def _load_front_end():
-    """upstream's text.cleaner.clean_text from the checkout, or False (no checkout, no front end or its packages)."""
+    """upstream's clean_text from the checkout, or False (no checkout, no front end or its packages).
+
+    Checkouts import their text package as `text` (from GPT_SoVITS/, as the model code does) or, in newer
+    ones, as `GPT_SoVITS.text` (from the checkout's root); both are tried."""
+    import sys
+
     try:
         from .reference import import_upstream, upstream_home
 
-        if not (upstream_home() / "text" / "cleaner.py").is_file():
+        code = upstream_home()
+        if not (code / "text" / "cleaner.py").is_file():
             return False
         import_upstream()
-        from text.cleaner import clean_text
-    except Exception:  # no checkout, or its front end's packages (g2p_en, pypinyin, ...) are missing
+    except Exception:  # no checkout, or its model code can't be imported
         return False
-    return clean_text
-
-
+    try:
+        from text.cleaner import clean_text
+        return clean_text
+    except Exception:  # the other import style, or the front end's packages (g2p_en, pypinyin, ...) are missing
+        pass
+    try:
+        if str(code.parent) not in sys.path:
+            sys.path.insert(0, str(code.parent))
+        from GPT_SoVITS.text.cleaner import clean_text
+        return clean_text
+    except Exception:
+        return False

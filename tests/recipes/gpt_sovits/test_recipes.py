@@ -1,4 +1,6 @@
 """gpt-sovits-tiny: the checkout is found or named, a checkpoint pair loads, text and voices are checked."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -124,3 +126,39 @@ def test_a_voice_from_a_clip_has_upstream_spectrogram(gpt_sovits_home, tmp_path,
     np.testing.assert_allclose(load_voice(recipe, path).refer, theirs, rtol=1e-5, atol=1e-5)
     with pytest.raises(TtsxError, match="resample it to 32000 Hz"):
         write_voice(tmp_path / "x.npz", recipe, [1], [5], clip, 24000)
+
+
+STAND_IN_CLEANER = '''
+# A test stand-in for upstream's GPT_SoVITS/text/cleaner.py (its g2p is not in ../shared's subset): same
+# signature and return value, (phones, word2ph, normalized text), from a fixed table.
+def clean_text(text, language, version=None):
+    table = {"hello": ["HH", "AH0", "L", "OW1"], ".": ["."]}
+    phones = [p for word in text.lower().replace(".", " .").split() for p in table.get(word, ["UNK"])]
+    return phones, None, text
+'''
+
+
+def test_plain_text_goes_through_the_checkout_front_end(gpt_sovits_home, gpt_sovits_artifact, tmp_path):
+    """With a checkout whose GPT_SoVITS/text has cleaner.py, `ttsx synthesize A "Hello."` phonemizes through it
+    (a stand-in with upstream's signature here: ttsx's side of the wiring, not upstream's g2p)."""
+    import os
+    import subprocess
+    import sys
+
+    code = tmp_path / "checkout" / "GPT_SoVITS"
+    (code / "text").mkdir(parents=True)
+    shared = Path(gpt_sovits_home) / "GPT_SoVITS"
+    for name in ("AR", "module", "configs"):
+        (code / name).symlink_to(shared / name)
+    for name in ("__init__.py", "symbols.py", "symbols2.py"):
+        (code / "text" / name).symlink_to(shared / "text" / name)
+    (code / "text" / "cleaner.py").write_text(STAND_IN_CLEANER)
+    env = {**os.environ, "GPT_SOVITS_HOME": str(tmp_path / "checkout")}
+    probe = ("import ttsx; p = ttsx.load(%r); ids = p.phonemizer.encode('Hello.'); "
+             "print(ids == [p.phonemizer.ids[s] for s in ('HH', 'AH0', 'L', 'OW1', '.')])" % str(gpt_sovits_artifact))
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip().endswith("True"), out.stderr[-2000:]
+    wav = tmp_path / "x.wav"
+    run = subprocess.run([sys.executable, "-m", "ttsx", "synthesize", str(gpt_sovits_artifact), "Hello.", "-o", str(wav),
+                          "--seed", "0"], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and wav.stat().st_size > 44, run.stderr[-2000:]

@@ -21,23 +21,19 @@ import argparse
 import json
 import subprocess
 import sys
-import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/benchtools.py
+from benchtools import timed  # noqa: E402
 
 TEXT = 40  # text positions of every prefill (a short reference transcript and sentence)
 HIDDEN = 512
 
 
-def median_ms(fn, steps: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1e3)
-    return float(np.median(samples))
+def median_ms(fn, steps: int) -> float:
+    return timed(fn, steps, warmup=3)
 
 
 def genie_rows(model_dir: str, pasts: list[int], threads: int, steps: int) -> dict:

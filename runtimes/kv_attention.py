@@ -22,7 +22,8 @@ positions below prefix_lengths[b] attend every prefix position and nothing after
 later positions are causal as above (they see the whole prefix). A call must hold a row's whole prefix
 (the prefill, from an empty cache). GroupQueryAttention is causal only, so the onnxruntime flavour takes
 its output for positions past the prefix and, for prefix positions, attention over the call's own keys
-masked to the prefix (in a decode step one key: a few small nodes per layer).
+masked to the prefix: one com.microsoft::MultiHeadAttention node per layer, its additive mask computed
+once per forward (in a decode step one key). Prefix-LM with grouped or rotated heads is not supported.
 
 The calls a pipeline makes: a prefill from an empty cache (cache_lengths 0, S = max(lengths)) and
 steps of one token per row (S = 1). onnxruntime's GroupQueryAttention takes no other pattern with
@@ -68,8 +69,7 @@ def cache_attention(q, k, v, past_key, past_value, cache_lengths, lengths, heads
         out, present_key, present_value = _GroupQueryAttention.apply(q, k, v, past_key, past_value, cache_lengths,
                                                                      lengths, heads, kv_heads, cos, sin)
         if prefix_lengths is not None:
-            out = _prefix_within_call(out, q, k, v, cache_lengths, prefix_lengths, heads, kv_heads,
-                                      past_key.shape[-1], cos, sin)
+            out = _prefix_within_call(out, q, k, v, cache_lengths, prefix_lengths, heads, kv_heads, cos)
         return out, present_key, present_value
     if flavour == "tensorrt":
         b, s = q.shape[:2]
@@ -113,23 +113,14 @@ def _attend_capacity(q4, keys, values, write, prefix=None):
     return F.scaled_dot_product_attention(q4, keys, values, attn_mask=mask.unsqueeze(1))
 
 
-def _prefix_within_call(out, q, k, v, cache_lengths, prefix_lengths, heads: int, kv_heads: int, d: int, cos, sin):
+def _prefix_within_call(out, q, k, v, cache_lengths, prefix_lengths, heads: int, kv_heads: int, cos):
     """GroupQueryAttention's causal output [B,S,h*D] with each prefix position's replaced by its attention over
-    the call's own keys below the prefix (the call holds the whole prefix: the prefill). The mask is computed
-    once per forward (_prefix_mask); the attention is one com.microsoft::MultiHeadAttention node per layer
-    (its additive bias), or written out where heads are grouped or rotated."""
-    b, s = q.shape[:2]
-    in_prefix, bias = _prefix_mask(cache_lengths, prefix_lengths, s, q.dtype)
-    if heads == kv_heads and cos is None:
-        return torch.where(in_prefix, _MultiHeadAttention.apply(q, k, v, bias, heads), out)
-    q4 = q.view(b, s, heads, d).transpose(1, 2)
-    k4, v4 = (t.view(b, s, kv_heads, d).transpose(1, 2) for t in (k, v))
-    if cos is not None:
-        q4, k4 = _rotate(q4, k4, cos, sin, cache_lengths.to(torch.int64))
-    if heads != kv_heads:
-        k4, v4 = k4.repeat_interleave(heads // kv_heads, 1), v4.repeat_interleave(heads // kv_heads, 1)
-    within = F.scaled_dot_product_attention(q4, k4, v4, attn_mask=bias)
-    return torch.where(in_prefix, within.transpose(1, 2).reshape(b, s, heads * d), out)
+    the call's own keys below the prefix (the call holds the whole prefix: the prefill): one
+    com.microsoft::MultiHeadAttention node per layer, the mask computed once per forward (_prefix_mask)."""
+    if heads != kv_heads or cos is not None:
+        raise NotImplementedError("prefix-LM attention takes ungrouped heads without rotary tables")
+    in_prefix, bias = _prefix_mask(cache_lengths, prefix_lengths, q.shape[1], q.dtype)
+    return torch.where(in_prefix, _MultiHeadAttention.apply(q, k, v, bias, heads), out)
 
 
 class _MultiHeadAttention(torch.autograd.Function):

@@ -81,17 +81,18 @@ def ttsx_probes(paths: list[str], threads: int):
             runner.start({"inputs_embeds": rng.standard_normal((1, past, hidden), np.float32), "text_lengths": text},
                          [past], 1)
             step = {"inputs_embeds": rng.standard_normal((1, 1, hidden), np.float32), "text_lengths": text}
-            history = [rng.integers(0, 1024, past - TEXT)]
+            seen = np.zeros((1, artifact.recipe.t2s.semantic), bool)
+            seen[0, rng.integers(0, 1024, past - TEXT)] = True
 
             def graph_step(runner=runner, step=step):
                 runner.cache_lengths = np.array([past], np.int32)
                 runner.step(step)
 
-            def token_step(runner=runner, embed=embed, history=history):
+            def token_step(runner=runner, embed=embed, seen=seen):
                 runner.cache_lengths = np.array([past], np.int32)
                 embeds = embed.run({"semantic_ids": np.array([[7]]), "positions": np.array([[past - TEXT]])})["embeds"]
                 logits = runner.step({"inputs_embeds": embeds, "text_lengths": text})["logits"]
-                choose(logits, history, options, exponential(noise, logits.shape), 1024)
+                choose(logits, seen, options, exponential(noise, logits.shape), 1024)
 
             probes[f"ttsx {artifact.precision} graph"], probes[f"ttsx {artifact.precision} token"] = graph_step, token_step
         return probes

@@ -62,18 +62,16 @@ class GptSovitsOptions:
                    allow_eos=o.stop_at_eos, seed=o.seed, batch_size=o.batch_size or DEFAULT_BATCH)
 
 
-def choose(logits: np.ndarray, history: list[np.ndarray], options: GptSovitsOptions, noise: np.ndarray,
+def choose(logits: np.ndarray, seen: np.ndarray, options: GptSovitsOptions, noise: np.ndarray,
            eos: int | None, counted: np.ndarray | None = None) -> np.ndarray:
     """One id per row by `sample`'s rules; EOS where the penalized logits' argmax is EOS (eos: its column, or
-    None while it is masked). logits [B, V], noise [B, V] Exponential(1) draws; counted: rows still generating
-    (teacher-forced parity compares only theirs)."""
-    x = logits.astype(np.float32).copy()
-    for b, earlier in enumerate(history):
-        seen = np.unique(earlier[earlier < x.shape[1]])
-        if options.repetition_penalty != 1.0 and seen.size:
-            score = x[b, seen]
-            x[b, seen] = np.where(score < 0, score * np.float32(options.repetition_penalty),
-                                  score / np.float32(options.repetition_penalty))
+    None while it is masked). logits [B, V]; seen [B, >= V] bool: the ids earlier in the row (the prompt's
+    included; each penalized once, as upstream's gather/scatter does); noise [B, V] Exponential(1) draws;
+    counted: rows still generating (teacher-forced parity compares only theirs)."""
+    x = logits.astype(np.float32)
+    if options.repetition_penalty != 1.0:
+        p = np.float32(options.repetition_penalty)
+        x = np.where(seen[:, : x.shape[1]], np.where(x < 0, x * p, x / p), x)
     stop = np.argmax(x, -1) == eos if eos is not None else np.zeros(len(x), bool)
     if options.top_p is not None and options.top_p < 1.0:
         order = np.argsort(-x, axis=-1, kind="stable")
@@ -178,15 +176,15 @@ class GptSovitsPipeline(Pipeline):
                 embeds[b, n: n + len(prompt)] = audio
         logits = self.t2s.start({"inputs_embeds": embeds, "text_lengths": text_lengths}, lengths,
                                 options.max_tokens)["logits"]
-        history = [prompt.copy() for _ in range(batch)]
+        seen = np.zeros((batch, self.recipe.t2s.semantic), bool)  # ids earlier in each row, for the penalty
+        seen[:, prompt] = True
         generated: list[list[int]] = [[] for _ in range(batch)]
         kept: list[np.ndarray | None] = [None] * batch
         cap = options.max_tokens
         for idx in range(cap):
             masked = idx < self.recipe.sampling.min_steps or not options.allow_eos
             x = logits[:, :eos] if masked else logits
-            choice = choose(x, [np.concatenate([h, np.asarray(g, np.int64)]) for h, g in zip(history, generated)],
-                            options, exponential(rng, x.shape), None if masked else eos,
+            choice = choose(x, seen, options, exponential(rng, x.shape), None if masked else eos,
                             np.asarray([k is None for k in kept]))
             for b in range(batch):
                 if kept[b] is not None:
@@ -195,6 +193,7 @@ class GptSovitsPipeline(Pipeline):
                     kept[b] = np.asarray(generated[b], np.int64)
                     continue
                 generated[b].append(int(choice[b]))
+                seen[b, choice[b]] = True
                 if idx == cap - 1:  # upstream's y[:, -idx:] at the cap: the first id dropped (unless no prompt)
                     kept[b] = np.asarray(generated[b][1:] if len(prompt) else generated[b], np.int64)
             if all(k is not None for k in kept):

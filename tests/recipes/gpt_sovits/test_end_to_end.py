@@ -108,7 +108,7 @@ def test_sampling_rules_match_upstream_sample():
         history = [rng.integers(0, 1024, n) for n in (0, 1, 5, 30, 200, 7)]
         noise = rng.exponential(1.0, logits.shape).astype(np.float32)
         options = GptSovitsOptions(top_k=top_k, top_p=top_p, temperature=temperature)
-        ours = choose(logits, history, options, noise, eos=None)
+        ours = choose(logits, seen_of(history), options, noise, eos=None)
         for b in range(len(logits)):
             probs = utils.logits_to_probs(torch.from_numpy(logits[b: b + 1].copy()),
                                           torch.from_numpy(history[b][None]) if len(history[b]) else None,
@@ -121,6 +121,14 @@ def test_sampling_rules_match_upstream_sample():
     logits[:, 7], logits[:, 9] = 3.0, 2.5
     ones = np.ones_like(logits)
     greedy = GptSovitsOptions(top_k=1)
-    assert list(choose(logits, [np.array([7, 7, 7]), np.array([], np.int64)], greedy, ones, eos=None)) == [9, 7]
-    assert list(choose(logits, [np.array([7]), np.array([9])], replace(greedy, repetition_penalty=1.0), ones,
+    assert list(choose(logits, seen_of([np.array([7, 7, 7]), np.array([], np.int64)]), greedy, ones, eos=None)) == [9, 7]
+    assert list(choose(logits, seen_of([np.array([7]), np.array([9])]), replace(greedy, repetition_penalty=1.0), ones,
                        eos=None)) == [7, 7]
+
+
+def seen_of(history: list[np.ndarray]) -> np.ndarray:
+    """The pipeline's seen mask [rows, 1025] of each row's earlier ids."""
+    seen = np.zeros((len(history), 1025), bool)
+    for b, ids in enumerate(history):
+        seen[b, ids] = True
+    return seen

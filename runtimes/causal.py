@@ -1,7 +1,8 @@
 """Run an autoregressive graph over a fixed-capacity KV cache that the graph updates in place.
 
-    start(feed, lengths, room) -- caches of `capacity` positions per row, bound once to the session
-                                  (the graph's present outputs ARE these buffers) --> prefill
+    start(feed, lengths, room, bound) -- caches of `capacity` positions per row, bound once to the session
+                                  (the graph's present outputs ARE these buffers), with `bound` inputs
+                                  that hold for the whole generation (an encoder's keys and values) --> prefill
     step(feed)                 -- one token per row; only the step's small inputs cross each call
 
 The runner keeps each row's length (`cache_lengths`): rows of different prompt lengths share a
@@ -28,11 +29,17 @@ class CausalRunner:
         self.cache_lengths: np.ndarray | None = None  # int32 [B]: tokens in each row's cache
         self.capacity = 0
 
-    def start(self, feed: dict, lengths, room: int) -> dict[str, np.ndarray]:
-        """Prefill rows of `lengths` real tokens (feed right-padded), leaving room for `room` more per row."""
+    def start(self, feed: dict, lengths, room: int, bound: dict | None = None) -> dict[str, np.ndarray]:
+        """Prefill rows of `lengths` real tokens (feed right-padded), leaving room for `room` more per row.
+        `bound`: inputs the same for every step of this generation (values of this backend, or numpy), bound
+        with the caches and never fed again."""
         lengths = np.asarray(lengths, np.int32)
         self.capacity = self.spec.capacity_for(int(lengths.max()) + room)
-        self.session.attach(self.session.new_cache(len(lengths), self.capacity))
+        bound = dict(bound or {})
+        wrong = [n for n in bound if n not in self.spec.step_inputs or n in (self.spec.lengths.cached, self.spec.lengths.new)]
+        if wrong:
+            raise TtsxError(f"{self.spec.name}: {wrong} can't be bound for a generation (not a step input of the graph)")
+        self.session.attach({**self.session.new_cache(len(lengths), self.capacity), **bound})
         self.cache_lengths = np.zeros(len(lengths), np.int32)
         return self._run(feed, lengths)
 

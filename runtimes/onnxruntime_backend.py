@@ -71,11 +71,12 @@ class OnnxruntimeSession(StageSession):
         return caches
 
     def attach(self, caches: dict) -> None:
-        """Bind each cache OrtValue as its input and as its present output, once."""
+        """Bind each cache OrtValue as its input and as its present output, and any other attached input, once."""
         super().attach(caches)
         self._binding = self._session.io_binding()
+        for name, value in caches.items():
+            self._bind_input(self._binding, name, value)
         for pair in self.spec.cache:
-            self._binding.bind_ortvalue_input(pair.past, caches[pair.past])
             self._binding.bind_ortvalue_output(pair.present, caches[pair.past])
         self._host_arrays = {}
 

@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from ttsx.base.errors import TtsxError
+from ttsx.base.errors import OptionError, TtsxError
 from ttsx.base.progress import Progress, counter
 from ttsx.runtimes import forcing
 from ttsx.runtimes.sampling import RowRandom, check_sampling
@@ -37,6 +37,8 @@ class SynthesisOptions:
     max_tokens: int | None = None  # first-stage tokens per text piece, at most
     stop_at_eos: bool = True  # False: EOS is suppressed and every sequence runs to max_tokens (benchmarks)
     batch_size: int | None = None  # text pieces run together; None: the family default
+    instructions: str | None = None  # how to speak, in words (OpenAI's field): families whose voice is a
+    #                                  description read it (`Pipeline.reads_instructions`); others refuse it
 
     def __post_init__(self):
         check_sampling(self.temperature, self.top_k, self.top_p)
@@ -160,11 +162,15 @@ class Pipeline(ABC):
         speech.audio = [np.concatenate([a for a, o in zip(audio, owners) if o == t]) for t in range(len(texts))]
         return speech
 
+    reads_instructions = False  # whether SynthesisOptions.instructions (a description of the voice) is read
     options_type: type | None = None  # the family's own options: `from_synthesis(SynthesisOptions, default_tokens)`, `seed`, `batch_size`
 
     def options(self, options):
         """The family's options from None, SynthesisOptions or its own, checked against the recipe's limits."""
         limits = self.recipe.limits
+        if isinstance(options, SynthesisOptions) and options.instructions and not self.reads_instructions:
+            raise OptionError(f"{self.recipe.name} takes no instructions (its voices are presets: pass voice); omit "
+                              "them")
         if self.options_type is None:
             raise NotImplementedError(f"{type(self).__name__} sets no options_type (its options class)")
         if options is None or isinstance(options, SynthesisOptions):

@@ -8,7 +8,8 @@ back as numpy.
 A graph with an in-place KV cache gets its cache buffers once: `new_cache(batch, capacity)` makes
 them in the backend's memory, `attach` binds them (as the cache inputs and, the same buffers, as the
 present outputs) for every later run, so a step's feed holds only its small inputs, and only those
-are validated per step.
+are validated per step. Other inputs that hold for a whole generation (a decoder's cross-attention
+keys and values) may be attached with the caches: bound once, never fed again.
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ class StageSession(ABC):
         """Validate `feed`, run the graph; outputs in `host` (default: all) come back as numpy."""
         full = {**self.attached, **feed} if self.attached else feed
         if self._attached_checked:
-            validate_step(self.spec, feed, self._capacity)
+            validate_step(self.spec, feed, self._capacity, self.attached)
         else:
             validate_feed(self.spec, full, self.describe)
             if self.attached:
@@ -57,7 +58,8 @@ class StageSession(ABC):
         raise FeedError(f"{self.spec.name}: the {self.backend} backend keeps no in-place caches")
 
     def attach(self, caches: dict) -> None:
-        """Bind `caches` (from new_cache) as the cache inputs and present outputs of every later run."""
+        """Bind `caches` (from new_cache) as the cache inputs and present outputs of every later run; other
+        inputs among them are bound as inputs of every later run."""
         self.attached, self._attached_checked = dict(caches), False
 
     def detach(self) -> None:
@@ -129,10 +131,10 @@ def validate_feed(spec: GraphSpec, feed: dict, describe=describe_numpy, trusted=
         _check_lengths(spec, feed, describe, capacity)
 
 
-def validate_step(spec: GraphSpec, feed: dict, capacity: int) -> None:
+def validate_step(spec: GraphSpec, feed: dict, capacity: int, attached=()) -> None:
     """The per-step check on attached caches: the small numpy inputs' names, dtypes, ranks and id ranges,
-    and that the rows fit the cache (full validation ran when the caches were attached)."""
-    names = spec.step_inputs
+    and that the rows fit the cache (full validation ran when the caches, and any `attached` inputs, were bound)."""
+    names = [n for n in spec.step_inputs if n not in attached]
     if len(feed) != len(names) or any(n not in feed for n in names):
         raise FeedError(f"{spec.name}: a step takes exactly {names}; got {sorted(feed)}")
     for t in spec.inputs:
@@ -140,7 +142,8 @@ def validate_step(spec: GraphSpec, feed: dict, capacity: int) -> None:
         if value is None:
             continue
         if not isinstance(value, np.ndarray) or value.dtype != _DTYPES[t.dtype] or value.ndim != len(t.shape):
-            validate_feed(spec, feed, trusted=[p.past for p in spec.cache], capacity=capacity)  # names the problem
+            validate_feed(spec, {**{n: None for n in attached}, **feed}, trusted=[p.past for p in spec.cache] + list(attached),
+                          capacity=capacity)  # names the problem
         if t.bounds is not None and t.name not in (spec.lengths.cached, spec.lengths.new):
             _check_bounds(spec.name, t, value)
     _check_lengths(spec, feed, describe_numpy, capacity)

@@ -197,7 +197,7 @@ class TensorrtSession(StageSession):
     def _captured(self, feed: dict, profile: int) -> dict:
         """A decode step through this batch's CUDA graph (captured on its first step)."""
         batch = len(feed[self.spec.lengths.new])
-        caches = {p.past: self.attached[p.past] for p in self.spec.cache}
+        caches = dict(self.attached)  # the caches and any input bound for the generation: fixed addresses
         step = self._steps.get(batch)
         if step is None or not step.serves(caches):
             step = CapturedStep(self, feed, caches, profile)

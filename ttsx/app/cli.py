@@ -269,6 +269,8 @@ def _read_texts(text: str | None, batch_file: Path | None) -> list[str]:
 @click.option("--batch-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="UTF-8 file, one text per line: synthesized as one batch into OUTPUT-001.wav, ...")
 @click.option("--voice", default=None, help="Voice preset name from the artifact, or a path to a voice file.")
+@click.option("--instructions", default=None,
+              help="How to speak, in words (a description of the voice), for models that read one (Parler-TTS).")
 @click.option("--backend", type=click.Choice(BACKENDS), default="onnxruntime", show_default=True)
 @click.option("--engines", type=click.Path(path_type=Path), default=None, help=ENGINES_HELP)
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Seed for sampling (reproducible output).")
@@ -280,8 +282,8 @@ def _read_texts(text: str | None, batch_file: Path | None) -> list[str]:
               help="First-stage tokens per text piece; default "
                    "and limit: the recipe's.")
 @_friendly_errors
-def synthesize_command(artifact, text, output, batch_file, voice, backend, engines, seed, greedy, temperature, top_k,
-                       top_p, max_tokens) -> None:
+def synthesize_command(artifact, text, output, batch_file, voice, instructions, backend, engines, seed, greedy,
+                       temperature, top_k, top_p, max_tokens) -> None:
     """Synthesize TEXT (or --batch-file) with ARTIFACT into WAV at the model's sample rate."""
     texts = _read_texts(text, batch_file)
     import ttsx
@@ -292,7 +294,7 @@ def synthesize_command(artifact, text, output, batch_file, voice, backend, engin
         check_output(path, "-o")
 
     options = ttsx.SynthesisOptions(seed=seed, greedy=greedy, temperature=temperature, top_k=top_k, top_p=top_p,
-                                    max_tokens=max_tokens)
+                                    max_tokens=max_tokens, instructions=instructions)
     with ttsx.load(artifact, backend=backend, **_engine_options(backend, engines)) as pipeline:
         if pipeline.random_weights:
             _progress("random-weights artifact: the audio is noise, not speech")

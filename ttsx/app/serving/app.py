@@ -23,6 +23,7 @@ from .batcher import QueueFull
 from .metrics import Metrics
 
 MAX_INPUT_CHARS = 4096  # OpenAI's limit for `input`
+MAX_INSTRUCTIONS_CHARS = 4096  # OpenAI's limit for `instructions`
 MAX_BODY_BYTES = 64 * 1024
 FORMATS = {"wav": "audio/wav", "pcm": "audio/pcm"}  # pcm: 16-bit little-endian mono at the model's rate
 OPENAI_FIELDS = {"model", "input", "voice", "response_format", "speed", "stream_format", "instructions"}
@@ -92,13 +93,18 @@ def parse_speech_request(body: bytes, models: dict) -> SpeechRequest:
     if stream_format not in (None, "audio"):
         raise ApiError(400, f"stream_format {stream_format[:20]!r} is not supported; use 'audio' (chunked audio) "
                        "or omit it", "stream_format")
-    if _field(data, "instructions", str, default=""):
-        raise ApiError(400, "instructions are not supported by these models; omit the field", "instructions")
+    instructions = _field(data, "instructions", str, default=None) or None
+    if instructions is not None and not info.instructions:
+        raise ApiError(400, f"{model} takes no instructions (its voices are presets: use voice); omit the field",
+                       "instructions")
+    if instructions is not None and len(instructions) > MAX_INSTRUCTIONS_CHARS:
+        raise ApiError(400, f"instructions have {len(instructions)} characters; at most {MAX_INSTRUCTIONS_CHARS}",
+                       "instructions")
     values = {name: _field(data, name, kind, default=None) for name, kind in TTSX_FIELDS.items()}
     if values["max_tokens"] is not None and not 1 <= values["max_tokens"] <= info.max_tokens:
         raise ApiError(400, f"max_tokens must be in 1..{info.max_tokens} for {model}", "max_tokens")
     try:
-        options = SynthesisOptions(greedy=bool(values.pop("greedy")), **values)
+        options = SynthesisOptions(greedy=bool(values.pop("greedy")), instructions=instructions, **values)
     except TtsxError as exc:
         raise ApiError(400, str(exc), str(exc).split(" ", 1)[0]) from None
     return SpeechRequest(model, text, None if voice == "default" else voice, fmt, stream_format == "audio", options)

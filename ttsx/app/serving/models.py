@@ -24,6 +24,7 @@ class ModelInfo:
     sample_rate: int
     voices: tuple[str, ...]
     max_tokens: int
+    instructions: bool = False  # whether requests may carry instructions (a description of the voice)
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class Prepared:
 
 def model_info(name: str, pipeline: Pipeline) -> ModelInfo:
     return ModelInfo(name, pipeline.artifact.manifest["family"], pipeline.sample_rate, tuple(pipeline.voices),
-                     pipeline.recipe.limits.max_tokens)
+                     pipeline.recipe.limits.max_tokens, pipeline.reads_instructions)
 
 
 def prepare(pipeline: Pipeline, text: str, voice: str | None, options: SynthesisOptions) -> Prepared:

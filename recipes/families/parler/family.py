@@ -1,0 +1,45 @@
+"""ParlerFamily: what generic code asks of Parler-TTS beyond its graphs (those are kinds.py's GraphKinds)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ttsx.recipes.family import Family
+
+
+class ParlerFamily(Family):
+    """parler-tts's ParlerTTSForConditionalGeneration: T5-described voice, delayed 9-codebook decoder, DAC."""
+
+    name = "parler"
+
+    def load_reference(self, recipe, source):
+        """parler_tts's model (patched for transformers 5): seeded random weights or a save_pretrained snapshot."""
+        from .reference import load_reference
+
+        return load_reference(recipe, source)
+
+    def source_hint(self) -> str:
+        from .reference import HOW_TO_GET
+
+        return HOW_TO_GET
+
+    def write_assets(self, model, source, out_dir: Path) -> dict:
+        """The snapshot's T5 tokenizer (random weights read UTF-8 bytes) and the description presets."""
+        from .voices import write_tokenizer, write_voices
+
+        tokenizer = write_tokenizer(source, out_dir)
+        return {"tokenizer": tokenizer, "voices": write_voices(out_dir)}
+
+    def open_pipeline(self, artifact, sessions: dict):
+        """The encoder once per utterance, the decoder's prefill and steps with the delay pattern, then DAC."""
+        from .pipeline import ParlerPipeline
+
+        return ParlerPipeline(artifact, sessions)
+
+    def eager_baseline(self, model, artifact, texts: list[str], tokens: int):
+        """parler_tts's own generate (greedy, EOS suppressed, `tokens` steps), timed."""
+        from .baseline import eager_generate
+
+        return eager_generate(model, artifact, texts, tokens)
+
+
+FAMILY = ParlerFamily()

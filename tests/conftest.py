@@ -204,3 +204,106 @@ def gpt_sovits_reference(gpt_sovits_home):
 def gpt_sovits_tensorrt_artifact(gpt_sovits_home, tmp_path_factory):
     """gpt-sovits-tiny exported with TensorRT's cache flavour (seed 0)."""
     return _export(tmp_path_factory, "gpt-sovits-tiny", "gpt-sovits-tiny-tensorrt", kv_cache="tensorrt")
+
+
+def _parler():
+    """parler_tts importable (patched), else skip saying why."""
+    from ttsx.base.errors import SourceError
+    from ttsx.recipes.families.parler.reference import import_parler
+
+    try:
+        import_parler()
+    except SourceError as exc:
+        pytest.skip(f"NOT CHECKED: Parler-TTS family ({exc})")
+
+
+@pytest.fixture(scope="session")
+def parler_artifact(tmp_path_factory):
+    """A parler-tts-tiny artifact exported from seeded random weights (seed 0); skips without parler_tts."""
+    _parler()
+    return _export(tmp_path_factory, "parler-tts-tiny", "parler-tts-tiny")
+
+
+@pytest.fixture(scope="session")
+def parler_reference(parler_artifact):
+    """The parler-tts-tiny reference (ParlerTTSForConditionalGeneration) with the same seed as parler_artifact."""
+    from ttsx.recipes import get_family, get_recipe
+    from ttsx.recipes.source import ModelSource
+
+    return get_family("parler").load_reference(get_recipe("parler-tts-tiny"), ModelSource("random", seed=0))
+
+
+@pytest.fixture(scope="session")
+def parler_tensorrt_artifact(parler_artifact, tmp_path_factory):
+    """parler-tts-tiny exported with TensorRT's cache flavour (seed 0)."""
+    return _export(tmp_path_factory, "parler-tts-tiny", "parler-tts-tiny-tensorrt", kv_cache="tensorrt")
+
+
+@pytest.fixture(scope="session")
+def parler_snapshot(parler_artifact, tmp_path_factory):
+    """A save_pretrained snapshot of parler-tts-tiny (seed 3) that ends: its heads' EOS rows scaled (codebook 0's
+    by 1.5, the others' by 12) so greedy codebook 0 emits EOS after ~25 steps and the others follow one by one
+    (random weights rarely end), with a word-level T5-style tokenizer."""
+    folder = tmp_path_factory.mktemp("parler-snapshot") / "snapshot"
+    save_parler_snapshot(folder, seed=3, eos_scales=(1.5, 12.0))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def parler_snapshot_artifact(parler_snapshot, tmp_path_factory):
+    """parler_snapshot exported with `--model DIR`."""
+    from ttsx.exporter.export import ExportOptions, export_artifact
+    from ttsx.recipes.source import ModelSource
+
+    out = tmp_path_factory.mktemp("artifacts") / "parler-snapshot"
+    return export_artifact(ExportOptions("parler-tts-tiny", ModelSource("checkpoint", location=str(parler_snapshot)),
+                                         out))
+
+
+@pytest.fixture(scope="session")
+def parler_snapshot_reference(parler_snapshot):
+    """The reference loaded from parler_snapshot."""
+    from ttsx.recipes import get_family, get_recipe
+    from ttsx.recipes.source import ModelSource
+
+    return get_family("parler").load_reference(get_recipe("parler-tts-tiny"),
+                                               ModelSource("checkpoint", location=str(parler_snapshot)))
+
+
+PARLER_WORDS = ("hello world good morning evening everyone how are you today the quick brown fox jumps over lazy dog "
+                "a female male speaker voice calm deep fast slow clear recording quality with very high low pitch "
+                "and is of in to it this that we they she he reads speaks").split()
+
+
+def parler_tokenizer(vocab: int):
+    """A word-level T5-style fast tokenizer (<pad> 0, </s> 1, <unk> 2, EOS appended) within `vocab` ids."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    words = {"<pad>": 0, "</s>": 1, "<unk>": 2}
+    for word in PARLER_WORDS + list(".,!?'"):
+        words.setdefault(word, len(words))
+    assert len(words) <= vocab
+    tok = Tokenizer(models.WordLevel(words, unk_token="<unk>"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+
+
+def save_parler_snapshot(folder, seed: int, eos_scales: tuple[float, float] = (1.0, 1.0)):
+    """parler-tts-tiny's random weights (`seed`), the EOS rows of codebook 0's head and of the others' scaled by
+    `eos_scales`, saved with save_pretrained and a tokenizer: what `--model DIR` reads."""
+    import torch
+
+    from ttsx.recipes import get_recipe
+    from ttsx.recipes.families.parler.reference import build
+
+    recipe = get_recipe("parler-tts-tiny")
+    model = build(recipe, seed)
+    with torch.no_grad():
+        for k, head in enumerate(model.decoder.lm_heads):
+            head.weight[recipe.decoder.eos] *= eos_scales[0] if k == 0 else eos_scales[1]
+    model.save_pretrained(folder)
+    parler_tokenizer(recipe.t5.vocab).save_pretrained(folder)
+    return model

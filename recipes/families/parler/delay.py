@@ -32,7 +32,6 @@ def undelay(raw: np.ndarray, max_length: int, bos: int, pad: int, codebook_size:
     then holds a BOS or an EOS."""
     k_count, length = raw.shape
     masked = np.stack([fed_column(raw[:, c][None], c, max_length, bos, pad)[0] for c in range(length)], 1)
-    masked[:, 0] = bos
     if length < 2 * k_count - 1:
         codes = masked
     else:
@@ -80,14 +79,20 @@ def choose(logits: np.ndarray, greedy: bool, temperature: float, top_k: int | No
     if greedy:
         ids = np.argmax(x, -1).astype(np.int64)
     else:
-        x = x / np.float32(temperature)
-        if top_k:
-            x = top_k_filter(x, top_k)
-        if top_p is not None and top_p < 1:
-            x = top_p_filter(x, top_p)
-        ids = sample(softmax(x), rng)
+        ids = sample(softmax(warp(x, temperature, top_k, top_p)), rng)
     rows = None if counted is None else np.repeat(counted, k)
     return observe(ids, rows).reshape(b, k)
+
+
+def warp(x: np.ndarray, temperature: float, top_k: int | None, top_p: float | None) -> np.ndarray:
+    """generate's warpers in its order: TemperatureLogitsWarper, TopKLogitsWarper (ties at the k-th kept),
+    TopPLogitsWarper (rows [N, V])."""
+    x = x / np.float32(temperature)
+    if top_k:
+        x = top_k_filter(x, top_k)
+    if top_p is not None and top_p < 1:
+        x = top_p_filter(x, top_p)
+    return x
 
 
 def suppress_eos(logits: np.ndarray, eos: int) -> np.ndarray:

@@ -105,9 +105,9 @@ class ParlerPipeline(Pipeline):
         description = self.description(voice, options)
         progress(f"decoder: {len(pieces)} text piece(s)")
         with speech.timed("decoder"):
-            codes = self._codes([p.text for p in pieces], description, options, row_random(pieces, 0))
+            codes, steps = self._codes([p.text for p in pieces], description, options, row_random(pieces, 0))
         speech.add_tokens("decoder", codes)
-        speech.steps["decoder"] = max(speech.steps.get("decoder", 0), max(c.shape[1] for c in codes))
+        speech.steps["decoder"] = max(speech.steps.get("decoder", 0), steps)
         progress("dac")
         with speech.timed("dac"):
             return [self._decode(c) for c in codes]
@@ -124,8 +124,9 @@ class ParlerPipeline(Pipeline):
         outputs = self.sessions["encoder"].run({"input_ids": ids, "attention_mask": mask}, host=())
         return mask, {name.replace("present", "past_key_values", 1): value for name, value in outputs.items()}
 
-    def _codes(self, texts: list[str], description: str, options: ParlerOptions, rng) -> list[np.ndarray]:
-        """generate for a batch: each row's undelayed frames [9, T] (frames holding special ids dropped)."""
+    def _codes(self, texts: list[str], description: str, options: ParlerOptions, rng) -> tuple[list[np.ndarray], int]:
+        """generate for a batch: each row's undelayed frames [9, T] (frames holding special ids dropped), and the
+        decoder steps run."""
         d = self.recipe.decoder
         prompts = [np.asarray(self.text.encode(t), np.int64) for t in texts]
         batch, longest = len(prompts), max(len(p) for p in prompts)
@@ -162,7 +163,7 @@ class ParlerPipeline(Pipeline):
         self.decoder.close()
         raw = np.stack(columns, 2)  # [B, 9, columns]
         return [undelay(raw[b, :, : ends[b]], max_length, d.bos, d.pad, self.recipe.dac.codebook_size)
-                for b in range(batch)]
+                for b in range(batch)], raw.shape[2] - 1
 
     def _embed(self, codes: np.ndarray) -> np.ndarray:
         return self.sessions["embed_codes"].run({"codes": codes if codes.ndim == 3 else codes[:, :, None]})["embeds"]

@@ -31,12 +31,16 @@ class T5Arch:
     heads: int = 16
     feed_forward: str = "gated-gelu"
 
+    def kwargs(self) -> dict:
+        """transformers' T5Config arguments."""
+        return dict(vocab_size=self.vocab, d_model=self.d_model, d_kv=self.d_kv, d_ff=self.d_ff,
+                    num_layers=self.layers, num_heads=self.heads, feed_forward_proj=self.feed_forward,
+                    decoder_start_token_id=0, pad_token_id=0, eos_token_id=1, dropout_rate=0.0)
+
     def config(self):
         from transformers import T5Config
 
-        return T5Config(vocab_size=self.vocab, d_model=self.d_model, d_kv=self.d_kv, d_ff=self.d_ff,
-                        num_layers=self.layers, num_heads=self.heads, feed_forward_proj=self.feed_forward,
-                        decoder_start_token_id=0, pad_token_id=0, eos_token_id=1, dropout_rate=0.0)
+        return T5Config(**self.kwargs())
 
 
 @dataclass(frozen=True)
@@ -62,15 +66,18 @@ class DecoderArch:
     def eos(self) -> int:
         return self.pad
 
+    def kwargs(self) -> dict:
+        """parler_tts's ParlerTTSDecoderConfig arguments."""
+        return dict(vocab_size=self.vocab, hidden_size=self.hidden, num_hidden_layers=self.layers,
+                    num_attention_heads=self.heads, num_key_value_heads=self.kv_heads,
+                    num_cross_attention_key_value_heads=self.kv_heads, ffn_dim=self.ffn, num_codebooks=self.codebooks,
+                    max_position_embeddings=self.max_positions, dropout=0.0, pad_token_id=self.pad,
+                    eos_token_id=self.eos, bos_token_id=self.bos, rope_embeddings=False)
+
     def config(self):
         from parler_tts import ParlerTTSDecoderConfig
 
-        return ParlerTTSDecoderConfig(vocab_size=self.vocab, hidden_size=self.hidden, num_hidden_layers=self.layers,
-                                      num_attention_heads=self.heads, num_key_value_heads=self.kv_heads,
-                                      num_cross_attention_key_value_heads=self.kv_heads, ffn_dim=self.ffn,
-                                      num_codebooks=self.codebooks, max_position_embeddings=self.max_positions,
-                                      dropout=0.0, pad_token_id=self.pad, eos_token_id=self.eos,
-                                      bos_token_id=self.bos, rope_embeddings=False)
+        return ParlerTTSDecoderConfig(**self.kwargs())
 
 
 @dataclass(frozen=True)
@@ -94,13 +101,17 @@ class DacArch:
             hop *= r
         return hop
 
+    def kwargs(self) -> dict:
+        """transformers' DacConfig arguments."""
+        return dict(encoder_hidden_size=self.encoder_hidden, downsampling_ratios=list(self.downsampling),
+                    decoder_hidden_size=self.decoder_hidden, n_codebooks=self.codebooks,
+                    codebook_size=self.codebook_size, codebook_dim=self.codebook_dim, hidden_size=self.latent,
+                    sampling_rate=self.sample_rate)
+
     def config(self):
         from transformers import DacConfig
 
-        return DacConfig(encoder_hidden_size=self.encoder_hidden, downsampling_ratios=list(self.downsampling),
-                         decoder_hidden_size=self.decoder_hidden, n_codebooks=self.codebooks,
-                         codebook_size=self.codebook_size, codebook_dim=self.codebook_dim, hidden_size=self.latent,
-                         sampling_rate=self.sample_rate)
+        return DacConfig(**self.kwargs())
 
 
 @dataclass(frozen=True)

@@ -166,6 +166,7 @@ def _patch(parler_tts) -> None:
 
 
 ATTENTION_LOGITS_STD = 2.0  # random attention is made about this peaked (a trained model's is; init's is ~0.003)
+CROSS_OUTPUT_STD = 0.5  # and cross-attention's output about this large (init's ~0.001, beside a residual of ~0.7)
 AUDIO_STD = 0.1  # random DAC output scaled to about this (init's is ~0.002, below any audio tolerance)
 
 
@@ -177,7 +178,7 @@ def build(recipe, seed: int = 0):
     uniformly, so the description's keys barely matter) and audio of std ~0.002 (DAC's codebooks at std 0.02).
     Parity's sensitivity check would then miss a cross-attention or codec bug, so the random reference gets
     a trained model's scales: each attention's q/k projections scaled so its logits have std ~2 on a probe,
-    DAC's codebooks redrawn at unit scale and its last convolution scaled to audio of std ~0.1."""
+    cross-attention's value projection so its output has std ~0.5 (the description then steers), DAC's codebooks redrawn at unit scale and its last convolution scaled to audio of std ~0.1."""
     import torch
 
     parler = import_parler()
@@ -218,6 +219,9 @@ def _sharpen_attention(model, recipe, generator) -> None:
             factor = (ATTENTION_LOGITS_STD / float((q @ k.transpose(-1, -2)).std())) ** 0.5
             attention.q_proj.weight.mul_(factor)
             attention.k_proj.weight.mul_(factor)
+        cross = layer.encoder_attn
+        out = cross(hidden_states=x, key_value_states=states)[0]
+        cross.v_proj.weight.mul_(CROSS_OUTPUT_STD / float(out.std()))
 
 
 def _scale_codec(model, recipe, generator) -> None:

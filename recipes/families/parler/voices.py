@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ttsx.base.errors import TtsxError
+from ttsx.base.errors import OptionError, TtsxError
 from ttsx.base.files import read_regular
 from ttsx.exporter.assets import copy_tokenizer, voice_file_name
 
@@ -64,9 +64,9 @@ def read_description(path: Path) -> str:
 
 
 def check_description(text: str, where: str = "instructions") -> str:
-    """The description, stripped; TtsxError when it is empty."""
+    """The description, stripped; OptionError when it is empty."""
     if not isinstance(text, str) or not text.strip():
-        raise TtsxError(f"{where}: the voice description is empty; describe the speaker, e.g. "
+        raise OptionError(f"{where}: the voice description is empty; describe the speaker, e.g. "
                         f"{PRESETS['calm-female'][:60]!r}...")
     return " ".join(text.split())
 

@@ -17,7 +17,8 @@ from ttsx.base.errors import TtsxError
 
 pytestmark = pytest.mark.tensorrt_build
 ARTIFACTS = {"bark-tiny": "tiny_tensorrt_artifact", "chattts-tiny": "chattts_tensorrt_artifact",
-             "toy-tiny": "toy_tensorrt_artifact", "gpt-sovits-tiny": "gpt_sovits_tensorrt_artifact"}
+             "toy-tiny": "toy_tensorrt_artifact", "gpt-sovits-tiny": "gpt_sovits_tensorrt_artifact",
+             "parler-tts-tiny": "parler_tensorrt_artifact"}
 MAX_BATCH = 2
 
 

@@ -1,0 +1,26 @@
+"""parler-tts-tiny at fp16, int8, int8-qdq and int4: within the recipe's budgets, at one and two threads."""
+import pytest
+
+from ttsx.checks.parity import failures, format_table, run_parity
+from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact
+
+
+@pytest.fixture(scope="module")
+def parler_quantized(parler_artifact, tmp_path_factory):
+    made = {}
+
+    def make(precision):
+        if precision not in made:
+            out = tmp_path_factory.mktemp("parler-quantized") / precision
+            made[precision] = quantize_artifact(QuantizeOptions(parler_artifact, precision, out))
+        return made[precision]
+
+    return make
+
+
+@pytest.mark.parametrize("precision", ["fp16", "int8", "int8-qdq", "int4"])
+def test_parler_precisions_meet_their_budgets(parler_quantized, precision):
+    for threads in (1, 2):
+        rows = run_parity(parler_quantized(precision), threads=threads)
+        assert failures(rows) == [], format_table(failures(rows))
+        assert {r.output for r in rows if r.metric == "choices agree" and r.passed} == {"decoder tokens"}

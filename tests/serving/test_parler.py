@@ -1,0 +1,39 @@
+"""`ttsx serve` on parler-tts-tiny: OpenAI's `instructions` carry the description, `voice` names a preset, a
+streamed reply equals the whole one; instructions are refused by models that take none, paths are never read."""
+import numpy as np
+
+from .conftest import httpx, run_server
+
+TEXT = "Hello world. Good morning."
+CALM = "A female speaker with a calm voice."
+
+
+def test_instructions_steer_the_voice_and_stream_like_the_whole(parler_artifact, tiny_artifact, tmp_path):
+    with run_server(tmp_path, f"parler={parler_artifact}", f"bark={tiny_artifact}") as server:
+        url = f"{server.url}/v1/audio/speech"
+
+        def speak(**fields):
+            body = {"model": "parler", "input": TEXT, "response_format": "pcm", "greedy": True, "max_tokens": 40,
+                    **fields}
+            return httpx.post(url, timeout=120, json=body)
+
+        calm, other, preset = speak(instructions=CALM), speak(instructions="A man shouting."), speak(voice="jon")
+        with httpx.stream("POST", url, timeout=120, json={"model": "parler", "input": TEXT, "response_format": "pcm",
+                                                           "greedy": True, "max_tokens": 40, "instructions": CALM,
+                                                           "stream_format": "audio"}) as streamed:
+            chunks = [c for c in streamed.iter_bytes()]
+        bark = httpx.post(url, timeout=60, json={"model": "bark", "input": "Hi.", "instructions": CALM})
+        path = speak(voice=str(parler_artifact / "voices" / "jon.txt"))
+        empty = speak(instructions="   ")
+        models = httpx.get(f"{server.url}/v1/models", timeout=10).json()
+        alive = httpx.get(f"{server.url}/health", timeout=10)
+    assert calm.status_code == 200 and len(calm.content) > 0, calm.text[:300]
+    assert other.status_code == 200 and other.content != calm.content
+    assert preset.status_code == 200 and preset.content not in (calm.content, other.content)
+    assert b"".join(chunks) == calm.content
+    assert bark.status_code == 400 and "takes no instructions" in bark.text, bark.text
+    assert path.status_code == 400 and "voice" in path.text, path.text
+    assert empty.status_code == 400 and "description is empty" in empty.text, empty.text
+    assert "jon" in next(m for m in models["data"] if m["id"] == "parler")["voices"]
+    assert alive.status_code == 200
+    assert np.frombuffer(calm.content, np.int16).size > 0

@@ -169,3 +169,10 @@ class Family(ABC):
     def eager_baseline(self, model, artifact, texts: list[str], tokens: int):
         """A callable running the reference's own generation on `texts` (greedy, `tokens` first-stage tokens,
         EOS suppressed) that returns (seconds per stage, seconds of audio, steps per stage)."""
+
+    def other_baselines(self, model, artifact, texts: list[str], tokens: int) -> dict:
+        """{label: make} for the reference's own faster paths (a static cache and torch.compile, say), which
+        `ttsx bench` times beside the eager one; none by default. make() returns a callable as eager_baseline
+        does (leaving `model` as it was: copy what it changes); building and compiling in make() and the first
+        call count as warm-up."""
+        return {}

@@ -95,8 +95,9 @@ def warp(x: np.ndarray, temperature: float, top_k: int | None, top_p: float | No
     return x
 
 
-def suppress_eos(logits: np.ndarray, eos: int) -> np.ndarray:
-    """EOS masked on every codebook (MinNewTokensLength for the whole run: benchmarks' fixed lengths)."""
+def suppress_from(logits: np.ndarray, first: int) -> np.ndarray:
+    """Ids `first` onwards masked on every codebook (generate's suppress_tokens): with first = EOS, every row
+    runs to its length and every frame is audio (benchmarks' fixed lengths)."""
     out = logits.copy()
-    out[..., eos] = NEG_INF
+    out[..., first:] = NEG_INF
     return out

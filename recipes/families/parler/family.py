@@ -41,5 +41,11 @@ class ParlerFamily(Family):
 
         return eager_generate(model, artifact, texts, tokens)
 
+    def other_baselines(self, model, artifact, texts: list[str], tokens: int) -> dict:
+        """Parler's own static cache + torch.compile (its INFERENCE.md), timed beside the eager one."""
+        from .baseline import compiled_baselines
+
+        return compiled_baselines(model, artifact, texts, tokens)
+
 
 FAMILY = ParlerFamily()

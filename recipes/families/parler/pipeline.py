@@ -25,10 +25,12 @@ from ttsx.runtimes.pipeline import Piece, Pipeline, Progress, Speech, SynthesisO
 from ttsx.runtimes.sampling import check_sampling
 from ttsx.runtimes.text import normalize, split_for_window
 
-from .delay import EosRule, choose, fed_column, suppress_eos, undelay
+from .delay import EosRule, choose, fed_column, suppress_from, undelay
 from .voices import T5Text, check_description, read_description
 
 DEFAULT_BATCH = 4
+DESCRIPTION_BUCKET = 16  # descriptions are right-padded (masked) to a power of two from 16: the decoder's
+#                          cross-attention then takes a few lengths (a compiled decoder compiles once per bucket)
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,8 @@ class ParlerOptions:
     top_k: int | None = 50
     top_p: float = 1.0
     max_tokens: int = 2579  # decoder steps (max_new_tokens)
-    allow_eos: bool = True  # False: EOS masked on every codebook, every row runs to max_tokens (benchmarks)
+    allow_eos: bool = True  # False: EOS and the ids past the codebook (1024..1087) masked on every codebook:
+    #                         every row runs to max_tokens and every frame is audio (benchmarks)
     description: str | None = None  # None: the voice preset's
     seed: int | None = None
     batch_size: int = DEFAULT_BATCH
@@ -119,8 +122,10 @@ class ParlerPipeline(Pipeline):
         if len(ids) > self.recipe.max_description:
             raise TtsxError(f"the description has {len(ids)} T5 tokens; at most {self.recipe.max_description}: "
                             "shorten it")
-        ids = np.repeat(ids[None], batch, 0)
-        mask = np.ones_like(ids)
+        width = min(max(DESCRIPTION_BUCKET, 1 << (len(ids) - 1).bit_length()), self.recipe.max_description)
+        mask = np.zeros((batch, width), np.int64)
+        mask[:, : len(ids)] = 1
+        ids = np.pad(ids, (0, width - len(ids)))[None].repeat(batch, 0)
         outputs = self.sessions["encoder"].run({"input_ids": ids, "attention_mask": mask}, host=())
         return mask, {name.replace("present", "past_key_values", 1): value for name, value in outputs.items()}
 
@@ -150,7 +155,7 @@ class ParlerPipeline(Pipeline):
         columns = [np.full((batch, d.codebooks), d.bos, np.int64)]
         ends = np.full(batch, max_length)  # each item's columns
         for column in range(1, max_length):
-            x = rule.mask(logits) if options.allow_eos else suppress_eos(logits, d.eos)
+            x = rule.mask(logits) if options.allow_eos else suppress_from(logits, d.eos)
             running = ends == max_length
             raw = rule.finish(choose(x, options.greedy, options.temperature, options.top_k, options.top_p, rng,
                                      running))

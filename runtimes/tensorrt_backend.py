@@ -142,6 +142,10 @@ class TensorrtSession(StageSession):
                 buffer.zero_()
         return self._pool[key]
 
+    def attach(self, caches: dict) -> None:
+        """Bind the caches; any other attached input given as numpy is copied to the device once, here."""
+        super().attach({name: self.on_device(v) if isinstance(v, np.ndarray) else v for name, v in caches.items()})
+
     def drop_graphs(self) -> None:
         """Forget captured steps (their addresses are stale); the next step of each batch captures again."""
         self._steps = {}

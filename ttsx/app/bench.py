@@ -201,7 +201,7 @@ def _bench_batch(loaded: list, backends, workload: Workload, baseline: bool, bat
     group = []
     if baseline:
         progress(f"batch {batch}: eager {loaded[0].recipe.family} fp32: warm-up and timed runs")
-        group += _eager(loaded[0], workload, batch)
+        group += _eager(loaded[0], workload, batch, progress)
         advance()
     for i, artifact in enumerate(loaded):
         for backend in backends:
@@ -311,7 +311,7 @@ class _CompileCount:
         return [f"torch.compile: {self.counts[1] - self.counts[0]} graph(s) compiled in the warm-up, 0 after"]
 
 
-def _eager(artifact: Artifact, workload: Workload, batch: int) -> list[BenchResult]:
+def _eager(artifact: Artifact, workload: Workload, batch: int, progress: Progress = silent) -> list[BenchResult]:
     """The family's eager baseline, then each of its other baselines (Family.other_baselines), each timed alone."""
     from ttsx.runtimes.reference import reference_model
 
@@ -325,6 +325,7 @@ def _eager(artifact: Artifact, workload: Workload, batch: int) -> list[BenchResu
     results = [BenchResult(f"eager {family.name} fp32", batch, stages, sum(stages.values()), audio, steps, warmup,
                            peak, notes=[f"the reference's own stage calls ({family.name}), greedy, EOS suppressed"])]
     for label, make in family.other_baselines(reference_model(artifact), artifact, texts, workload.tokens).items():
+        progress(f"batch {batch}: {label}: warm-up and timed runs")
         stages, audio, steps, warmup, peak = _timed(make, workload.repeats)
         results.append(BenchResult(label, batch, stages, sum(stages.values()), audio, steps, warmup, peak,
                                    notes=[f"the reference's own {label} ({family.name}), greedy, EOS suppressed"]))

@@ -270,7 +270,7 @@ def _read_texts(text: str | None, batch_file: Path | None) -> list[str]:
               help="UTF-8 file, one text per line: synthesized as one batch into OUTPUT-001.wav, ...")
 @click.option("--voice", default=None, help="Voice preset name from the artifact, or a path to a voice file.")
 @click.option("--instructions", default=None,
-              help="How to speak, in words (a description of the voice), for models that read one (Parler-TTS).")
+              help="How to speak, in words (a description of the voice), for models whose voices are descriptions.")
 @click.option("--backend", type=click.Choice(BACKENDS), default="onnxruntime", show_default=True)
 @click.option("--engines", type=click.Path(path_type=Path), default=None, help=ENGINES_HELP)
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Seed for sampling (reproducible output).")

@@ -116,18 +116,20 @@ class ParlerPipeline(Pipeline):
             return [self._decode(c) for c in codes]
 
     def _encode(self, description: str, batch: int) -> tuple[np.ndarray, dict]:
-        """The description's mask and cross-attention keys and values (the encoder's outputs, left where the
-        backend made them) for `batch` rows."""
+        """The description's mask and cross-attention keys and values for `batch` rows: the encoder runs once
+        (every row of a batch shares the description) and its outputs are repeated per row."""
         ids = np.asarray(self.text.encode(description), np.int64)
         if len(ids) > self.recipe.max_description:
             raise TtsxError(f"the description has {len(ids)} T5 tokens; at most {self.recipe.max_description}: "
                             "shorten it")
         width = min(max(DESCRIPTION_BUCKET, 1 << (len(ids) - 1).bit_length()), self.recipe.max_description)
-        mask = np.zeros((batch, width), np.int64)
+        mask = np.zeros((1, width), np.int64)
         mask[:, : len(ids)] = 1
-        ids = np.pad(ids, (0, width - len(ids)))[None].repeat(batch, 0)
-        outputs = self.sessions["encoder"].run({"input_ids": ids, "attention_mask": mask}, host=())
-        return mask, {name.replace("present", "past_key_values", 1): value for name, value in outputs.items()}
+        outputs = self.sessions["encoder"].run({"input_ids": np.pad(ids, (0, width - len(ids)))[None],
+                                                "attention_mask": mask})
+        cross = {name.replace("present", "past_key_values", 1): np.repeat(value, batch, 0)
+                 for name, value in outputs.items()}
+        return np.repeat(mask, batch, 0), cross
 
     def _codes(self, texts: list[str], description: str, options: ParlerOptions, rng) -> tuple[list[np.ndarray], int]:
         """generate for a batch: each row's undelayed frames [9, T] (frames holding special ids dropped), and the
@@ -149,23 +151,25 @@ class ParlerPipeline(Pipeline):
             embeds[b, : len(p)] = prompt_embeds[b, : len(p)]
             embeds[b, len(p)] = start
         max_length = options.max_tokens + 1  # generate's max_length: the start column and max_new_tokens
-        logits = self.decoder.start({"inputs_embeds": embeds}, lengths, options.max_tokens,
-                                    bound={"encoder_attention_mask": mask, **cross})["logits"]
         rule = EosRule(batch, d.codebooks, d.eos)
         columns = [np.full((batch, d.codebooks), d.bos, np.int64)]
         ends = np.full(batch, max_length)  # each item's columns
-        for column in range(1, max_length):
-            x = rule.mask(logits) if options.allow_eos else suppress_from(logits, d.eos)
-            running = ends == max_length
-            raw = rule.finish(choose(x, options.greedy, options.temperature, options.top_k, options.top_p, rng,
-                                     running))
-            columns.append(raw)
-            ends = np.where(running & rule.done, column + 1, ends)
-            if not (ends == max_length).any() or column == max_length - 1:
-                break
-            step = fed_column(raw, column, max_length, d.bos, d.pad)
-            logits = self.decoder.step({"inputs_embeds": self._embed(step[:, :, None])})["logits"]
-        self.decoder.close()
+        try:
+            logits = self.decoder.start({"inputs_embeds": embeds}, lengths, options.max_tokens,
+                                        bound={"encoder_attention_mask": mask, **cross})["logits"]
+            for column in range(1, max_length):
+                x = rule.mask(logits) if options.allow_eos else suppress_from(logits, d.eos)
+                running = ends == max_length
+                raw = rule.finish(choose(x, options.greedy, options.temperature, options.top_k, options.top_p, rng,
+                                         running))
+                columns.append(raw)
+                ends = np.where(running & rule.done, column + 1, ends)
+                if not (ends == max_length).any() or column == max_length - 1:
+                    break
+                step = fed_column(raw, column, max_length, d.bos, d.pad)
+                logits = self.decoder.step({"inputs_embeds": self._embed(step[:, :, None])})["logits"]
+        finally:
+            self.decoder.close()
         raw = np.stack(columns, 2)  # [B, 9, columns]
         return [undelay(raw[b, :, : ends[b]], max_length, d.bos, d.pad, self.recipe.dac.codebook_size)
                 for b in range(batch)], raw.shape[2] - 1

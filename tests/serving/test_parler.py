@@ -34,6 +34,8 @@ def test_instructions_steer_the_voice_and_stream_like_the_whole(parler_artifact,
     assert bark.status_code == 400 and "takes no instructions" in bark.text, bark.text
     assert path.status_code == 400 and "voice" in path.text, path.text
     assert empty.status_code == 400 and "description is empty" in empty.text, empty.text
-    assert "jon" in next(m for m in models["data"] if m["id"] == "parler")["voices"]
+    listed = {m["id"]: m for m in models["data"]}
+    assert "jon" in listed["parler"]["voices"] and listed["parler"]["instructions"] is True
+    assert listed["bark"]["instructions"] is False
     assert alive.status_code == 200
     assert np.frombuffer(calm.content, np.int16).size > 0

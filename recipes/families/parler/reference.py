@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import logging
 import sys
 import types
 from pathlib import Path
@@ -52,6 +53,7 @@ def import_parler():
     if not hasattr(pytorch_utils, "isin_mps_friendly"):
         pytorch_utils.isin_mps_friendly = lambda elements, test_elements: torch.isin(elements, test_elements)
         PATCHED.append("isin")
+    logging.getLogger("parler_tts").setLevel(logging.ERROR)  # its import-time flash-attention note, its warnings
     try:
         import parler_tts
     except ImportError as exc:

@@ -173,7 +173,8 @@ def create_app(models: dict, api_key: str | None = None, metrics: Metrics | None
     async def list_models():
         return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "ttsx",
                                             "family": m.info.family, "voices": ["default", *m.info.voices],
-                                            "sample_rate": m.info.sample_rate} for name, m in sorted(models.items())]}
+                                            "sample_rate": m.info.sample_rate, "instructions": m.info.instructions}
+                                           for name, m in sorted(models.items())]}
 
     @app.get("/metrics")
     async def prometheus():

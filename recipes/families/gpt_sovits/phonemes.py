@@ -9,6 +9,7 @@ the symbol table (tokenizer/symbols.json), so phoneme input needs no checkout.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from ttsx.base.errors import TtsxError
@@ -58,6 +59,7 @@ class Phonemizer:
         self.symbols = symbols
         self.language = language
         self._front_end = None
+        self.front_end_home = ""  # the checkout whose front end phonemizes plain text, or why there is none
 
     def symbols_of(self, text: str) -> list[str] | None:
         """The text's phoneme symbols when it is written in them, else None."""
@@ -76,14 +78,24 @@ class Phonemizer:
 
     def _clean(self, text: str) -> list[str]:
         if self._front_end is None:
-            self._front_end = _load_front_end()
-        if self._front_end is False:
+            self._front_end, self.front_end_home = _load_front_end()
+        if self._front_end is None:
             raise TtsxError(
                 f"{text[:40]!r} is not GPT-SoVITS phoneme symbols, and upstream's text front end is not available "
-                "(GPT_SOVITS_HOME unset, or its checkout has no GPT_SoVITS/text/cleaner.py or lacks that front end's "
-                "packages); write the text as phoneme symbols separated by spaces (\"HH AH0 L OW1 .\", see the "
-                "artifact's tokenizer/symbols.json) or point GPT_SOVITS_HOME at a full checkout")
-        phones, _, _ = self._front_end(text, self.language, "v2")
+                f"({self.front_end_home}); write the text as phoneme symbols separated by spaces (\"HH AH0 L OW1 .\", see "
+                "the artifact's tokenizer/symbols.json) or point GPT_SOVITS_HOME at a full checkout with its "
+                "front end's packages installed (for English: g2p_en, wordsegment and nltk's data)")
+        try:  # clean_text imports its language's module (and that module its g2p packages and data) on first use
+            phones, _, _ = self._front_end(text, self.language, "v2")
+        except ImportError as error:
+            raise TtsxError(f"upstream's {self.language!r} front end at {self.front_end_home} needs a package that "
+                            f"is not installed ({error}); install what its requirements.txt lists for it (for "
+                            "English: g2p_en, wordsegment, nltk), or write the text as phoneme symbols") from None
+        except Exception as error:  # nltk's LookupError for missing data, a g2p failure on this text
+            first = next((line.strip() for line in str(error).splitlines() if any(c.isalpha() for c in line)), "")
+            raise TtsxError(f"upstream's {self.language!r} front end at {self.front_end_home} failed on "
+                            f"{text[:40]!r} ({type(error).__name__}: {first}); fix its setup (nltk's data for "
+                            "English), or write the text as phoneme symbols") from None
         unknown = [p for p in phones if p not in self.ids]
         if unknown:
             raise TtsxError(f"upstream's front end gave symbols this artifact's table lacks ({unknown[:5]}); "
@@ -112,30 +124,32 @@ def split_phonemes(symbols: list[str], window: int) -> list[list[str]]:
 
 
 def _load_front_end():
-    """upstream's clean_text from the checkout, or False (no checkout, no front end or its packages).
+    """(upstream's clean_text, the checkout it came from), or (None, why it is not available).
 
     Checkouts import their text package as `text` (from GPT_SoVITS/, as the model code does) or, in newer
     ones, as `GPT_SoVITS.text` (from the checkout's root); both are tried."""
     import sys
 
-    try:
-        from .reference import import_upstream, upstream_home
+    from .reference import HOME_VARIABLE, import_upstream, upstream_home
 
-        code = upstream_home()
-        if not (code / "text" / "cleaner.py").is_file():
-            return False
-        import_upstream()
-    except Exception:  # no checkout, or its model code can't be imported
-        return False
     try:
+        code = upstream_home()
+    except Exception:  # no checkout
+        home = os.environ.get(HOME_VARIABLE)
+        return None, f"{HOME_VARIABLE}={home} holds no GPT-SoVITS checkout" if home else f"{HOME_VARIABLE} is not set"
+    if not (code / "text" / "cleaner.py").is_file():
+        return None, f"the checkout {code.parent} has no GPT_SoVITS/text/cleaner.py"
+    try:
+        import_upstream()
         from text.cleaner import clean_text
-        return clean_text
-    except Exception:  # the other import style, or the front end's packages (g2p_en, pypinyin, ...) are missing
-        pass
+        return clean_text, str(code.parent)
+    except Exception as error:  # the other import style, or the front end's packages (g2p_en, ...) are missing
+        first = error
     try:
         if str(code.parent) not in sys.path:
             sys.path.insert(0, str(code.parent))
         from GPT_SoVITS.text.cleaner import clean_text
-        return clean_text
+        return clean_text, str(code.parent)
     except Exception:
-        return False
+        return None, f"importing {code / 'text' / 'cleaner.py'} failed: {type(first).__name__}: {first}"
+

@@ -135,6 +135,10 @@ class GptSovitsPipeline(Pipeline):
         if not ids:
             raise TtsxError(f"text {index} ({text[:40]!r}) is empty or has no phonemes; give some words")
         symbols = [self.phonemizer.symbol(i) for i in ids]
+        if self.phonemizer.symbols_of(text.strip()) is None:
+            shown = " ".join(symbols[:24]) + (" ..." if len(symbols) > 24 else "")
+            progress(f"text {index}: {len(ids)} phonemes by upstream's front end ({self.phonemizer.front_end_home}): "
+                     f"{shown}")
         return [" ".join(piece) for piece in split_phonemes(symbols, WINDOW)]
 
     def run_pieces(self, pieces: list[Piece], voice: Voice, options: GptSovitsOptions, speech: Speech,

@@ -164,3 +164,24 @@ def test_plain_text_goes_through_the_checkout_front_end(gpt_sovits_home, gpt_sov
     run = subprocess.run([sys.executable, "-m", "ttsx", "synthesize", str(gpt_sovits_artifact), "Hello.", "-o", str(wav),
                           "--seed", "0"], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0 and wav.stat().st_size > 44, run.stderr[-2000:]
+
+
+def test_a_front_end_that_fails_says_what_it_lacks(gpt_sovits_artifact):
+    """upstream's clean_text imports its language's g2p packages and data on first use: a missing package or
+    nltk's missing data is a TtsxError naming it, not a traceback."""
+    from ttsx.recipes.families.gpt_sovits.phonemes import Phonemizer
+
+    phonemizer = Phonemizer(Path(gpt_sovits_artifact) / "tokenizer")
+
+    def missing_package(text, language, version):
+        import not_a_g2p_package_ttsx  # noqa: F401
+
+    def missing_data(text, language, version):
+        raise LookupError("\n" + "*" * 70 + "\n  Resource cmudict not found.\n  Please use the NLTK Downloader\n")
+
+    for stand_in, expected in ((missing_package, "needs a package that is not installed .*not_a_g2p_package_ttsx"),
+                               (missing_data, r"failed on 'Hello.' \(LookupError: Resource cmudict not found.\)")):
+        phonemizer._front_end, phonemizer.front_end_home = stand_in, "/checkout"
+        with pytest.raises(TtsxError, match=expected):
+            phonemizer.encode("Hello.")
+        assert phonemizer.encode("HH AH0 L OW1 .") == [phonemizer.ids[s] for s in ("HH", "AH0", "L", "OW1", ".")]

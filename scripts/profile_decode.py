@@ -1,7 +1,7 @@
 """Where one decode step's time goes, against what it must read: a markdown table per artifact and past length.
 
 usage: python scripts/profile_decode.py ARTIFACT [ARTIFACT ...] --graph GRAPH [--past 16 300 900] [--batch 1]
-                                       [--steps 30] [--threads 2]
+                                       [--steps 30] [--threads 2] [--matmul-ceiling]
 
 Per artifact and past length (one token per row over an in-place cache of past + 1 positions, attached once
 as CausalRunner does; the session is the one the pipeline opens, so an int4 artifact's step runs its int4
@@ -13,6 +13,9 @@ graph):
   floor ms         (weights + cache) / the measured read bandwidth; x floor = step / floor
   kernels ms       onnxruntime's profiler (`enable_profiling`, 20 steps): kernel time per step, the top op
                    kinds, and the rest of onnxruntime's run (`model_run` minus kernels: scheduling, allocation)
+  MatMuls alone ms (--matmul-ceiling, fp32 graphs) a graph of nothing but the step's fp32 weight MatMuls, with
+                   the same weight shapes and `batch` rows each: what onnxruntime's MatMul kernel takes to
+                   read those weights here, the ceiling of an fp32 step on this CPU and onnxruntime
 The profiler adds its own overhead: read the op split as shares. The header names the CPU and its flags.
 """
 from __future__ import annotations
@@ -102,6 +105,43 @@ def profile_ops(path: Path, spec, feed: dict, batch: int, past: int, threads: in
     return dict(totals.most_common()), run_ms - sum(totals.values())
 
 
+def matmul_ceiling(path: Path, batch: int, threads: int, steps: int) -> tuple[float, float]:
+    """(median ms, MB) of a graph holding only the fp32 MatMuls of `path` whose B is a 2-D weight, each fed its
+    own [batch, K] input: the weight reads of a step without anything else it does."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(path), load_external_data=False)
+    weights = {t.name: tuple(t.dims) for t in model.graph.initializer
+               if t.data_type == TensorProto.FLOAT and len(t.dims) == 2}
+    shapes = [weights[n.input[1]] for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in weights]
+    if not shapes:
+        return float("nan"), 0.0
+    rng = np.random.default_rng(0)
+    nodes, initializers, inputs, outputs, feed = [], [], {}, [], {}
+    for i, (k, n) in enumerate(shapes):
+        if k not in inputs:
+            inputs[k] = helper.make_tensor_value_info(f"x{k}", TensorProto.FLOAT, [batch, k])
+            feed[f"x{k}"] = rng.standard_normal((batch, k)).astype(np.float32)
+        initializers.append(numpy_helper.from_array(rng.standard_normal((k, n)).astype(np.float32), f"w{i}"))
+        nodes.append(helper.make_node("MatMul", [f"x{k}", f"w{i}"], [f"y{i}"]))
+        outputs.append(helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, [batch, n]))
+    graph = helper.make_graph(nodes, "matmuls", list(inputs.values()), outputs, initializers)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as ttsx's sessions
+    session = ort.InferenceSession(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+                                   .SerializeToString(), options, providers=["CPUExecutionProvider"])
+    times = []
+    for i in range(steps + 3):
+        start = time.perf_counter()
+        session.run(None, feed)
+        if i >= 3:
+            times.append(time.perf_counter() - start)
+    return float(np.median(times)) * 1e3, sum(k * n * 4 for k, n in shapes) / 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("artifacts", nargs="+")
@@ -110,6 +150,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--matmul-ceiling", action="store_true",
+                        help="Also time the step's fp32 weight MatMuls alone (fp32 graphs).")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     bandwidth = read_bandwidth_gbs()
@@ -117,13 +159,15 @@ def main() -> None:
     print(f"machine: {cpu['processor']}, {cpu['cpus']} CPUs, flags {' '.join(cpu['flags'])}; read bandwidth "
           f"{bandwidth:.1f} GB/s; {args.threads} onnxruntime threads; graph {args.graph}, batch {args.batch}\n")
     print("| artifact | step graph | past | step ms | weights MB | cache MB | floor ms | x floor | kernels ms "
-          "| top op kinds ms | run outside kernels ms |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+          "| top op kinds ms | run outside kernels ms |"
+          + (" MatMuls alone ms (MB) | x MatMuls alone |" if args.matmul_ceiling else ""))
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|" + ("---:|---:|" if args.matmul_ceiling else ""))
     rng = np.random.default_rng(0)
     for root in args.artifacts:
         artifact = load_artifact(root)
         path = artifact.graph_path(args.graph)
         weights = step_weight_bytes(path)
+        ceiling = matmul_ceiling(path, args.batch, args.threads, args.steps) if args.matmul_ceiling else None
         with open_session(artifact, args.graph, threads=args.threads) as session:
             spec = session.spec
             for past in args.past:
@@ -136,7 +180,9 @@ def main() -> None:
                 top = ", ".join(f"{op} {v:.2f}" for op, v in list(ops.items())[:3])
                 print(f"| {Path(root).name} | {path.name} ({artifact.manifest['graphs'][args.graph].get('precision', artifact.precision)}) "
                       f"| {past} | {ms:.2f} | {weights / 1e6:.1f} | {cache / 1e6:.1f} | {floor:.2f} | {ms / floor:.2f} "
-                      f"| {sum(ops.values()):.2f} | {top} | {outside:.2f} |", flush=True)
+                      f"| {sum(ops.values()):.2f} | {top} | {outside:.2f} |"
+                      + (f" {ceiling[0]:.2f} ({ceiling[1]:.1f}) | {ms / ceiling[0]:.2f} |" if ceiling else ""),
+                      flush=True)
 
 
 if __name__ == "__main__":

@@ -82,8 +82,8 @@ class Phonemizer:
         if self._front_end is None:
             raise TtsxError(
                 f"{text[:40]!r} is not GPT-SoVITS phoneme symbols, and upstream's text front end is not available "
-                f"({self.front_end_home}); write the text as phoneme symbols separated by spaces (\"HH AH0 L OW1 .\", see "
-                "the artifact's tokenizer/symbols.json) or point GPT_SOVITS_HOME at a full checkout with its "
+                f"({self.front_end_home}); write the text as phoneme symbols separated by spaces (\"HH AH0 L OW1 .\", "
+                "see the artifact's tokenizer/symbols.json) or point GPT_SOVITS_HOME at a full checkout with its "
                 "front end's packages installed (for English: g2p_en, wordsegment and nltk's data)")
         try:  # clean_text imports its language's module (and that module its g2p packages and data) on first use
             phones, _, _ = self._front_end(text, self.language, "v2")

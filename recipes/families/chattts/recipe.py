@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ttsx.recipes.family import Limits, RecipeBase
-from ttsx.recipes.precision import Budget
+from ttsx.recipes.precision import DECODER_BUDGETS, Budget
 from ttsx.recipes.spec import Tolerance
 
 N_FFT = 1024  # Vocos inverse STFT window, samples
@@ -98,13 +98,7 @@ FP32 = Tolerance(atol=1e-4, rtol=1e-3)
 # Budgets per precision against fp32 PyTorch (`tokens`: the teacher-forced share of next-token choices),
 # set with margin from the stability runs of docs/BENCHMARKS.md ("Quantized verdicts on every CPU").
 # chattts-tiny's refine pass picks among 21178 near-tied text logits at width 64.
-BUDGETS = {
-    "fp32": Budget(rel_error=1e-4, top1=1.0, tokens=1.0),
-    "fp16": Budget(rel_error=1e-2, top1=0.98, tokens=0.9),
-    "int8": Budget(rel_error=0.1, top1=0.9, tokens=0.7),
-    "int8-qdq": Budget(rel_error=0.3, top1=0.85, tokens=0.7),
-    "int4": Budget(rel_error=0.3, top1=0.9, tokens=0.6),  # chattts, random weights: worst 0.182, 0.969, 0.734
-}
+BUDGETS = DECODER_BUDGETS  # set on chattts (recipes/precision.py)
 TINY_BUDGETS = {
     **BUDGETS,
     "fp16": Budget(rel_error=5e-3, top1=0.98, tokens=0.9),

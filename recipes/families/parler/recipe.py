@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ttsx.recipes.family import Limits, RecipeBase
-from ttsx.recipes.precision import Budget
+from ttsx.recipes.precision import DECODER_BUDGETS, Budget
 from ttsx.recipes.spec import Tolerance
 
 
@@ -128,13 +128,7 @@ class Sampling:
 FP32 = Tolerance(atol=1e-4, rtol=1e-3)
 # Budgets per precision against fp32 PyTorch (`tokens`: the teacher-forced share of next-code choices), from
 # `python scripts/parity_stability.py ART --threads 1 2` on parler-tts-tiny (docs/BENCHMARKS.md "Parler-TTS").
-BUDGETS = {  # parler-tts-mini takes the other real-size decoders' bounds (ChatTTS's, GPT-SoVITS's)
-    "fp32": Budget(rel_error=1e-4, top1=1.0, tokens=1.0),
-    "fp16": Budget(rel_error=1e-2, top1=0.98, tokens=0.9),
-    "int8": Budget(rel_error=0.1, top1=0.9, tokens=0.7),
-    "int8-qdq": Budget(rel_error=0.3, top1=0.85, tokens=0.7),
-    "int4": Budget(rel_error=0.3, top1=0.9, tokens=0.6),
-}
+BUDGETS = DECODER_BUDGETS  # parler-tts-mini: the other real-size decoders' (ChatTTS's, GPT-SoVITS's)
 TINY_BUDGETS = {  # parler-tts-tiny, worst of 1 and 2 threads and three held-out prompt pairs, with margin
     "fp32": BUDGETS["fp32"],
     "fp16": Budget(rel_error=5e-3, top1=0.98, tokens=0.9),  # measured 0.00073, 1.0, 0.991

@@ -72,10 +72,9 @@ class Budget:
         return f"rel<={self.rel_error:g} top1>={self.top1:g} tokens>={self.tokens:g}"
 
 
-# The real-size autoregressive decoders' budgets, set with margin on ChatTTS's GPT (its stability runs,
-# docs/BENCHMARKS.md "Quantized verdicts on every CPU"; int4 there, random weights: worst 0.182, 0.969, 0.734).
-# A family with no real-size measurements of its own (GPT-SoVITS v2's t2s, Parler-TTS Mini's decoder) takes
-# them as they are; a tiny recipe's budgets are measured on the tiny recipe.
+# The real-size autoregressive decoders' budgets, set with margin from the stability runs of docs/BENCHMARKS.md
+# ("Quantized verdicts on every CPU"). A family with no real-size measurements of its own takes them as they are
+# (its recipe says so); a tiny recipe's budgets are measured on the tiny recipe.
 DECODER_BUDGETS = {
     "fp32": Budget(rel_error=1e-4, top1=1.0, tokens=1.0),
     "fp16": Budget(rel_error=1e-2, top1=0.98, tokens=0.9),

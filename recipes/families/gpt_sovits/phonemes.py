@@ -15,6 +15,7 @@ from pathlib import Path
 from ttsx.base.errors import TtsxError
 
 SYMBOLS_FILE = "symbols.json"
+_NOT_LOADED = object()  # Phonemizer._front_end before the first plain text
 SENTENCE_END = (".", "!", "?")
 # Held-out phoneme texts (English ARPAbet, upstream's own symbols): calibration and agreement runs.
 CALIBRATION = (
@@ -58,7 +59,7 @@ class Phonemizer:
         self.ids = {s: i for i, s in enumerate(symbols)}
         self.symbols = symbols
         self.language = language
-        self._front_end = None
+        self._front_end = _NOT_LOADED
         self.front_end_home = ""  # the checkout whose front end phonemizes plain text, or why there is none
 
     def symbols_of(self, text: str) -> list[str] | None:
@@ -66,18 +67,17 @@ class Phonemizer:
         tokens = text.split()
         return tokens if tokens and all(t in self.ids for t in tokens) else None
 
-    def symbol(self, i: int) -> str:
-        return self.symbols[i]
-
     def encode(self, text: str) -> list[int]:
         """Phoneme ids of a text (symbols, or upstream's front end); TtsxError saying how when neither can."""
+        return [self.ids[s] for s in self.phonemize(text)[0]]
+
+    def phonemize(self, text: str) -> tuple[list[str], bool]:
+        """(the text's phoneme symbols, whether upstream's front end made them rather than the text's own)."""
         symbols = self.symbols_of(text)
-        if symbols is None:
-            symbols = self._clean(text)
-        return [self.ids[s] for s in symbols]
+        return (symbols, False) if symbols is not None else (self._clean(text), True)
 
     def _clean(self, text: str) -> list[str]:
-        if self._front_end is None:
+        if self._front_end is _NOT_LOADED:  # loaded (or found missing) once
             self._front_end, self.front_end_home = _load_front_end()
         if self._front_end is None:
             raise TtsxError(

@@ -131,14 +131,13 @@ class GptSovitsPipeline(Pipeline):
 
     def split(self, text: str, options=None, progress: Progress = lambda m: None, index: int = 0) -> list[str]:
         """Phoneme pieces (symbols joined by spaces) of at most WINDOW phonemes, cut after sentence ends."""
-        ids = self.phonemizer.encode(text.strip()) if text.strip() else []
-        if not ids:
+        symbols, by_front_end = self.phonemizer.phonemize(text.strip()) if text.strip() else ([], False)
+        if not symbols:
             raise TtsxError(f"text {index} ({text[:40]!r}) is empty or has no phonemes; give some words")
-        symbols = [self.phonemizer.symbol(i) for i in ids]
-        if self.phonemizer.symbols_of(text.strip()) is None:
+        if by_front_end:
             shown = " ".join(symbols[:24]) + (" ..." if len(symbols) > 24 else "")
-            progress(f"text {index}: {len(ids)} phonemes by upstream's front end ({self.phonemizer.front_end_home}): "
-                     f"{shown}")
+            progress(f"text {index}: {len(symbols)} phonemes by upstream's front end "
+                     f"({self.phonemizer.front_end_home}): {shown}")
         return [" ".join(piece) for piece in split_phonemes(symbols, WINDOW)]
 
     def run_pieces(self, pieces: list[Piece], voice: Voice, options: GptSovitsOptions, speech: Speech,

@@ -128,7 +128,7 @@ class Sampling:
 FP32 = Tolerance(atol=1e-4, rtol=1e-3)
 # Budgets per precision against fp32 PyTorch (`tokens`: the teacher-forced share of next-code choices), from
 # `python scripts/parity_stability.py ART --threads 1 2` on parler-tts-tiny (docs/BENCHMARKS.md "Parler-TTS").
-BUDGETS = DECODER_BUDGETS  # parler-tts-mini: the other real-size decoders' (ChatTTS's, GPT-SoVITS's)
+BUDGETS = dict(DECODER_BUDGETS)  # parler-tts-mini: the other real-size decoders' (ChatTTS's, GPT-SoVITS's)
 TINY_BUDGETS = {  # parler-tts-tiny, worst of 1 and 2 threads and three held-out prompt pairs, with margin
     "fp32": BUDGETS["fp32"],
     "fp16": Budget(rel_error=5e-3, top1=0.98, tokens=0.9),  # measured 0.00073, 1.0, 0.991

@@ -98,15 +98,30 @@ class VitsDecode(nn.Module):
         self.vits, self.noise_scale = onnx_vits.eval(), noise_scale
 
     def forward(self, codes, phoneme_ids, refer, noise):
+        return self.decode(codes, phoneme_ids, refer, noise, None)
+
+    def decode(self, codes, phoneme_ids, refer, noise, sv_emb):
+        """decode's body; `sv_emb` [1, 20480] joins the reference encoder's `ge` for v2Pro/ProPlus."""
         v = self.vits
         refer_mask = torch.ones_like(refer[:1, :1, :])
-        ge = v.ref_enc(refer[:, :704] * refer_mask, refer_mask)
+        ge = v.ref_enc(refer[:, :704] * refer_mask, refer_mask)  # [1, gin, 1]
+        text_ge = ge
+        if sv_emb is not None:  # decode's get_ge for v2Pro: ge + sv_emb(emb), PReLU; the text encoder reads 512 wide
+            ge = v.prelu(ge + v.sv_emb(sv_emb).unsqueeze(-1))
+            text_ge = v.ge_to512(ge.transpose(2, 1)).transpose(2, 1)
         quantized = v.quantizer.decode(codes)  # [1, ssl, T]
         quantized = torch.cat([quantized, quantized]).permute(1, 2, 0).contiguous().view(1, v.ssl_dim, -1)  # 25 -> 50 Hz
-        _, m_p, logs_p, y_mask = v.enc_p(quantized, phoneme_ids, ge, 1)
+        _, m_p, logs_p, y_mask = v.enc_p(quantized, phoneme_ids, text_ge, 1)
         z_p = m_p + noise * torch.exp(logs_p) * self.noise_scale
         z = v.flow(z_p, y_mask, g=ge, reverse=True)
         return v.dec(z * y_mask, g=ge)
+
+
+class VitsDecodePro(VitsDecode):
+    """v2Pro/ProPlus: (codes, phoneme_ids, refer, noise, sv_emb [1, 20480]) -> audio [1, 1, 2T * hop]."""
+
+    def forward(self, codes, phoneme_ids, refer, noise, sv_emb):
+        return self.decode(codes, phoneme_ids, refer, noise, sv_emb)
 
 
 def _constructor_kwargs(vits) -> dict:

@@ -257,21 +257,25 @@ class Vits(GptSovitsKind):
     @property
     def spec(self):
         v, t = self.recipe.vits, self.recipe.t2s
-        return self._spec("vits", "vits",
-                          (TensorSpec("codes", "int64", (1, 1, "codes"), (0, v.codebook)),
-                           TensorSpec("phoneme_ids", "int64", (1, "phonemes"), (0, t.phonemes)),
-                           TensorSpec("refer", "float32", (1, v.spec_channels, "refer_frames")),
-                           TensorSpec("noise", "float32", (1, v.inter_channels, "frames"))),
-                          (TensorSpec("audio", "float32", (1, 1, "samples")),), VITS,
-                          f"decode(codes, text, refer) at speed 1, noise_scale {self.recipe.sampling.noise_scale}; "
-                          f"noise is decode's randn_like, [1, {v.inter_channels}, 2 * codes]; samples = "
-                          f"2 * codes * {v.hop}; one row per call (upstream's masks are batch 1).",
+        inputs = (TensorSpec("codes", "int64", (1, 1, "codes"), (0, v.codebook)),
+                  TensorSpec("phoneme_ids", "int64", (1, "phonemes"), (0, t.phonemes)),
+                  TensorSpec("refer", "float32", (1, v.spec_channels, "refer_frames")),
+                  TensorSpec("noise", "float32", (1, v.inter_channels, "frames")))
+        if v.is_pro:
+            inputs += (TensorSpec("sv_emb", "float32", (1, v.sv_dim)),)
+        sv = " and the reference's speaker-verification embedding (sv_emb)" if v.is_pro else ""
+        return self._spec("vits", "vits", inputs, (TensorSpec("audio", "float32", (1, 1, "samples")),), VITS,
+                          f"{v.version} decode(codes, text, refer{', sv_emb=' if v.is_pro else ''}) at speed 1, "
+                          f"noise_scale {self.recipe.sampling.noise_scale}; noise is decode's randn_like, "
+                          f"[1, {v.inter_channels}, 2 * codes]{sv}; samples = 2 * codes * {v.hop}; one row per call "
+                          "(upstream's masks are batch 1).",
                           min_sizes=(("refer_frames", 8),))
 
     def module(self, ref, kv_cache="onnxruntime"):
-        from .graphs import VitsDecode
+        from .graphs import VitsDecode, VitsDecodePro
 
-        return VitsDecode(ref, self.recipe.sampling.noise_scale)
+        wrapper = VitsDecodePro if self.recipe.vits.is_pro else VitsDecode
+        return wrapper(ref, self.recipe.sampling.noise_scale)
 
     def cases(self):
         return [Case("codes=10", 1, 10), Case("codes=75", 1, 75)]
@@ -282,17 +286,21 @@ class Vits(GptSovitsKind):
     def feed(self, ref, spec, case, rng):
         v, t = self.recipe.vits, self.recipe.t2s
         phonemes, frames = max(2, case.length // 2), 3 * case.length
-        return {"codes": rng.integers(0, v.codebook, (1, 1, case.length)),
+        feed = {"codes": rng.integers(0, v.codebook, (1, 1, case.length)),
                 "phoneme_ids": rng.integers(0, t.phonemes, (1, phonemes)),
                 "refer": np.abs(rng.standard_normal((1, v.spec_channels, frames))).astype(np.float32),
                 "noise": rng.standard_normal((1, v.inter_channels, MAX_FRAMES_PER_ID * case.length)).astype(np.float32)}
+        if v.is_pro:  # an ERes2NetV2 embedding's scale: pooled statistics of order 1
+            feed["sv_emb"] = rng.standard_normal((1, v.sv_dim)).astype(np.float32)
+        return feed
 
     def reference(self, ref, spec, feed):
         import torch
 
+        sv = {"sv_emb": _torch(feed["sv_emb"])} if "sv_emb" in feed else {}
         with torch.no_grad(), given_noise(_torch(feed["noise"])):
             audio = ref.vits.decode(_torch(feed["codes"]), _torch(feed["phoneme_ids"]), _torch(feed["refer"]),
-                                    noise_scale=self.recipe.sampling.noise_scale)
+                                    noise_scale=self.recipe.sampling.noise_scale, **sv)
         return outputs_of(spec, [audio])
 
     def perturb(self, spec, name, feed, rng):

@@ -216,6 +216,8 @@ class GptSovitsPipeline(Pipeline):
         if not len(codes):
             return np.zeros(0, np.float32)
         noise = normal(rng, (1, self.recipe.vits.inter_channels, 2 * len(codes)))
-        audio = self.sessions["vits"].run({"codes": codes[None, None], "phoneme_ids": phonemes[None],
-                                           "refer": voice.refer[None], "noise": noise})["audio"]
+        feed = {"codes": codes[None, None], "phoneme_ids": phonemes[None], "refer": voice.refer[None], "noise": noise}
+        if voice.sv_emb is not None:  # v2Pro/ProPlus
+            feed["sv_emb"] = voice.sv_emb[None]
+        audio = self.sessions["vits"].run(feed)["audio"]
         return audio.reshape(-1).astype(np.float32)

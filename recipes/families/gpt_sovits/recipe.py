@@ -47,9 +47,12 @@ class T2SArch:
                           "random_bert": 0}}
 
 
+PRO_VERSIONS = ("v2Pro", "v2ProPlus")  # module/models.py v2pro_set: a speaker-verification embedding joins `ge`
+
+
 @dataclass(frozen=True)
 class VitsArch:
-    """SynthesizerTrn v2 (configs/s2.json "model"; 25 Hz semantic ids, 32 kHz audio)."""
+    """SynthesizerTrn (configs/s2.json "model" for v2, s2v2Pro.json / s2v2ProPlus.json; 25 Hz ids, 32 kHz audio)."""
 
     inter_channels: int = 192
     hidden_channels: int = 192
@@ -64,6 +67,13 @@ class VitsArch:
     gin_channels: int = 512
     spec_channels: int = 1025  # filter_length 2048 // 2 + 1
     codebook: int = 1024  # semantic ids the quantizer decodes
+    version: str = "v2"  # SynthesizerTrn's `version`: "v2", "v2Pro" or "v2ProPlus"
+    sv_dim: int = 20480  # v2Pro/ProPlus: the ERes2NetV2 embedding (sv.py compute_embedding3) that sv_emb projects
+
+    @property
+    def is_pro(self) -> bool:
+        """v2Pro and v2ProPlus add the speaker-verification embedding to the reference encoder's output."""
+        return self.version in PRO_VERSIONS
 
     @property
     def hop(self) -> int:
@@ -84,7 +94,7 @@ class VitsArch:
                     upsample_rates=list(self.upsample_rates), upsample_initial_channel=self.upsample_initial_channel,
                     upsample_kernel_sizes=list(self.upsample_kernel_sizes), n_layers_q=3, use_spectral_norm=False,
                     gin_channels=self.gin_channels, semantic_frame_rate="25hz", freeze_quantizer=True,
-                    version="v2", n_speakers=300)
+                    version=self.version, n_speakers=300)
 
 
 @dataclass(frozen=True)
@@ -167,4 +177,31 @@ GPT_SOVITS_V2 = GptSovitsRecipe(
     "gpt-sovits-v2",
     description="GPT-SoVITS v2: t2s (s1longer-v2.yaml, 24 x 512) and SynthesizerTrn v2 (s2.json, 32 kHz).",
 )
-RECIPES = (GPT_SOVITS_TINY, GPT_SOVITS_V2)
+# v2Pro/ProPlus: the same t2s as v2; SynthesizerTrn with gin 1024 (its MRTE reads ge_to512(ge)) and the sv embedding
+V2PRO = VitsArch(gin_channels=1024, version="v2Pro")  # s2v2Pro.json
+V2PROPLUS = VitsArch(gin_channels=1024, upsample_initial_channel=768, upsample_kernel_sizes=(20, 16, 8, 2, 2),
+                     version="v2ProPlus")  # s2v2ProPlus.json
+GPT_SOVITS_V2PRO = GptSovitsRecipe(
+    "gpt-sovits-v2pro", vits=V2PRO,
+    description="GPT-SoVITS v2Pro: v2's t2s, SynthesizerTrn v2Pro (s2v2Pro.json) with the speaker-verification "
+                "embedding.",
+)
+GPT_SOVITS_V2PROPLUS = GptSovitsRecipe(
+    "gpt-sovits-v2proplus", vits=V2PROPLUS,
+    description="GPT-SoVITS v2ProPlus (upstream's flagship): v2's t2s, SynthesizerTrn v2ProPlus (s2v2ProPlus.json, "
+                "a wider decoder) with the speaker-verification embedding.",
+)
+# tiny Pro variants: gin is free there (the MRTE reads ge_to512(ge)), so it is small; ProPlus keeps its kernel 20
+TINY_PRO = dict(inter_channels=32, filter_channels=96, n_layers=2, upsample_initial_channel=64,
+                resblock_kernel_sizes=(3,), gin_channels=64)
+GPT_SOVITS_V2PRO_TINY = GptSovitsRecipe(
+    "gpt-sovits-v2pro-tiny", t2s=GPT_SOVITS_TINY.t2s, vits=VitsArch(**TINY_PRO, version="v2Pro"),
+    budgets=TINY_BUDGETS, description="GPT-SoVITS v2Pro at a tiny width: for fast tests only.",
+)
+GPT_SOVITS_V2PROPLUS_TINY = GptSovitsRecipe(
+    "gpt-sovits-v2proplus-tiny", t2s=GPT_SOVITS_TINY.t2s,
+    vits=VitsArch(**TINY_PRO, upsample_kernel_sizes=(20, 16, 8, 2, 2), version="v2ProPlus"),
+    budgets=TINY_BUDGETS, description="GPT-SoVITS v2ProPlus at a tiny width: for fast tests only.",
+)
+RECIPES = (GPT_SOVITS_TINY, GPT_SOVITS_V2, GPT_SOVITS_V2PRO_TINY, GPT_SOVITS_V2PRO, GPT_SOVITS_V2PROPLUS_TINY,
+           GPT_SOVITS_V2PROPLUS)

@@ -169,24 +169,16 @@ def checkpoint_pair(directory: Path) -> tuple[Path, Path]:
 
 def load_pair(recipe: GptSovitsRecipe, directory: Path) -> Reference:
     """Upstream's models with the weights of a checkpoint pair, checked against the recipe's sizes."""
+    from .checkpoints import check_version, read
+
     gpt_path, sovits_path = checkpoint_pair(directory)
+    gpt, sovits = read(gpt_path), read(sovits_path)
+    check_version(sovits, recipe.name, recipe.vits.version)
     reference = build(recipe, 0)
-    gpt, sovits = _load(gpt_path), _load(sovits_path)
-    state = {k.removeprefix("model."): v for k, v in gpt["weight"].items()}
+    state = {k.removeprefix("model."): v for k, v in gpt.weight.items()}
     _strict(reference.t2s, state, gpt_path)
-    _strict(reference.vits, sovits["weight"], sovits_path, optional=("enc_q.",))
+    _strict(reference.vits, sovits.weight, sovits_path, optional=("enc_q.",))
     return reference
-
-
-def _load(path: Path) -> dict:
-    """A checkpoint dict with a `weight` entry, read without unpickling code objects (weights_only)."""
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise SourceError(f"{path} can't be read as a GPT-SoVITS checkpoint ({exc})") from None
-    if not isinstance(data, dict) or "weight" not in data:
-        raise SourceError(f"{path} is not a GPT-SoVITS checkpoint (no 'weight' entry)")
-    return data
 
 
 def _strict(module: torch.nn.Module, state: dict, path: Path, optional: tuple[str, ...] = ()) -> None:
@@ -196,5 +188,6 @@ def _strict(module: torch.nn.Module, state: dict, path: Path, optional: tuple[st
     wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
     if missing or wrong:
         raise SourceError(f"{path} does not match this recipe's sizes: missing {missing[:3]}, other shapes {wrong[:3]}; "
-                          "choose the recipe of the checkpoint (gpt-sovits-v2 for upstream's v2 weights)")
+                          "choose the recipe of the checkpoint's size (gpt-sovits-v2, -v2pro or -v2proplus for "
+                          "upstream's weights; the -tiny recipes are for tests)")
     module.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)

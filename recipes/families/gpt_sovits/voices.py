@@ -4,7 +4,8 @@ Upstream conditions on a reference clip three ways: its semantic ids (cnhubert f
 SoVITS's ssl_proj and quantizer) prompt the t2s model, its transcript's phonemes come before the
 text's, and its linear spectrogram (`spectrogram_torch`, 1025 bins) drives SoVITS's reference encoder.
 A voice file holds the three: `prompt_ids` int64 [P] (0..1023), `prompt_phonemes` int64 [X] and
-`refer` float32 [1025, F]. A random-weights artifact carries seeded ones (seed-N); a request names a
+`refer` float32 [1025, F]; a v2Pro/ProPlus voice adds `sv_emb` float32 [20480], the clip's speaker-verification
+embedding (sv.py: Kaldi fbank at 16 kHz -> ERes2NetV2's forward3). A random-weights artifact carries seeded ones (seed-N); a request names a
 preset and never a path (the server); the CLI and Python API also take a user's .npz.
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ttsx.exporter.assets import voice_file_name
 
 PRESET_SEEDS = (0, 1)
 KEYS = ("prompt_ids", "prompt_phonemes", "refer")
+PRO_KEYS = KEYS + ("sv_emb",)
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class Voice:
     prompt_ids: np.ndarray  # int64 [P]
     prompt_phonemes: np.ndarray  # int64 [X]
     refer: np.ndarray  # float32 [1025, F]
+    sv_emb: np.ndarray | None = None  # float32 [20480], v2Pro/ProPlus only
 
 
 def draw_voices(ref, out_dir: Path, seeds=PRESET_SEEDS) -> dict[str, str]:
@@ -38,11 +41,13 @@ def draw_voices(ref, out_dir: Path, seeds=PRESET_SEEDS) -> dict[str, str]:
         prompt = rng.integers(0, vits.quantizer.vq.layers[0]._codebook.embed.shape[0], 25 + 10 * seed)
         phonemes = rng.integers(0, t2s.phoneme_vocab_size, 12 + 3 * seed)
         refer = np.abs(rng.standard_normal((vits.spec_channels, 80 + 20 * seed))).astype(np.float32)
+        extra = {"sv_emb": rng.standard_normal(vits.sv_emb.in_features).astype(np.float32)} \
+            if getattr(vits, "is_v2pro", False) else {}
         name = f"seed-{seed}"
         relative = voice_file_name(name)
         (out_dir / relative).parent.mkdir(exist_ok=True)
         np.savez(out_dir / relative, prompt_ids=prompt.astype(np.int64), prompt_phonemes=phonemes.astype(np.int64),
-                 refer=refer)
+                 refer=refer, **extra)
         voices[name] = relative
     return voices
 
@@ -84,11 +89,14 @@ def write_voice(path: Path, recipe, prompt_ids, prompt_phonemes, audio: np.ndarr
 
 def load_voice(recipe, path: Path) -> Voice:
     """A voice from a preset's (or a user's) .npz, checked against the recipe's vocabularies."""
-    data = load_npz(path, KEYS)
-    missing = [k for k in KEYS if k not in data]
+    pro = recipe.vits.is_pro
+    keys = PRO_KEYS if pro else KEYS
+    data = load_npz(path, keys)
+    missing = [k for k in keys if k not in data]
     if missing:
+        sv = f" and sv_emb (float32 [{recipe.vits.sv_dim}], {recipe.vits.version})" if pro else ""
         raise TtsxError(f"voice {path}: lacks {', '.join(missing)}; a GPT-SoVITS voice holds prompt_ids (int64 [P]), "
-                        f"prompt_phonemes (int64 [X]) and refer (float32 [{recipe.vits.spec_channels}, F])")
+                        f"prompt_phonemes (int64 [X]), refer (float32 [{recipe.vits.spec_channels}, F]){sv}")
     ids, phonemes, refer = data["prompt_ids"], data["prompt_phonemes"], data["refer"]
     problems = []
     if ids.ndim != 1 or ids.dtype.kind not in "iu" or (ids.size and not (0 <= ids.min() and ids.max() < recipe.vits.codebook)):
@@ -99,6 +107,9 @@ def load_voice(recipe, path: Path) -> Voice:
     if refer.ndim != 2 or refer.shape[0] != recipe.vits.spec_channels or refer.shape[1] < 8 or \
             refer.dtype != np.float32 or not np.isfinite(refer).all():
         problems.append(f"refer must be finite float32 [{recipe.vits.spec_channels}, F] with F >= 8 frames")
+    sv_emb = data.get("sv_emb") if pro else None
+    if pro and (sv_emb.shape != (recipe.vits.sv_dim,) or sv_emb.dtype != np.float32 or not np.isfinite(sv_emb).all()):
+        problems.append(f"sv_emb must be finite float32 [{recipe.vits.sv_dim}]")
     if problems:
         raise TtsxError(f"voice {path}: " + "; ".join(problems))
-    return Voice(ids.astype(np.int64), phonemes.astype(np.int64), refer)
+    return Voice(ids.astype(np.int64), phonemes.astype(np.int64), refer, sv_emb)

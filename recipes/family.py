@@ -119,6 +119,7 @@ class Family(ABC):
     """One model family: everything generic code needs to export, check and run it."""
 
     name: str
+    on_demand_stages: tuple[str, ...] = ()  # stages whose graphs a pipeline opens at their first run, not at load
 
     # -- export -------------------------------------------------------------------------------
     @abstractmethod

@@ -18,10 +18,18 @@ from .session import StageSession
 
 def open_pipeline(artifact: Artifact, backend: str = "onnxruntime", reference_model=None,
                   wrap: Callable[[StageSession], StageSession] | None = None, **options):
-    """The artifact's family pipeline over sessions of every graph on `backend` (`wrap`: e.g. a recorder)."""
-    sessions = open_sessions(artifact, artifact.graph_names, backend, reference_model, **options)
+    """The artifact's family pipeline over sessions of every graph on `backend` (`wrap`: e.g. a recorder).
+
+    Graphs of the family's `on_demand_stages` (run rarely, e.g. once per new voice) open at their first run."""
+    later = set(get_family(artifact.recipe.family).on_demand_stages)
+    now = [g for g in artifact.graph_names if artifact.graph_spec(g).stage not in later]
+    sessions = open_sessions(artifact, now, backend, reference_model, **dict(options))
     if wrap is not None:
         sessions = {name: wrap(session) for name, session in sessions.items()}
+    for graph in artifact.graph_names:
+        if graph not in sessions:
+            sessions[graph] = OnDemandSession(
+                lambda graph=graph: open_session(artifact, graph, backend, reference_model, **dict(options)))
     try:
         return get_family(artifact.recipe.family).open_pipeline(artifact, sessions)
     except BaseException:
@@ -88,3 +96,21 @@ def backend_precision(artifact: Artifact, backend: str, engines=None) -> str:
 
         return read_engine_manifest(engines or default_engines_dir(artifact.root), artifact.root)["precision"]
     return "fp32" if backend.startswith("torch") else artifact.precision
+
+
+class OnDemandSession:
+    """A graph's session opened at its first run (and closed with the pipeline if it was)."""
+
+    def __init__(self, opener: Callable[[], StageSession]):
+        self._opener, self._session = opener, None
+
+    def run(self, feed: dict, host: tuple[str, ...] | None = None) -> dict:
+        """As StageSession.run, opening the session first if needed."""
+        if self._session is None:
+            self._session = self._opener()
+        return self._session.run(feed, host)
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None

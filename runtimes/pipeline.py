@@ -192,6 +192,11 @@ class Pipeline(ABC):
     def load_voice(self, voice: str | Path):
         """A voice preset by name (or a file the family accepts), checked (`voice_file` finds it)."""
 
+    def make_voice(self, clip: str | Path, transcript: str, out: str | Path) -> Path:
+        """A voice file from a reference clip and what it says (`ttsx voice`), for families that clone voices."""
+        raise TtsxError(f"{self.recipe.family} voices are not made from clips: use the artifact's presets "
+                        "(`ttsx info`) or the family's own voice files")
+
     def voice_file(self, voice: str | Path, suffix: str = ".npz") -> Path:
         """The file of a preset of the artifact (by name) or a `suffix` file given by path; TtsxError otherwise."""
         voices = self.artifact.manifest.get("voices", {})

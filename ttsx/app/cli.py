@@ -304,6 +304,39 @@ def synthesize_command(artifact, text, output, batch_file, voice, instructions, 
         click.echo(f"wrote {path} ({len(audio) / speech.sample_rate:.2f} s)")
 
 
+@main.command("voice")
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.argument("clip", type=click.Path(path_type=Path))
+@click.option("--text", "transcript", required=True, help="What the clip says (its transcript), as the model reads it.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Voice file (.npz) to write; pass it as --voice to `ttsx synthesize`.")
+@click.option("--preset", default=None, help="Also add it to ARTIFACT as this preset (`ttsx serve` requests name it).")
+@click.option("--force", is_flag=True, help="Replace a preset of that name.")
+@click.option("--backend", type=click.Choice(BACKENDS), default="onnxruntime", show_default=True)
+@_friendly_errors
+def voice_command(artifact, clip, transcript, output, preset, force, backend) -> None:
+    """Make a voice for ARTIFACT from CLIP (a 3-10 s WAV/FLAC of the voice to clone) and its transcript."""
+    import tempfile
+
+    import ttsx
+    from ttsx.base.files import check_output
+    from ttsx.exporter.assets import add_voice_preset
+
+    if output is None and preset is None:
+        raise click.UsageError("give -o FILE.npz, --preset NAME, or both")
+    if output is not None:
+        if output.suffix != ".npz":
+            raise click.BadParameter(f"{output}: a voice file ends in .npz", param_hint="-o")
+        check_output(output, "-o")
+    with tempfile.TemporaryDirectory() as scratch, ttsx.load(artifact, backend=backend) as pipeline:
+        path = pipeline.make_voice(clip, transcript, output or Path(scratch) / "voice.npz")
+        if preset is not None:
+            relative = add_voice_preset(Path(artifact), preset, path, force)
+            click.echo(f"added voice preset {preset!r} to {artifact} ({relative}): --voice {preset}")
+    if output is not None:
+        click.echo(f"wrote {path}: pass it as --voice {path}")
+
+
 @main.command("serve")
 @click.argument("artifacts", nargs=-1, required=True)
 @click.option("--host", default="127.0.0.1", show_default=True,

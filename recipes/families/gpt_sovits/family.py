@@ -10,6 +10,7 @@ class GptSovitsFamily(Family):
     """RVC-Boss's GPT-SoVITS v2 from the user's checkout: a prefix-LM text-to-semantic GPT and a VITS decoder."""
 
     name = "gpt_sovits"
+    on_demand_stages = ("voice",)  # cnhubert and the sv model run once per new voice (`ttsx voice`)
 
     def load_reference(self, recipe, source):
         """Upstream's Text2SemanticDecoder and SynthesizerTrn: seeded random weights or a checkpoint pair."""

@@ -135,3 +135,31 @@ def _constructor_kwargs(vits) -> dict:
                 upsample_kernel_sizes=vits.upsample_kernel_sizes, n_speakers=vits.n_speakers,
                 gin_channels=vits.gin_channels, semantic_frame_rate=vits.semantic_frame_rate,
                 freeze_quantizer=vits.freeze_quantizer, version=vits.version)
+
+
+class ClipIds(nn.Module):
+    """A reference clip's prompt ids, as get_tts_wav makes them:
+
+        wav16k [1, samples] ──cnhubert (HubertModel)──> last_hidden_state [1, T50, 768] ──transpose──>
+        ──SoVITS ssl_proj (25 Hz)──> [1, 768, T25] ──quantizer.encode──> codes [1, 1, T25]
+    """
+
+    def __init__(self, reference):
+        super().__init__()
+        self.hubert, self.vits = reference.hubert, reference.vits
+
+    def forward(self, wav16k):
+        features = self.hubert(wav16k).last_hidden_state.transpose(1, 2)
+        return self.vits.quantizer.encode(self.vits.ssl_proj(features)).transpose(0, 1)
+
+
+class SpeakerEmbedding(nn.Module):
+    """v2Pro's speaker-verification embedding (sv.py compute_embedding3): fbank [1, frames, 80] -> sv_emb [1, 20480]
+    by ERes2NetV2's forward3 (its last fused feature map, flattened over channels and bins, averaged over time)."""
+
+    def __init__(self, reference):
+        super().__init__()
+        self.sv = reference.sv
+
+    def forward(self, fbank):
+        return self.sv.forward3(fbank.clone())  # forward3 unsqueezes its input in place

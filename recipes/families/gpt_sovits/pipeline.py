@@ -120,6 +120,12 @@ class GptSovitsPipeline(Pipeline):
         """A voice preset of the artifact (seed-N) or a user's .npz (voices.py says what it holds)."""
         return load_voice(self.recipe, self.voice_file(voice))
 
+    def make_voice(self, clip: str | Path, transcript: str, out: str | Path) -> Path:
+        """A voice .npz from a 3-10 s reference clip and its transcript, as upstream's get_tts_wav reads them."""
+        from .clip import make_voice
+
+        return make_voice(self, Path(clip), transcript, Path(out))
+
     def __call__(self, texts, voice=None, options=None, progress: Progress = lambda m: None) -> Speech:
         """As Pipeline's, with the artifact's first voice when none is named (GPT-SoVITS always reads one)."""
         if voice is None:

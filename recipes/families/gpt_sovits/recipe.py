@@ -98,6 +98,40 @@ class VitsArch:
 
 
 @dataclass(frozen=True)
+class ClipArch:
+    """A reference clip's models (get_tts_wav): cnhubert (transformers' HubertModel, chinese-hubert-base) whose last
+    hidden state SoVITS's extract_latent turns into prompt ids, and v2Pro's speaker-verification model (sv.py:
+    ERes2NetV2(baseWidth=24, scale=4, expansion=4) over an 80-bin Kaldi fbank; forward3 pools it to 20480)."""
+
+    hubert_layers: int = 12
+    hubert_heads: int = 12
+    hubert_ffn: int = 3072
+    hubert_conv: int = 512  # channels of each of the 7 feature-encoder convolutions
+    hubert_pos_kernel: int = 128  # the convolutional position embedding's kernel (16 groups)
+    sv_blocks: tuple[int, ...] = (3, 4, 6, 3)
+    sv_base_width: int = 24
+    sv_scale: int = 4
+    sv_expansion: int = 4
+    sv_channels: int = 64  # m_channels: 64 * 8 * expansion * (80 bins / 8) = 20480, what SynthesizerTrn's sv_emb reads
+    rate: int = 16_000  # Hz: cnhubert's and the fbank's rate
+    min_samples: int = 48_000  # 3 s at 16 kHz (get_tts_wav refuses shorter clips)
+    max_samples: int = 160_000  # 10 s
+    pause_samples: int = 9_600  # zeros appended before cnhubert: upstream's int(32000 * 0.3), at 16 kHz
+    fbank_bins: int = 80
+
+    def hubert_config(self) -> dict:
+        """transformers.HubertConfig arguments (hidden 768: SoVITS's ssl_proj reads 768 channels)."""
+        return dict(hidden_size=768, num_hidden_layers=self.hubert_layers, num_attention_heads=self.hubert_heads,
+                    intermediate_size=self.hubert_ffn, conv_dim=(self.hubert_conv,) * 7,
+                    num_conv_pos_embeddings=self.hubert_pos_kernel, num_conv_pos_embedding_groups=16)
+
+    def sv_kwargs(self) -> dict:
+        """ERes2NetV2's constructor arguments."""
+        return dict(num_blocks=list(self.sv_blocks), m_channels=self.sv_channels, baseWidth=self.sv_base_width,
+                    scale=self.sv_scale, expansion=self.sv_expansion)
+
+
+@dataclass(frozen=True)
 class Sampling:
     """infer_panel_naive's rules and the web UI's defaults (inference_webui.get_tts_wav)."""
 
@@ -140,6 +174,7 @@ class GptSovitsRecipe(RecipeBase):
     t2s: T2SArch = T2SArch()
     vits: VitsArch = VitsArch()
     sampling: Sampling = Sampling()
+    clip: ClipArch = ClipArch()
     max_prompt: int = 512  # positions of the t2s prefill: reference and text phonemes plus the prompt ids
     tolerance: Tolerance = FP32
     budgets: dict = field(default_factory=lambda: dict(BUDGETS))
@@ -159,18 +194,21 @@ class GptSovitsRecipe(RecipeBase):
 
     def kinds(self) -> tuple:
         """embed_text, embed_audio, t2s, vits (kinds.py)."""
+        from .clip_kinds import CLIP_KINDS, PRO_KINDS
         from .kinds import KINDS
 
-        return tuple(kind(self) for kind in KINDS)
+        return tuple(kind(self) for kind in KINDS + CLIP_KINDS + (PRO_KINDS if self.vits.is_pro else ()))
 
 
+TINY_CLIP = ClipArch(hubert_layers=1, hubert_ffn=256, hubert_conv=32, hubert_pos_kernel=16, sv_blocks=(1, 1, 1, 1),
+                     sv_base_width=8, sv_scale=2)  # the sv model keeps 64 channels x 4: sv_emb reads 20480
 GPT_SOVITS_TINY = GptSovitsRecipe(
     "gpt-sovits-tiny",
     t2s=T2SArch(layers=2, hidden=64, heads=4, ffn=256),
     # hidden_channels 192 and gin_channels 512 are fixed by upstream's MRTE (built with its defaults)
     vits=VitsArch(inter_channels=32, filter_channels=96, n_layers=2, upsample_initial_channel=64,
                   resblock_kernel_sizes=(3,)),
-    budgets=TINY_BUDGETS,
+    clip=TINY_CLIP, budgets=TINY_BUDGETS,
     description="GPT-SoVITS v2's vocabularies, rates and audio geometry at a tiny width: for fast tests only.",
 )
 GPT_SOVITS_V2 = GptSovitsRecipe(
@@ -196,12 +234,12 @@ TINY_PRO = dict(inter_channels=32, filter_channels=96, n_layers=2, upsample_init
                 resblock_kernel_sizes=(3,), gin_channels=64)
 GPT_SOVITS_V2PRO_TINY = GptSovitsRecipe(
     "gpt-sovits-v2pro-tiny", t2s=GPT_SOVITS_TINY.t2s, vits=VitsArch(**TINY_PRO, version="v2Pro"),
-    budgets=TINY_BUDGETS, description="GPT-SoVITS v2Pro at a tiny width: for fast tests only.",
+    clip=TINY_CLIP, budgets=TINY_BUDGETS, description="GPT-SoVITS v2Pro at a tiny width: for fast tests only.",
 )
 GPT_SOVITS_V2PROPLUS_TINY = GptSovitsRecipe(
     "gpt-sovits-v2proplus-tiny", t2s=GPT_SOVITS_TINY.t2s,
     vits=VitsArch(**TINY_PRO, upsample_kernel_sizes=(20, 16, 8, 2, 2), version="v2ProPlus"),
-    budgets=TINY_BUDGETS, description="GPT-SoVITS v2ProPlus at a tiny width: for fast tests only.",
+    clip=TINY_CLIP, budgets=TINY_BUDGETS, description="GPT-SoVITS v2ProPlus at a tiny width: for fast tests only.",
 )
 RECIPES = (GPT_SOVITS_TINY, GPT_SOVITS_V2, GPT_SOVITS_V2PRO_TINY, GPT_SOVITS_V2PRO, GPT_SOVITS_V2PROPLUS_TINY,
            GPT_SOVITS_V2PROPLUS)

@@ -93,15 +93,19 @@ def _stand_ins() -> None:
 
 @dataclass
 class Reference:
-    """Upstream's two models, in eval mode: t2s (Text2SemanticDecoder) and vits (SynthesizerTrn v2)."""
+    """Upstream's models, in eval mode: t2s (Text2SemanticDecoder), vits (SynthesizerTrn), the clip's cnhubert
+    (transformers' HubertModel) and, for v2Pro/ProPlus, the speaker-verification model (ERes2NetV2)."""
 
     t2s: torch.nn.Module
     vits: torch.nn.Module
     upstream: types.SimpleNamespace
+    hubert: torch.nn.Module | None = None
+    sv: torch.nn.Module | None = None
 
     def modules(self) -> dict:
         """The modules whose weights make the fingerprint."""
-        return {"t2s": self.t2s, "vits": self.vits}
+        found = {"t2s": self.t2s, "vits": self.vits, "hubert": self.hubert, "sv": self.sv}
+        return {name: module for name, module in found.items() if module is not None}
 
 
 def build(recipe: GptSovitsRecipe, seed: int = 0) -> Reference:
@@ -123,7 +127,48 @@ def build(recipe: GptSovitsRecipe, seed: int = 0) -> Reference:
     vits = up.models.SynthesizerTrn(**recipe.vits.kwargs())
     fill_degenerate_buffers(vits, generator)
     _fill_zero_parameters(vits, generator)
-    return Reference(t2s.eval(), vits.eval(), up)
+    with torch.no_grad():  # a trained codebook is `inited` (else extract_latent re-initialises it by k-means)
+        for name, buffer in vits.named_buffers():
+            if name.endswith("._codebook.inited"):
+                buffer.fill_(True)
+    hubert = random_hubert(recipe, seed)
+    sv = random_sv(recipe, seed) if recipe.vits.is_pro else None
+    return Reference(t2s.eval(), vits.eval(), up, hubert, sv)
+
+
+def random_hubert(recipe: GptSovitsRecipe, seed: int) -> torch.nn.Module:
+    """transformers' HubertModel at the recipe's cnhubert size, seeded."""
+    from transformers import HubertConfig, HubertModel
+
+    torch.manual_seed(seed + 1)
+    return HubertModel(HubertConfig(**recipe.clip.hubert_config())).eval()
+
+
+def random_sv(recipe: GptSovitsRecipe, seed: int) -> torch.nn.Module:
+    """upstream's ERes2NetV2 at the recipe's size, seeded, with batch-norm statistics that are not the identity."""
+    eres2net = import_eres2net()
+    torch.manual_seed(seed + 2)
+    model = eres2net.ERes2NetV2(**recipe.clip.sv_kwargs())
+    generator = torch.Generator().manual_seed(seed + 2)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)) and module.running_mean is not None:
+                module.running_mean.copy_(0.1 * torch.randn(module.running_mean.shape, generator=generator))
+                module.running_var.copy_(0.5 + torch.rand(module.running_var.shape, generator=generator))
+    return model.eval()
+
+
+def import_eres2net():
+    """upstream's eres2net/ERes2NetV2.py (sv.py imports it with that folder on sys.path, as done here)."""
+    folder = str(upstream_home() / "eres2net")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    try:
+        import ERes2NetV2
+    except ImportError as exc:
+        raise SourceError(f"v2Pro's speaker-verification model can't be imported from {folder} ({exc}); it is "
+                          "upstream's GPT_SoVITS/eres2net, in checkouts since v2Pro") from None
+    return ERes2NetV2
 
 
 def _redraw(module: torch.nn.Module, generator: torch.Generator) -> None:
@@ -178,7 +223,45 @@ def load_pair(recipe: GptSovitsRecipe, directory: Path) -> Reference:
     state = {k.removeprefix("model."): v for k, v in gpt.weight.items()}
     _strict(reference.t2s, state, gpt_path)
     _strict(reference.vits, sovits.weight, sovits_path, optional=("enc_q.",))
+    reference.hubert = pretrained_hubert()
+    if recipe.vits.is_pro:
+        sv_path = upstream_home() / SV_WEIGHTS
+        _strict(reference.sv, _pretrained_sv(sv_path), sv_path)
     return reference
+
+
+PRETRAINED = "pretrained_models"  # upstream's folder of downloaded models, in GPT_SoVITS/
+HUBERT = f"{PRETRAINED}/chinese-hubert-base"  # inference_webui's cnhubert_base_path
+SV_WEIGHTS = f"{PRETRAINED}/sv/pretrained_eres2netv2w24s4ep4.ckpt"  # sv.py's sv_path
+GET_PRETRAINED = ("upstream's README says how to get them: download GPT_SoVITS/pretrained_models from "
+                  "https://huggingface.co/lj1995/GPT-SoVITS into the checkout")
+
+
+def pretrained_hubert() -> torch.nn.Module:
+    """The checkout's cnhubert (chinese-hubert-base, a save_pretrained folder), as cnhubert.CNHubert loads it."""
+    from transformers import HubertModel
+
+    folder = upstream_home() / HUBERT
+    if not (folder / "config.json").is_file():
+        raise SourceError(f"a GPT-SoVITS voice is made from a clip with cnhubert, and {folder} holds none (no "
+                          f"config.json); {GET_PRETRAINED}")
+    model = HubertModel.from_pretrained(str(folder), local_files_only=True)
+    if model.config.hidden_size != 768:
+        raise SourceError(f"{folder} is a HubertModel of width {model.config.hidden_size}; SoVITS's ssl_proj reads 768")
+    return model.eval()
+
+
+def _pretrained_sv(path: Path) -> dict:
+    """The sv model's state dict (a plain one: read weights-only)."""
+    if not path.is_file():
+        raise SourceError(f"v2Pro and v2ProPlus need the speaker-verification model {path}; {GET_PRETRAINED}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise SourceError(f"{path} can't be read as ERes2NetV2 weights ({str(exc).splitlines()[0]})") from None
+    if not isinstance(state, dict):
+        raise SourceError(f"{path} holds {type(state).__name__}, not ERes2NetV2's state dict")
+    return state
 
 
 def _strict(module: torch.nn.Module, state: dict, path: Path, optional: tuple[str, ...] = ()) -> None:

@@ -47,8 +47,10 @@ def eager_infer(ref, artifact, texts: list[str], tokens: int):
             seconds["t2s"] += time.perf_counter() - start
             codes = y[:, -idx:].unsqueeze(0)
             start = time.perf_counter()
+            sv = {"sv_emb": [torch.from_numpy(voice.sv_emb)[None]]} if voice.sv_emb is not None else {}  # v2Pro
             with torch.no_grad():
-                audio = ref.vits.decode(codes, torch.from_numpy(phones)[None], [torch.from_numpy(voice.refer)[None]])
+                audio = ref.vits.decode(codes, torch.from_numpy(phones)[None], [torch.from_numpy(voice.refer)[None]],
+                                        **sv)
             seconds["vits"] += time.perf_counter() - start
             samples += audio.shape[-1]
         return seconds, samples / recipe.limits.sample_rate, {"t2s": tokens}

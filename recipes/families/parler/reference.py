@@ -20,6 +20,8 @@ the reading that found them.
 """
 from __future__ import annotations
 
+import json
+
 import copy
 import functools
 import inspect
@@ -248,18 +250,75 @@ def _set_generation_ids(model, recipe) -> None:
 
 
 def load_snapshot(recipe, directory: Path):
-    """A save_pretrained snapshot whose codec is transformers' DacModel, checked against the recipe's sizes."""
+    """A save_pretrained snapshot (safetensors, whole or sharded), checked against the recipe's sizes: its codec
+    transformers' DacModel, or descript's DAC as every released checkpoint has it (read as a DacModel)."""
     parler = import_parler()
-    if not (directory / "config.json").is_file():
+    path = directory / "config.json"
+    if not path.is_file():
         raise SourceError(f"{directory} has no config.json; pass a directory written by save_pretrained. {HOW_TO_GET}")
-    config = parler.ParlerTTSConfig.from_pretrained(directory)
-    if config.audio_encoder.model_type != "dac":
-        raise SourceError(f"{directory}: its codec is {config.audio_encoder.model_type!r}; ttsx decodes with "
-                          "transformers' DacModel (model_type 'dac'); converting descript's DAC weights is not built "
-                          "yet (transformers' convert_dac_checkpoint maps them)")
-    model = parler.ParlerTTSForConditionalGeneration.from_pretrained(directory).eval()
+    raw = json.loads(path.read_text())
+    if not is_descript(raw.get("audio_encoder", {})):
+        model = parler.ParlerTTSForConditionalGeneration.from_pretrained(directory).eval()
+        check_sizes(recipe, model)
+        return model
+    from .descript_dac import dac_config
+
+    raw["audio_encoder"] = dac_config(raw["audio_encoder"]).to_dict()
+    model = parler.ParlerTTSForConditionalGeneration(parler.ParlerTTSConfig.from_dict(raw)).eval()
     check_sizes(recipe, model)
+    _load_descript_snapshot(model, directory)
+    if (directory / "generation_config.json").is_file():
+        from transformers import GenerationConfig
+
+        model.generation_config = GenerationConfig.from_pretrained(directory)
     return model
+
+
+def is_descript(audio_encoder: dict) -> bool:
+    """parler's DACConfig (descript's DAC): model_type dac_on_the_hub, or "dac" with DACConfig's own keys (parler
+    names it "dac" on transformers <= 4.44, as transformers' DacConfig is named)."""
+    from .descript_dac import HUB_TYPE
+
+    return audio_encoder.get("model_type") == HUB_TYPE or "latent_dim" in audio_encoder
+
+
+def _load_descript_snapshot(model, directory: Path) -> None:
+    """The snapshot's weights into `model`, its `audio_encoder.model.*` (descript's DAC) converted to DacModel's."""
+    from .descript_dac import convert
+
+    state = read_safetensors(directory)
+    prefix = "audio_encoder.model."
+    dac = {k[len(prefix):]: state.pop(k) for k in [k for k in state if k.startswith(prefix)]}
+    state.update({f"audio_encoder.{k}": v for k, v in convert(dac, len(model.config.audio_encoder.downsampling_ratios)).items()})
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    model.tie_weights()
+    own = model.state_dict(keep_vars=True)
+    loaded = {own[k].data_ptr() for k in state if k in own}
+    missing = [k for k in missing if own[k].data_ptr() not in loaded]  # save_pretrained keeps one of a tied pair
+    if missing or unexpected:
+        raise SourceError(f"{directory}: its weights do not fit its config (missing {missing[:3]}, unexpected "
+                          f"{unexpected[:3]}); re-save it with save_pretrained")
+
+
+def read_safetensors(directory: Path) -> dict:
+    """Every tensor of a save_pretrained snapshot: model.safetensors, or the shards its index names."""
+    from safetensors.torch import load_file
+
+    index = directory / "model.safetensors.index.json"
+    if index.is_file():
+        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+    elif (directory / "model.safetensors").is_file():
+        shards = ["model.safetensors"]
+    else:
+        raise SourceError(f"{directory} has no model.safetensors (nor a sharded index); save it with "
+                          "save_pretrained(safe_serialization=True), as parler's releases are")
+    state = {}
+    for shard in shards:
+        file = (directory / shard).resolve()
+        if file.parent != directory.resolve() or not file.is_file():
+            raise SourceError(f"{index} names {shard!r}, which is not a file of {directory}")
+        state.update(load_file(str(file)))
+    return state
 
 
 def check_sizes(recipe, model) -> None:

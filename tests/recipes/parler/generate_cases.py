@@ -4,11 +4,10 @@
 
 Run twice by test_cross_version.py: by the main interpreter (transformers 5, parler_tts patched by ttsx at
 import) and by a venv holding transformers 4.46.1, the version parler-tts pins, where it runs unpatched
-(only descript's `dac` stands in: the recipes use transformers' DacModel). The two outputs must agree.
+(its descript DAC is installed there, unused: these models decode with transformers' DacModel). The two outputs must agree.
 It imports nothing of ttsx under transformers 4.
 """
 import sys
-import types
 
 import torch
 import transformers
@@ -17,10 +16,10 @@ if int(transformers.__version__.split(".")[0]) >= 5:
     from ttsx.recipes.families.parler.reference import import_parler
 
     import_parler()
-elif "dac" not in sys.modules:  # parler's dac_wrapper imports descript's DAC, which neither venv installs
-    package, module = types.ModuleType("dac"), types.ModuleType("dac.model")
-    module.DAC, package.model = object, module
-    sys.modules["dac"], sys.modules["dac.model"] = package, module
+else:  # the reference venv: descript's DAC (parler's dac_wrapper imports it) with audiotools' stand-ins
+    import stand_ins
+
+    stand_ins.install()
 
 from parler_tts import ParlerTTSConfig, ParlerTTSDecoderConfig, ParlerTTSForConditionalGeneration  # noqa: E402
 from transformers import DacConfig, T5Config  # noqa: E402

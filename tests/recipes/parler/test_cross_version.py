@@ -1,15 +1,12 @@
 """parler_tts patched by ttsx on transformers 5 generates exactly what the original does on transformers 4.46.1.
 
-The original runs in a venv (the running interpreter's packages visible through a .pth file, transformers 4.46.1
-and its tokenizers and hub pinned inside: parler-tts's own pin), built once under ~/.cache/ttsx (TTSX_PARLER_REFERENCE_VENV
+The original runs in the reference venv (reference_venv.py: the running interpreter's packages visible, transformers
+4.46.1 inside: parler-tts's own pin), built once under ~/.cache/ttsx (TTSX_PARLER_REFERENCE_VENV
 names another); both interpreters load the same tiny weights (random, and the EOS-prone snapshot's) and run
 the same generate calls: greedy, seeded sampling with the defaults (top_k 50: transformers 5 drops it
 silently without ttsx's patch), warped sampling, a padded batch, and every codebook ending in EOS. The
 raw ids must be equal and the audio within 1e-5.
 """
-import hashlib
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,64 +16,9 @@ import torch
 
 from ttsx.recipes import get_recipe
 
+from .reference_venv import reference_venv
+
 HERE = Path(__file__).resolve().parent
-ORIGINAL = "transformers==4.46.1"  # what parler-tts 0.2.3 pins
-
-
-NEEDS = ("import importlib.util, torch, transformers; assert importlib.util.find_spec('parler_tts'), 'no parler_tts'; "
-         "assert transformers.__version__ == '4.46.1', transformers.__version__")  # parler_tts imports with a stand-in
-PARENT = "ttsx-parent-site.pth"  # the venv's file naming the running interpreter's package folders
-
-
-def reference_venv() -> Path:
-    """The venv's python, holding ORIGINAL and seeing the running interpreter's packages (torch, parler_tts).
-
-    `venv --system-site-packages` would show the *base* interpreter's packages, which from inside a user's venv
-    lack torch: instead a .pth file in the new venv names the folders the running interpreter imports from (its
-    venv's or the system's), after the venv's own (so ORIGINAL wins). A cached venv is reused only if it imports
-    what the reference needs and names the same folders; otherwise it is rebuilt."""
-    parents = _package_folders()
-    key = hashlib.sha256("\n".join(parents).encode()).hexdigest()[:10]  # one venv per interpreter's package folders
-    root = Path(os.environ.get("TTSX_PARLER_REFERENCE_VENV", Path.home() / ".cache" / "ttsx" / f"parler-tf4461-{key}"))
-    python = root / "bin" / "python"
-    if python.exists() and _parents_of(python) == parents and _runs(python, NEEDS)[0]:
-        return python
-    shutil.rmtree(root, ignore_errors=True)
-    made = subprocess.run([sys.executable, "-m", "venv", str(root)], capture_output=True, text=True)
-    ok, why = made.returncode == 0, made.stderr
-    if ok:
-        ok, site = _runs(python, "import sysconfig; print(sysconfig.get_paths()['purelib'])")
-        (Path(site.strip()) / PARENT).write_text("\n".join(parents) + "\n") if ok else None
-    if ok:
-        pip = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", ORIGINAL],
-                             capture_output=True, text=True)
-        ok, why = pip.returncode == 0, pip.stderr
-    if ok:
-        ok, why = _runs(python, NEEDS)
-    if not ok:
-        if os.environ.get("CI"):
-            raise AssertionError(f"could not build the {ORIGINAL} reference venv at {root}: {why[-600:]}")
-        pytest.skip(f"NOT CHECKED: parler_tts on {ORIGINAL} (its venv could not be built: {why[-600:]})")
-    return python
-
-
-def _package_folders() -> list[str]:
-    """The site-packages folders the running interpreter imports installed packages from (its venv's, or the
-    system's, and the base's where a venv shows them)."""
-    return [p for p in sys.path if Path(p).name in ("site-packages", "dist-packages") and Path(p).is_dir()]
-
-
-def _parents_of(python: Path) -> list[str] | None:
-    """The folders a venv's PARENT file names, or None without one."""
-    ok, site = _runs(python, "import sysconfig; print(sysconfig.get_paths()['purelib'])")
-    file = Path(site.strip()) / PARENT if ok else None
-    return file.read_text().split() if file and file.is_file() else None
-
-
-def _runs(python: Path, code: str) -> tuple[bool, str]:
-    """(exit 0, its stdout or else its stderr) of `python -c code`."""
-    run = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
-    return run.returncode == 0, run.stdout if run.returncode == 0 else run.stderr
 
 
 def _cases(recipe, text) -> list[dict]:

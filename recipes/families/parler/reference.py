@@ -35,10 +35,10 @@ from ttsx.recipes.source import ModelSource, fill_degenerate_buffers
 
 INSTALL = ("pip install --no-deps parler-tts==0.2.3 (it pins transformers==4.46.1; ttsx runs it on transformers "
            "5 without that pin: ttsx.recipes.families.parler.reference)")
-HOW_TO_GET = ("pass --model DIR of a ParlerTTSForConditionalGeneration.save_pretrained snapshot whose codec is "
-              "transformers' DacModel (model_type 'dac'); the hub's parler-tts-mini-v1 ships descript's DAC "
-              "('dac_on_the_hub'), which ttsx does not convert yet. Or use --random-weights to exercise the "
-              "toolchain without real weights.")
+HOW_TO_GET = ("pass --model DIR of a downloaded Parler-TTS checkpoint (a save_pretrained snapshot with its tokenizer, "
+              "e.g. huggingface_hub.snapshot_download('parler-tts/parler-tts-mini-v1', local_dir=DIR)); its codec may be "
+              "descript's DAC ('dac_on_the_hub', as released) or transformers' DacModel. Or use --random-weights to "
+              "exercise the toolchain without real weights.")
 PATCHED: list[str] = []
 
 
@@ -328,8 +328,13 @@ def check_sizes(recipe, model) -> None:
     wanted = {"decoder layers": (dec.num_hidden_layers, d.layers), "decoder hidden": (dec.hidden_size, d.hidden),
               "decoder heads": (dec.num_attention_heads, d.heads), "codebooks": (dec.num_codebooks, d.codebooks),
               "decoder vocab": (dec.vocab_size, d.vocab), "T5 width": (t5.d_model, recipe.t5.d_model),
-              "T5 layers": (t5.num_layers, recipe.t5.layers), "DAC codebooks": (dac.n_codebooks, recipe.dac.codebooks)}
+              "T5 layers": (t5.num_layers, recipe.t5.layers), "DAC codebooks": (dac.n_codebooks, recipe.dac.codebooks),
+              "decoder key/value heads": (dec.num_key_value_heads, d.kv_heads),
+              "decoder cross-attention key/value heads": (dec.num_cross_attention_key_value_heads, d.kv_heads)}
     wrong = [f"{k} {have} (the recipe's {want})" for k, (have, want) in wanted.items() if have != want]
+    if model.config.vocab_size != recipe.t5.vocab:
+        wrong.append(f"a prompt vocabulary of {model.config.vocab_size} ids, not T5's {recipe.t5.vocab}: a separate "
+                     "prompt tokenizer (Mini v1.1, the multilingual and Indic checkpoints), which ttsx does not read yet")
     if dec.rope_embeddings:
         wrong.append("rotary positions (ttsx exports the sinusoidal decoder)")
     if model.prompt_cross_attention:

@@ -108,3 +108,23 @@ def test_greedy_equals_parler_generate_with_descript_dac(descript, descript_arti
         assert result["codes"] is not None and result["codes"].shape[-1] > 10
         np.testing.assert_array_equal(speech.decoder[i], result["codes"].reshape(9, -1).numpy())
         np.testing.assert_allclose(speech.audio[i], result["audio"].reshape(-1).numpy(), **WAVE_TOL)
+
+
+def test_released_layouts_ttsx_does_not_read_are_refused_with_the_reason(descript, tmp_path):
+    """Mini v1.1's separate prompt tokenizer (a prompt vocabulary that is not T5's) and rotary positions."""
+    import json
+    import shutil
+
+    from ttsx.base.errors import SourceError
+    from ttsx.recipes import get_family
+
+    for key, value, reason in (("vocab_size", 90714, "separate prompt tokenizer"),
+                               ("rope_embeddings", True, "rotary positions")):
+        folder = tmp_path / key
+        shutil.copytree(descript[0], folder)
+        config = json.loads((folder / "config.json").read_text())
+        (config if key == "vocab_size" else config["decoder"])[key] = value
+        (folder / "config.json").write_text(json.dumps(config))
+        with pytest.raises(SourceError, match=reason):
+            get_family("parler").load_reference(get_recipe("parler-tts-tiny"),
+                                                ModelSource("checkpoint", location=str(folder)))

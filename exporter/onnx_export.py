@@ -12,7 +12,7 @@ import torch
 from ttsx.base.errors import TtsxError
 from ttsx.recipes.spec import GraphSpec
 
-from ttsx.runtimes.kv_attention import custom_domains, finish_export
+from ttsx.recipes.kv_attention import custom_domains, finish_export
 
 from .graph_passes import elu_as_exp
 

@@ -6,15 +6,15 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from ttsx.artifact.manifest import MANIFEST, Artifact, graph_to_json, load_artifact, sha256_file
 from ttsx.base.errors import ArtifactError, TtsxError
 from ttsx.base.progress import Progress, counter, quiet_third_party
 from ttsx.base.versions import library_versions
 from ttsx.recipes import get_family
-from ttsx.recipes.precision import Precision, get_precision
+from ttsx.recipes.precision import CALIBRATION_SAMPLING, DECODE_STRIDE, Precision, get_precision
 
-from .calibration import CALIBRATION_SAMPLING, DECODE_STRIDE, capture_feeds
 from .precision import INT4_ACCURACY_LEVEL, INT4_BLOCK, REDUCE_RANGE, to_fp16, to_int4, to_int8_dynamic, to_int8_qdq
 from .tensorrt_check import FLAVOUR_NOTE, meant_for_tensorrt, readiness
 from .writer import ArtifactWriter
@@ -45,9 +45,15 @@ class QuantizeOptions:
     calibration_tokens: int = 48  # first-stage tokens per calibration prompt
 
 
+Capture = Callable[[Artifact, tuple, int], dict]  # (artifact, prompts, tokens) -> {graph: [feed, ...]}
+
+
 @quiet_third_party
-def quantize_artifact(options: QuantizeOptions, progress: Progress = lambda message: None) -> Path:
-    """Convert every graph of the source artifact; returns the new artifact directory."""
+def quantize_artifact(options: QuantizeOptions, progress: Progress = lambda message: None,
+                      capture: Capture | None = None) -> Path:
+    """Convert every graph of the source artifact; returns the new artifact directory. int8-qdq calibrates on
+    the stage inputs `capture` records while the fp32 pipeline runs (ttsx.app.quantize.quantize_artifact passes the
+    runtimes' recorder; the exporter runs no pipeline)."""
     precision = _precision(options.precision)
     source = load_artifact(options.source)
     if source.precision != "fp32":
@@ -63,8 +69,11 @@ def quantize_artifact(options: QuantizeOptions, progress: Progress = lambda mess
                             "choose an -o outside it")
     samples, prompts = {}, options.prompts or get_family(source.recipe.family).calibration_prompts()
     if precision.name == "int8-qdq":
+        if capture is None:
+            raise TtsxError("int8-qdq calibrates on the fp32 pipeline's stage inputs: quantize with "
+                            "ttsx.app.quantize.quantize_artifact (or `ttsx quantize`), which runs the pipeline to record them")
         progress(f"calibration: running the fp32 pipeline on {len(prompts)} prompts")
-        samples = capture_feeds(source, prompts, options.calibration_tokens)
+        samples = capture(source, tuple(prompts), options.calibration_tokens)
     for_tensorrt = meant_for_tensorrt(source.kv_cache, precision.name)
     if not for_tensorrt:
         progress("note: " + FLAVOUR_NOTE.format(what=f"{precision.name}, KV-cache flavour {source.kv_cache}"))

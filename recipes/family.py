@@ -12,6 +12,7 @@ Feeds and outputs are dicts of numpy arrays keyed by the graph spec's I/O names.
 """
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from .kinds import GraphKind
 from .spec import KV_CACHES, GraphSpec
 
 
+BATCH_AXIS = "batch"  # the symbolic batch axis of every graph spec that batches rows
 CALIBRATION_PROMPTS = (  # plain sentences of several languages, lengths and punctuation
     "The quick brown fox jumps over the lazy dog; then it rests in the shade.",
     "Is this the real life? Is this just fantasy?",
@@ -64,7 +66,7 @@ class Limits:
 
 
 class RecipeBase:
-    """Common recipe behaviour: specs at a precision, lookup by name, budgets. Subclasses define `kinds`."""
+    """Common recipe behaviour: specs at a precision, lookup by name, budgets. A family's kinds.py lists its graphs."""
 
     name: str
     family: str
@@ -76,7 +78,13 @@ class RecipeBase:
 
     def kinds(self) -> tuple[GraphKind, ...]:
         """Every graph of this recipe as a GraphKind bound to it, in pipeline order."""
-        raise NotImplementedError
+        return tuple(kind(self) for kind in self.kind_types())
+
+    def kind_types(self) -> tuple[type, ...]:
+        """The recipe's GraphKind classes in pipeline order: by default `KINDS` of the `kinds` module beside the
+        recipe's module (a family's kinds.py), imported when first asked, so listing recipes stays cheap."""
+        package = type(self).__module__.rpartition(".")[0]
+        return importlib.import_module(f"{package}.kinds").KINDS
 
     def kind(self, name: str) -> GraphKind:
         """The graph kind called `name`."""
@@ -111,8 +119,12 @@ class RecipeBase:
         return self.budgets[precision]
 
     def axis_ranges(self, name: str, max_batch: int) -> dict[str, tuple[int, int, int]]:
-        """(min, opt, max) per symbolic input axis of graph `name` (TensorRT profiles)."""
-        return self.kind(name).axis_ranges(max_batch)
+        """(min, opt, max) per symbolic input axis of graph `name` (TensorRT profiles): a symbolic `batch` takes
+        1..max_batch, optimised for max_batch, unless the graph's kind says otherwise."""
+        ranges = self.kind(name).axis_ranges(max_batch)
+        if any(BATCH_AXIS in t.shape for t in self.graph(name).inputs):
+            ranges = {BATCH_AXIS: (1, max_batch, max_batch), **ranges}
+        return ranges
 
 
 class Family(ABC):

@@ -73,7 +73,8 @@ class GraphKind(ABC):
 
     @abstractmethod
     def axis_ranges(self, max_batch: int) -> dict[str, tuple[int, int, int]]:
-        """(min, opt, max) per symbolic input axis: the sizes a TensorRT profile accepts."""
+        """(min, opt, max) per symbolic input axis: the sizes a TensorRT profile accepts (RecipeBase.axis_ranges
+        adds the batch axis's unless given here)."""
 
     def perturb(self, spec: GraphSpec, name: str, feed: dict, rng: np.random.Generator) -> np.ndarray | None:
         """A changed, valid value for input `name` that the outputs must notice; None when this case offers

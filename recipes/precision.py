@@ -82,3 +82,7 @@ DECODER_BUDGETS = {
     "int8-qdq": Budget(rel_error=0.3, top1=0.85, tokens=0.7),
     "int4": Budget(rel_error=0.3, top1=0.9, tokens=0.6),
 }
+
+# How int8 Q/DQ calibration feeds are captured (runtimes/recording.py; the quantized manifest records it)
+DECODE_STRIDE = 8  # keep every 8th one-token decode step (every prefill is kept)
+CALIBRATION_SAMPLING = "the family's default sampling, seed 0, batch 1"

@@ -61,6 +61,9 @@ class Tolerance:
         return f"atol={self.atol:g} rtol={self.rtol:g}"
 
 
+FP32_TOLERANCE = Tolerance(atol=1e-4, rtol=1e-3)  # an fp32 graph against its fp32 PyTorch reference (every family's)
+
+
 @dataclass(frozen=True)
 class CachePair:
     """A cache input and the output that replaces it on the next step."""

@@ -1,7 +1,7 @@
 """Open stage sessions on a named backend, and a family's pipeline over them.
 
-Adding a backend is one module plus one entry in BACKENDS; adding a family touches nothing here (the
-torch backend runs the module each graph's kind exports, `GraphKind.module`).
+Adding a backend is one module plus one entry in BACKENDS and OPENERS (its opener); adding a family touches
+nothing here (the torch backend runs the module each graph's kind exports, `GraphKind.module`).
 """
 from __future__ import annotations
 
@@ -56,37 +56,58 @@ def open_sessions(artifact: Artifact, graphs: list[str], backend: str = "onnxrun
 def open_session(artifact: Artifact, graph: str, backend: str = "onnxruntime", reference_model=None,
                  **options) -> StageSession:
     """A session for `graph` of `artifact` on `backend` (torch needs the reference model)."""
-    if backend not in BACKENDS:
+    opener = OPENERS.get(backend)
+    if opener is None:
         raise TtsxError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+    return opener(artifact, graph, reference_model, **options)
+
+
+def _onnxruntime(artifact: Artifact, graph: str, reference_model, **options) -> StageSession:
+    """The artifact's graph in onnxruntime (with its prefill graph, where the artifact has one)."""
+    from .onnxruntime_backend import OnnxruntimeSession
+
     spec = artifact.graph_spec(graph)
-    if backend == "onnxruntime":
-        from .onnxruntime_backend import OnnxruntimeSession
+    session = OnnxruntimeSession(artifact.graph_path(graph), spec, **options)
+    prefill = artifact.prefill_path(graph)
+    if prefill is None:
+        return session
+    from .phased import PhasedSession
 
-        session = OnnxruntimeSession(artifact.graph_path(graph), spec, **options)
-        prefill = artifact.prefill_path(graph)
-        if prefill is None:
-            return session
-        from .phased import PhasedSession
+    return PhasedSession(OnnxruntimeSession(prefill, spec, **options), session)
 
-        return PhasedSession(OnnxruntimeSession(prefill, spec, **options), session)
-    if backend == "tensorrt":
-        return open_sessions(artifact, [graph], backend, **options)[graph]
+
+def _tensorrt(artifact: Artifact, graph: str, reference_model, **options) -> StageSession:
+    """The graph's engine (one engine set per call: open_sessions shares one across graphs)."""
+    return open_sessions(artifact, [graph], "tensorrt", **options)[graph]
+
+
+def _torch(artifact: Artifact, graph: str, reference_model, compiled: bool = False, **options) -> StageSession:
+    """The family's export wrapper on the reference weights: the fp32 reference whatever the artifact's
+    precision, with the recipe's fp32 I/O. The compiled one takes the static cache (the tensorrt flavour's
+    math) so that every decode step has one shape."""
     if reference_model is None:
-        raise TtsxError(f"the {backend} backend runs the reference modules: load the reference model first")
-    from .torch_backend import TorchSession
-
-    # The torch backends are the fp32 reference whatever the artifact's precision: they run the
-    # family's export wrappers on the reference weights with the recipe's fp32 I/O. The compiled one
-    # takes the static cache (the tensorrt flavour's math) so that every decode step has one shape.
+        raise TtsxError("the torch backends run the reference modules: load the reference model first")
     recipe = artifact.recipe
-    kv_cache = "tensorrt" if backend == "torch-compiled" else artifact.kv_cache
-    reference = recipe.graph(graph, kv_cache=kv_cache)
+    kv_cache = "tensorrt" if compiled else artifact.kv_cache
     module = recipe.kind(graph).module(reference_model, kv_cache).eval()
-    if backend == "torch-compiled":
+    reference = recipe.graph(graph, kv_cache=kv_cache)
+    if compiled:
         from .torch_compiled_backend import CompiledTorchSession
 
         return CompiledTorchSession(module, reference)
+    from .torch_backend import TorchSession
+
     return TorchSession(module, reference)
+
+
+OPENERS: dict[str, Callable[..., StageSession]] = {  # one entry per backend in runtimes.BACKENDS
+    "onnxruntime": _onnxruntime,
+    "torch": _torch,
+    "torch-compiled": lambda artifact, graph, reference_model, **options: _torch(artifact, graph, reference_model,
+                                                                                  compiled=True, **options),
+    "tensorrt": _tensorrt,
+}
+assert tuple(OPENERS) == BACKENDS, "runtimes.BACKENDS and OPENERS list the same backends"
 
 
 def backend_precision(artifact: Artifact, backend: str, engines=None) -> str:

@@ -11,7 +11,7 @@ from .session import StageSession, host_array
 class TorchSession(StageSession):
     """One graph's export wrapper (its kind's `module`) in eager PyTorch; caches stay tensors.
 
-    Attached caches are torch tensors the wrapper writes in place (runtimes/kv_attention.py's eager math).
+    Attached caches are torch tensors the wrapper writes in place (recipes/kv_attention.py's eager math).
     """
 
     backend = "torch"

@@ -63,7 +63,8 @@ def _copy(artifact, tmp_path, name: str):
 
 def _quantizer(source, tmp_path_factory, folder: str):
     """make(precision) -> `source` at that precision, made once per test session."""
-    from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact
+    from ttsx.app.quantize import quantize_artifact
+    from ttsx.exporter.quantize import QuantizeOptions
 
     made = {}
 

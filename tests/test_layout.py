@@ -1,7 +1,9 @@
 """The design stays visible: each module's layer is its folder, imports go down the layers only, and generic code
 names no model family and switches on no graph kind.
 
-    ttsx/base < recipes (generic) < ttsx/artifact < runtimes < exporter < ttsx/checks < ttsx/app < ttsx (root)
+    ttsx/base < recipes (generic) < ttsx/artifact < runtimes, exporter < ttsx/checks < ttsx/app < ttsx (root)
+    runtimes and exporter are side by side: neither imports the other (what needs both, e.g. quantizing with
+    calibration feeds recorded by running the pipeline, joins them above: ttsx.app.quantize.quantize_artifact)
     recipes/families/<family>/ (and plug-in families) may import any generic module, never another family
 """
 import ast
@@ -110,6 +112,13 @@ def test_imports_follow_the_layers(module):
             continue
         assert layer(target) <= mine or target == "ttsx", \
             f"{module} ({LAYERS[mine] if mine < FAMILY_LAYER else 'family'}) imports {name} ({LAYERS[layer(target)]})"
+
+
+@pytest.mark.parametrize("side,other", [("exporter", "runtimes"), ("runtimes", "exporter")])
+def test_exporter_and_runtimes_do_not_import_each_other(side, other):
+    found = sorted(f"{m} imports {name}" for m in MODULES if MODULES[m].is_relative_to(ROOT / side)
+                   for name in imports(MODULES[m], m) if name.startswith(f"ttsx.{other}"))
+    assert found == []
 
 
 def test_agreement_does_not_import_parity():

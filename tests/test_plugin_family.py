@@ -43,7 +43,8 @@ def test_parity_fails_a_graph_that_ignores_an_input(toy_artifact, tmp_path, monk
 @pytest.mark.parametrize("precision", ["fp16", "int8", "int8-qdq", "int4"])
 def test_quantized_artifacts_meet_their_budgets_on_one_and_two_threads(toy_artifact, tmp_path, precision):
     from ttsx.checks.parity import failures, run_parity
-    from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact
+    from ttsx.app.quantize import quantize_artifact
+    from ttsx.exporter.quantize import QuantizeOptions
 
     out = quantize_artifact(QuantizeOptions(toy_artifact, precision, tmp_path / precision))
     for threads in (1, 2):

@@ -10,7 +10,8 @@ import pytest
 from ttsx.artifact.manifest import load_artifact
 from ttsx.base.errors import ArtifactError, TtsxError
 from ttsx.exporter.precision import weight_matmuls
-from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact
+from ttsx.app.quantize import quantize_artifact
+from ttsx.exporter.quantize import QuantizeOptions
 
 PRECISIONS = ("fp16", "int8", "int8-qdq", "int4")
 
@@ -154,3 +155,13 @@ def test_a_linear_layer_exported_as_gemm_is_quantized_too(toy_quantize, toy_arti
     dequantized = {n.output[0] for n in qdq.graph.node if n.op_type == "DequantizeLinear"}
     quantized = [n for n in qdq.graph.node if n.op_type == "MatMul" and n.input[1] in dequantized]
     assert len(quantized) == len(gemms) - 2  # the two attention output projections stay float
+
+
+def test_the_exporter_alone_runs_no_pipeline_for_calibration(toy_artifact, tmp_path):
+    """int8-qdq needs feeds recorded by running the pipeline, which the exporter layer does not do itself."""
+    from ttsx.base.errors import TtsxError
+    from ttsx.exporter.quantize import quantize_artifact as convert
+
+    with pytest.raises(TtsxError, match="runs the pipeline to record them"):
+        convert(QuantizeOptions(toy_artifact, "int8-qdq", tmp_path / "qdq"))
+    assert not (tmp_path / "qdq").exists()

@@ -5,7 +5,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from ttsx.artifact.manifest import load_artifact
-from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact
+from ttsx.app.quantize import quantize_artifact
+from ttsx.exporter.quantize import QuantizeOptions
 from ttsx.exporter.tensorrt_check import check_graph
 
 

@@ -1,7 +1,8 @@
 """Progress: counted work as lines when not on a terminal; TensorRT-readiness warned only where it is meant."""
 import io
 
-from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact
+from ttsx.app.quantize import quantize_artifact
+from ttsx.exporter.quantize import QuantizeOptions
 from ttsx.base.progress import ConsoleProgress, counter
 
 

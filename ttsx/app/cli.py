@@ -98,7 +98,8 @@ def export_command(recipe_name, model, random_weights, seed, output, force, kv_c
 @_friendly_errors
 def quantize_command(source, precision, output, force, calibration_file) -> None:
     """Make a reduced-precision artifact from the fp32 artifact SOURCE (check it with `ttsx parity`)."""
-    from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact
+    from ttsx.app.quantize import quantize_artifact
+    from ttsx.exporter.quantize import QuantizeOptions
 
     prompts = tuple(_read_texts(None, calibration_file)) if calibration_file else None
     out = quantize_artifact(QuantizeOptions(source, precision, output, force, prompts), progress=_progress)

@@ -1,7 +1,7 @@
 """The nn.Modules that get exported: flat tensors in, flat tensors out, HF Bark modules inside.
 
 No HF Cache object crosses the export boundary: the causal wrappers run BarkCausalModel's layers
-over a fixed-capacity cache that `runtimes/kv_attention.py` updates in place.
+over a fixed-capacity cache that `recipes/kv_attention.py` updates in place.
 These modules are also what the `torch` runtime backend runs (each kind's `module`, kinds.py).
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ class CausalStep(nn.Module):
 
     The layers are BarkCausalModel's own modules, run in its order (embeddings + positions,
     layernorm_1, att_proj, attention, out_proj, residual, layernorm_2, MLP, residual, layernorm_final,
-    lm_head); only the attention is ttsx's (runtimes/kv_attention.py: one op, two ONNX flavours).
+    lm_head); only the attention is ttsx's (recipes/kv_attention.py: one op, two ONNX flavours).
     """
 
     def __init__(self, gpt, flavour: str = "onnxruntime", history: bool = False):
@@ -35,7 +35,7 @@ class CausalStep(nn.Module):
         self.hidden, self.heads = gpt.config.hidden_size, gpt.config.num_heads
 
     def forward(self, input_ids, *rest):
-        from ttsx.runtimes.kv_attention import cache_attention
+        from ttsx.recipes.kv_attention import cache_attention
 
         history_ids, rest = (rest[0], rest[1:]) if self.history else (None, rest)
         past, cache_lengths, lengths = rest[:-2], rest[-2], rest[-1]

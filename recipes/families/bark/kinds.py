@@ -86,7 +86,7 @@ class BarkGpt(CausalKind):
         """The batch, one to a whole block of positions (opt: the prefill's), the static cache's capacity."""
         c, r = self.recipe.constants, self.recipe
         prefill = c.semantic_prefill_positions if self.stage == "semantic" else c.coarse_prompt_tokens
-        return {"batch": (1, max_batch, max_batch), "sequence": (1, prefill, r.semantic.block_size),
+        return {"sequence": (1, prefill, r.semantic.block_size),
                 "capacity": (1, r.kv_capacity, r.kv_capacity)}
 
 
@@ -214,8 +214,7 @@ class Fine(GraphKind):
                                                           torch.from_numpy(feed["input_ids"])).logits])
 
     def axis_ranges(self, max_batch: int) -> dict:
-        return {"batch": (1, max_batch, max_batch),
-                "frames": (1, self.recipe.constants.fine_window, self.recipe.fine.block_size)}
+        return {"frames": (1, self.recipe.constants.fine_window, self.recipe.fine.block_size)}
 
 
 class Codec(GraphKind):
@@ -259,7 +258,7 @@ class Codec(GraphKind):
 
     def axis_ranges(self, max_batch: int) -> dict:
         c = self.recipe.constants
-        return {"batch": (1, max_batch, max_batch), "frames": (MIN_CODEC_FRAMES, c.fine_window, c.max_codec_frames)}
+        return {"frames": (MIN_CODEC_FRAMES, c.fine_window, c.max_codec_frames)}
 
 
 KINDS = (Semantic, Coarse, Fine, Codec)  # pipeline order

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from ttsx.recipes.family import Limits, RecipeBase
 from ttsx.recipes.precision import Budget
-from ttsx.recipes.spec import Tolerance
+from ttsx.recipes.spec import FP32_TOLERANCE, Tolerance
 
 SAMPLES_PER_FRAME = 320  # EnCodec hop: 8 * 5 * 4 * 2 samples per 75 Hz frame at 24 kHz
 MIN_CODEC_FRAMES = 7  # frames (93 ms); shorter code sequences must be padded before the codec
@@ -94,7 +94,6 @@ class BarkConstants:
         return math.ceil(self.max_semantic_new_tokens * self.coarse_rate_hz / self.semantic_rate_hz)
 
 
-FP32 = Tolerance(atol=1e-4, rtol=1e-3)
 # Accuracy budgets per precision against fp32 PyTorch (recipes/precision.py says what each number
 # bounds; `tokens` is the teacher-forced share of next-token choices), set with margin from the
 # stability runs of docs/BENCHMARKS.md ("Quantized verdicts on every CPU": 1 and 2 threads, four
@@ -127,7 +126,7 @@ class BarkRecipe(RecipeBase):
     fine: FineArch
     codec: CodecArch = CodecArch()
     constants: BarkConstants = BarkConstants()
-    tolerance: Tolerance = FP32
+    tolerance: Tolerance = FP32_TOLERANCE
     budgets: dict = field(default_factory=lambda: dict(BUDGETS))  # precision name -> Budget
     description: str = ""
     family: str = field(default="bark", init=False)
@@ -144,11 +143,6 @@ class BarkRecipe(RecipeBase):
         """A static cache holds the whole block (1024 positions)."""
         return self.semantic.block_size
 
-    def kinds(self) -> tuple:
-        """semantic, coarse, fine, codec (kinds.py)."""
-        from .kinds import KINDS
-
-        return tuple(kind(self) for kind in KINDS)
 
 
 def _gpts(layers: int, hidden: int, heads: int) -> dict:

@@ -80,7 +80,7 @@ class GptStep(nn.Module):
         self.head_dim = config.hidden_size // config.num_attention_heads
 
     def forward(self, inputs_embeds, *rest):
-        from ttsx.runtimes.kv_attention import cache_attention
+        from ttsx.recipes.kv_attention import cache_attention
 
         past, cache_lengths, lengths = rest[:-2], rest[-2], rest[-1]
         b, s, _ = inputs_embeds.shape

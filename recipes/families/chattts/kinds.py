@@ -29,9 +29,6 @@ class ChatTTSKind(GraphKind):
         return GraphSpec(name, stage, inputs=inputs, outputs=outputs, tolerance=self.recipe.tolerance,
                          convert=convert, notes=notes, **extra)
 
-    def batch(self, max_batch: int) -> dict:
-        return {"batch": (1, max_batch, max_batch)}
-
 
 def _torch(feed: dict) -> dict:
     import torch
@@ -69,7 +66,7 @@ class EmbedText(ChatTTSKind):
             return outputs_of(spec, [chat.embed(ids, torch.full(ids.shape[:2], True))])
 
     def axis_ranges(self, max_batch):
-        return {**self.batch(max_batch), "sequence": (1, 1, self.recipe.gpt.max_positions)}
+        return {"sequence": (1, 1, self.recipe.gpt.max_positions)}
 
 
 class EmbedCode(EmbedText):
@@ -164,7 +161,7 @@ class Gpt(CausalKind):
     def axis_ranges(self, max_batch):
         """opt: a short sentence's prompt (the build adds a one-position decode profile to it)."""
         capacity = self.recipe.kv_capacity
-        return {"batch": (1, max_batch, max_batch), "sequence": (1, min(TYPICAL_PROMPT, capacity), capacity),
+        return {"sequence": (1, min(TYPICAL_PROMPT, capacity), capacity),
                 "capacity": (1, capacity, capacity)}
 
 
@@ -198,7 +195,7 @@ class CodeHeads(ChatTTSKind):
             return outputs_of(spec, [torch.stack([head(_torch(feed)["hidden"]) for head in chat.gpt.head_code], 1)])
 
     def axis_ranges(self, max_batch):
-        return self.batch(max_batch)
+        return {}
 
 
 class TextHead(CodeHeads):
@@ -254,7 +251,7 @@ class Decoder(ChatTTSKind):
             return outputs_of(spec, [chat.decoder(_torch(feed)["hiddens"]).clone()])
 
     def axis_ranges(self, max_batch):
-        return {**self.batch(max_batch), "tokens": (1, 256, self.recipe.constants.max_code_tokens)}
+        return {"tokens": (1, 256, self.recipe.constants.max_code_tokens)}
 
 
 class Dvae(Decoder):
@@ -317,7 +314,7 @@ class Vocos(ChatTTSKind):
             return outputs_of(spec, [chat.vocos.decode(_torch(feed)["mel"])])
 
     def axis_ranges(self, max_batch):
-        return {**self.batch(max_batch), "mel_frames": (MIN_MEL_FRAMES, 512, 2 * self.recipe.constants.max_code_tokens)}
+        return {"mel_frames": (MIN_MEL_FRAMES, 512, 2 * self.recipe.constants.max_code_tokens)}
 
 
 KINDS = (EmbedText, EmbedCode, Gpt, CodeHeads, TextHead, Decoder, Dvae, Vocos)  # pipeline order

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from ttsx.recipes.family import Limits, RecipeBase
 from ttsx.recipes.precision import DECODER_BUDGETS, Budget
-from ttsx.recipes.spec import Tolerance
+from ttsx.recipes.spec import FP32_TOLERANCE, Tolerance
 
 N_FFT = 1024  # Vocos inverse STFT window, samples
 HOP = 256  # samples per mel frame (24 kHz)
@@ -94,7 +94,6 @@ class ChatTTSConstants:
     max_prompt_tokens: int = 512  # text tokens per piece before a long text is split (ttsx's window)
 
 
-FP32 = Tolerance(atol=1e-4, rtol=1e-3)
 # Budgets per precision against fp32 PyTorch (`tokens`: the teacher-forced share of next-token choices),
 # set with margin from the stability runs of docs/BENCHMARKS.md ("Quantized verdicts on every CPU").
 # chattts-tiny's refine pass picks among 21178 near-tied text logits at width 64.
@@ -116,7 +115,7 @@ class ChatTTSRecipe(RecipeBase):
     dvae: DvaeArch
     vocos: VocosArch = VocosArch()
     constants: ChatTTSConstants = ChatTTSConstants()
-    tolerance: Tolerance = FP32
+    tolerance: Tolerance = FP32_TOLERANCE
     budgets: dict = field(default_factory=lambda: dict(BUDGETS))
     description: str = ""
     family: str = field(default="chattts", init=False)
@@ -133,11 +132,6 @@ class ChatTTSRecipe(RecipeBase):
         """A static cache holds the longest prompt piece plus the most code tokens."""
         return self.constants.max_prompt_tokens + self.constants.max_code_tokens
 
-    def kinds(self) -> tuple:
-        """embed_text, embed_code, gpt, code_heads, text_head, decoder, dvae, vocos (kinds.py)."""
-        from .kinds import KINDS
-
-        return tuple(kind(self) for kind in KINDS)
 
 
 def _conv(idim, odim, hidden, n_layer, bn_dim) -> ConvStackArch:

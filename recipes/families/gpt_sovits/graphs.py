@@ -60,7 +60,7 @@ class T2SStep(nn.Module):
             raise TtsxError("this t2s model is pre-norm (norm_first); upstream's v2 is post-norm, which ttsx exports")
 
     def forward(self, inputs_embeds, text_lengths, *rest):
-        from ttsx.runtimes.kv_attention import cache_attention
+        from ttsx.recipes.kv_attention import cache_attention
 
         past, cache_lengths, lengths = rest[:-2], rest[-2], rest[-1]
         b, h, presents = inputs_embeds.shape[0], inputs_embeds, []

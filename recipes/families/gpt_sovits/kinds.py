@@ -70,7 +70,7 @@ class EmbedText(GptSovitsKind):
             return outputs_of(spec, [t.ar_text_position(x)])
 
     def axis_ranges(self, max_batch):
-        return {"batch": (1, max_batch, max_batch), "phonemes": (1, TYPICAL_PROMPT, self.recipe.max_prompt)}
+        return {"phonemes": (1, TYPICAL_PROMPT, self.recipe.max_prompt)}
 
 
 class EmbedAudio(GptSovitsKind):
@@ -121,7 +121,7 @@ class EmbedAudio(GptSovitsKind):
         return outputs_of(spec, [torch.cat(rows)])
 
     def axis_ranges(self, max_batch):
-        return {"batch": (1, max_batch, max_batch), "sequence": (1, 1, self.recipe.max_prompt)}
+        return {"sequence": (1, 1, self.recipe.max_prompt)}
 
 
 class T2S(CausalKind):
@@ -236,7 +236,7 @@ class T2S(CausalKind):
 
     def axis_ranges(self, max_batch):
         capacity = self.recipe.kv_capacity
-        return {"batch": (1, max_batch, max_batch), "sequence": (1, min(TYPICAL_PROMPT, capacity), capacity),
+        return {"sequence": (1, min(TYPICAL_PROMPT, capacity), capacity),
                 "capacity": (1, capacity, capacity)}
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ttsx.recipes.family import Limits, RecipeBase
 from ttsx.recipes.precision import DECODER_BUDGETS, Budget
-from ttsx.recipes.spec import Tolerance
+from ttsx.recipes.spec import FP32_TOLERANCE, Tolerance
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,6 @@ class Sampling:
     semantic_rate: int = 25  # ids per second of audio
 
 
-FP32 = Tolerance(atol=1e-4, rtol=1e-3)
 # Budgets per precision against fp32 PyTorch (`tokens`: the teacher-forced share of next-id choices), from
 # `python scripts/parity_stability.py ART --threads 1 2` (default prompts at both thread counts, then three
 # held-out prompt pairs; docs/BENCHMARKS.md "GPT-SoVITS"). gpt-sovits-v2 takes the bounds of the other
@@ -176,7 +175,7 @@ class GptSovitsRecipe(RecipeBase):
     sampling: Sampling = Sampling()
     clip: ClipArch = ClipArch()
     max_prompt: int = 512  # positions of the t2s prefill: reference and text phonemes plus the prompt ids
-    tolerance: Tolerance = FP32
+    tolerance: Tolerance = FP32_TOLERANCE
     budgets: dict = field(default_factory=lambda: dict(BUDGETS))
     description: str = ""
     family: str = field(default="gpt_sovits", init=False)
@@ -192,12 +191,12 @@ class GptSovitsRecipe(RecipeBase):
         """A static cache holds the longest prefill plus the most generated ids."""
         return self.max_prompt + self.sampling.max_steps + 36  # a multiple of CAPACITY_STEP (64)
 
-    def kinds(self) -> tuple:
-        """embed_text, embed_audio, t2s, vits (kinds.py)."""
+    def kind_types(self) -> tuple:
+        """embed_text, embed_audio, t2s, vits (kinds.py); clip_ids, and speaker for v2Pro/ProPlus (clip_kinds.py)."""
         from .clip_kinds import CLIP_KINDS, PRO_KINDS
         from .kinds import KINDS
 
-        return tuple(kind(self) for kind in KINDS + CLIP_KINDS + (PRO_KINDS if self.vits.is_pro else ()))
+        return KINDS + CLIP_KINDS + (PRO_KINDS if self.vits.is_pro else ())
 
 
 TINY_CLIP = ClipArch(hubert_layers=1, hubert_ffn=256, hubert_conv=32, hubert_pos_kernel=16, sv_blocks=(1, 1, 1, 1),

@@ -94,7 +94,7 @@ class Decoder(nn.Module):
         self.activation = decoder.layers[0].activation_fn
 
     def forward(self, inputs_embeds, encoder_attention_mask, *rest):
-        from ttsx.runtimes.kv_attention import cache_attention
+        from ttsx.recipes.kv_attention import cache_attention
 
         n = len(self.decoder.layers)
         past, cross, cache_lengths, lengths = rest[: 2 * n], rest[2 * n: 4 * n], rest[-2], rest[-1]

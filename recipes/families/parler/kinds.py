@@ -106,8 +106,7 @@ class Encoder(ParlerKind):
         return mask if not np.array_equal(mask, feed[name]) else None
 
     def axis_ranges(self, max_batch):
-        return {"batch": (1, max_batch, max_batch),
-                "description": (1, TYPICAL_DESCRIPTION, self.recipe.max_description)}
+        return {"description": (1, TYPICAL_DESCRIPTION, self.recipe.max_description)}
 
 
 class EmbedPrompt(ParlerKind):
@@ -139,7 +138,7 @@ class EmbedPrompt(ParlerKind):
             return outputs_of(spec, [model.embed_prompts(_torch(feed["prompt_ids"]))])
 
     def axis_ranges(self, max_batch):
-        return {"batch": (1, max_batch, max_batch), "prompt": (1, TYPICAL_PROMPT, self.recipe.max_prompt)}
+        return {"prompt": (1, TYPICAL_PROMPT, self.recipe.max_prompt)}
 
 
 class EmbedCodes(ParlerKind):
@@ -175,7 +174,7 @@ class EmbedCodes(ParlerKind):
             return outputs_of(spec, [sum(tables[k](codes[:, k]) for k in range(codes.shape[1]))])
 
     def axis_ranges(self, max_batch):
-        return {"batch": (1, max_batch, max_batch), "sequence": (1, 1, 1)}
+        return {"sequence": (1, 1, 1)}
 
 
 class Decoder(CausalKind):
@@ -269,7 +268,7 @@ class Decoder(CausalKind):
 
     def axis_ranges(self, max_batch):
         capacity = self.recipe.kv_capacity
-        return {"batch": (1, max_batch, max_batch), "sequence": (1, TYPICAL_PROMPT + 1, self.recipe.max_prompt + 1),
+        return {"sequence": (1, TYPICAL_PROMPT + 1, self.recipe.max_prompt + 1),
                 "encoder_sequence": (1, TYPICAL_DESCRIPTION, self.recipe.max_description),
                 "capacity": (1, capacity, capacity)}
 

@@ -13,7 +13,7 @@ or batched (generate pads a batch's prompts, which moves the later rows' positio
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from ttsx.recipes.family import Limits, RecipeBase
 from ttsx.recipes.precision import DECODER_BUDGETS, Budget
-from ttsx.recipes.spec import Tolerance
+from ttsx.recipes.spec import FP32_TOLERANCE, Tolerance
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,6 @@ class Sampling:
     min_steps: int = 17  # 2 * codebooks - 1: below it build_delay_pattern_mask applies no delay (ttsx refuses)
 
 
-FP32 = Tolerance(atol=1e-4, rtol=1e-3)
 # Budgets per precision against fp32 PyTorch (`tokens`: the teacher-forced share of next-code choices), from
 # `python scripts/parity_stability.py ART --threads 1 2` on parler-tts-tiny (docs/BENCHMARKS.md "Parler-TTS").
 BUDGETS = dict(DECODER_BUDGETS)  # parler-tts-mini: the other real-size decoders' (ChatTTS's, GPT-SoVITS's)
@@ -149,7 +148,7 @@ class ParlerRecipe(RecipeBase):
     sampling: Sampling = Sampling()
     max_description: int = 256  # T5 tokens of a description
     max_prompt: int = 256  # T5 tokens of a transcript piece (the decoder's prefill)
-    tolerance: Tolerance = FP32
+    tolerance: Tolerance = FP32_TOLERANCE
     budgets: dict = field(default_factory=lambda: dict(BUDGETS))
     description: str = ""
     family: str = field(default="parler", init=False)
@@ -166,11 +165,6 @@ class ParlerRecipe(RecipeBase):
         need = self.max_prompt + 1 + self.sampling.max_steps
         return -(-need // 64) * 64
 
-    def kinds(self) -> tuple:
-        """encoder, embed_prompt, embed_codes, decoder, dac (kinds.py)."""
-        from .kinds import KINDS
-
-        return tuple(kind(self) for kind in KINDS)
 
 
 PARLER_TINY = ParlerRecipe(

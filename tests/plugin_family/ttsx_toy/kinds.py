@@ -46,7 +46,7 @@ class Lm(CausalKind):
 
     def axis_ranges(self, max_batch: int) -> dict:
         capacity = self.recipe.kv_capacity
-        return {"batch": (1, max_batch, max_batch), "sequence": (1, WINDOW + 1, capacity),
+        return {"sequence": (1, WINDOW + 1, capacity),
                 "capacity": (1, capacity, capacity)}
 
 
@@ -76,7 +76,7 @@ class Vocoder(GraphKind):
             return outputs_of(spec, [model.vocoder(torch.from_numpy(feed["codes"]))])
 
     def axis_ranges(self, max_batch: int) -> dict:
-        return {"batch": (1, max_batch, max_batch), "frames": (1, 48, self.recipe.max_new_tokens)}
+        return {"frames": (1, 48, self.recipe.max_new_tokens)}
 
 
 KINDS = (Lm, Vocoder)

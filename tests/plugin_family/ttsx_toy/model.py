@@ -6,7 +6,7 @@ from torch import nn
 
 from ttsx.base.errors import SourceError
 from ttsx.recipes.source import fill_degenerate_buffers
-from ttsx.runtimes.kv_attention import cache_attention
+from ttsx.recipes.kv_attention import cache_attention
 
 from .recipe import CODES, HOP, VOCAB
 

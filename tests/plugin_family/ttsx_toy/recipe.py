@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from ttsx.recipes.family import Limits, RecipeBase
 from ttsx.recipes.precision import Budget
-from ttsx.recipes.spec import Tolerance
+from ttsx.recipes.spec import FP32_TOLERANCE, Tolerance
 
 TEXT_IDS = 256  # ids 0..255: a text's UTF-8 bytes
 SPEAK = 256  # ends the text: the model writes audio codes after it
@@ -37,7 +37,7 @@ class ToyRecipe(RecipeBase):
     positions: int = 256
     vocoder_channels: int = 16
     max_new_tokens: int = 127  # with the longest prompt, 256 positions (GPT-2 n_positions): whole CAPACITY_STEPs
-    tolerance: Tolerance = Tolerance(atol=1e-4, rtol=1e-3)
+    tolerance: Tolerance = FP32_TOLERANCE
     budgets: dict = field(default_factory=lambda: dict(BUDGETS))
     description: str = ""
     family: str = field(default="toy", init=False)
@@ -54,11 +54,6 @@ class ToyRecipe(RecipeBase):
     def kv_capacity(self) -> int:
         """The longest prompt (a window and the speak marker) plus the most codes."""
         return WINDOW + 1 + self.max_new_tokens
-
-    def kinds(self) -> tuple:
-        from .kinds import KINDS
-
-        return tuple(kind(self) for kind in KINDS)
 
 
 RECIPES = (ToyRecipe("toy-tiny", description="A test-only family: GPT-2 over bytes -> codes -> a vocoder."),

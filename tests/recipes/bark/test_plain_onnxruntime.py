@@ -6,7 +6,6 @@ prefill, then one more cached token per step.
 """
 import numpy as np
 import onnxruntime as ort
-import pytest
 import torch
 
 STEPS = 40

@@ -2,7 +2,8 @@
 import onnx
 import pytest
 
-from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact
+from ttsx.app.quantize import quantize_artifact
+from ttsx.exporter.quantize import QuantizeOptions
 from ttsx.checks.parity import failures, format_table, run_parity
 
 

@@ -2,7 +2,6 @@
 v2Pro and v2ProPlus at tiny sizes: they load without running code from the file, of the right version only,
 and export to artifacts whose greedy ids and audio equal upstream's infer_panel and decode on the same files."""
 import pickle
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np

@@ -50,7 +50,7 @@ def test_a_causal_only_t2s_fails_the_prefill(gpt_sovits_artifact, gpt_sovits_ref
     """Without the prefix-LM mode (text attending causally, as a plain GPT would), the prefill must fail parity."""
     from ttsx.recipes import get_recipe
     from ttsx.recipes.kinds import Case
-    from ttsx.runtimes import kv_attention
+    from ttsx.recipes import kv_attention
 
     kind = get_recipe("gpt-sovits-tiny").kind("t2s")
     spec = kind.spec

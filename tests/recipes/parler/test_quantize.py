@@ -2,7 +2,8 @@
 import pytest
 
 from ttsx.checks.parity import failures, format_table, run_parity
-from ttsx.exporter.quantize import QuantizeOptions, quantize_artifact
+from ttsx.app.quantize import quantize_artifact
+from ttsx.exporter.quantize import QuantizeOptions
 
 
 @pytest.fixture(scope="module")

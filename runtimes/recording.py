@@ -1,20 +1,20 @@
 """Calibration inputs for int8 Q/DQ: real stage inputs captured while the fp32 pipeline synthesizes prompts.
 
 Every graph sees what it sees in production (prefills, decode steps at growing pasts, every call of
-the stateless graphs), not random tensors: activation ranges are taken from these.
+the stateless graphs), not random tensors: activation ranges are taken from these. Running the pipeline is
+this layer's job; the exporter converts with what it is handed (ttsx.app.quantize.quantize_artifact joins the two).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ttsx.artifact.manifest import Artifact
+from ttsx.recipes.precision import DECODE_STRIDE
 from ttsx.runtimes.session import SessionWrapper, StageSession
 
-DECODE_STRIDE = 8  # keep every 8th one-token decode step (every prefill is kept)
 SAMPLES_PER_GRAPH = 32  # feeds kept per graph at most
 SAMPLE_BYTES_PER_GRAPH = 512 << 20  # and at most 512 MiB of them (a 12-layer, 768-wide decode feed at past
 #                                     800, batch 4, holds 236 MB of KV cache)
-CALIBRATION_SAMPLING = "the family's default sampling, seed 0, batch 1"
 
 
 class RecordingSession(SessionWrapper):

@@ -151,8 +151,10 @@ def refuse_unready(artifact: Artifact) -> None:
                         f"\n  {listing}{more}{hint}")
 
 
-def build_engines(options: BuildOptions, progress: Progress = lambda m: None) -> Path:
-    """Build every graph's engine into the engine directory; returns it."""
+def build_engines(options: BuildOptions, progress: Progress = lambda m: None, capture=None) -> Path:
+    """Build every graph's engine into the engine directory; returns it. An fp32 artifact built at int8 is
+    quantized first, calibrated on the feeds `capture` records (exporter.quantize.Capture; the CLI passes the
+    runtimes' recorder)."""
     artifact = load_artifact(options.artifact)
     precision = engine_precision(artifact, options.precision)
     if precision == artifact.precision:
@@ -168,11 +170,11 @@ def build_engines(options: BuildOptions, progress: Progress = lambda m: None) ->
                  f"{', '.join(targets.compute_capabilities)} ({targets.set_by})")
     out = Path(options.out) if options.out else default_engines_dir(artifact.root)
     with tempfile.TemporaryDirectory(prefix="ttsx-build-") as scratch:
-        onnx = _onnx_at(artifact, precision, Path(scratch), progress)
+        onnx = _onnx_at(artifact, precision, Path(scratch), progress, capture)
         return _build_all(trt, builder, targets, onnx, artifact, options, out, progress)
 
 
-def _onnx_at(artifact: Artifact, precision: str, scratch: Path, progress: Progress) -> Artifact:
+def _onnx_at(artifact: Artifact, precision: str, scratch: Path, progress: Progress, capture=None) -> Artifact:
     """The artifact itself, or the graphs `ttsx quantize` makes from it at `precision` (checked ready)."""
     if precision == artifact.precision:
         return artifact
@@ -180,7 +182,7 @@ def _onnx_at(artifact: Artifact, precision: str, scratch: Path, progress: Progre
 
     progress(f"converting {artifact.root} to {precision} for TensorRT")
     converted = load_artifact(quantize_artifact(QuantizeOptions(artifact.root, precision, scratch / precision),
-                                                progress))
+                                                progress, capture))
     refuse_unready(converted)
     return converted
 

@@ -137,10 +137,11 @@ def build_engine_command(artifact, precision, max_batch, output, timing_cache, w
     Export for TensorRT with `ttsx export --recipe NAME --kv-cache tensorrt`.
     """
     from ttsx.exporter.tensorrt_build import BuildOptions, build_engines
+    from ttsx.runtimes.recording import capture_feeds  # int8 from an fp32 artifact calibrates on the pipeline
 
     options = BuildOptions(artifact, output, precision, max_batch, timing_cache, workspace_mib, force,
                            None if builder == "auto" else builder, tuple(compute_capabilities))
-    out = build_engines(options, progress=_progress)
+    out = build_engines(options, progress=_progress, capture=capture_feeds)
     click.echo(f"wrote TensorRT engines to {out}")
 
 

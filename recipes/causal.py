@@ -15,10 +15,22 @@ once per utterance, are `past_key_values.{i}.encoder.key|value` (recipes.spec.cr
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .kinds import Case, GraphKind
-from .spec import GraphSpec
+from .spec import CacheLengths, Conversion, GraphSpec, TensorSpec, in_place_cache
+
+
+@dataclass(frozen=True)
+class CacheShape:
+    """A causal graph's self-attention cache: per layer a key and a value [batch, heads, capacity, head_dim]."""
+
+    layers: int
+    heads: int  # key/value heads
+    head_dim: int
+    seq2seq: bool = False  # a decoder that also cross-attends (optimum's `.decoder.` names)
 
 
 def row_lengths(batch: int, longest: int, ragged: bool) -> list[int]:
@@ -95,6 +107,16 @@ class CausalKind(GraphKind):
     `axis_ranges`. (A decode row's past is made by `run_row` on `random_inputs(1, past)`: a graph whose
     rows also read per-row inputs beyond the positions, such as an encoder's, gives them there too.)
     """
+
+    def causal_spec(self, name: str, inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...],
+                    cache: CacheShape, convert: Conversion, notes: str, bound: tuple[TensorSpec, ...] = (),
+                    choices: tuple[str, ...] = ()) -> GraphSpec:
+        """The spec of graph `name` (its stage too): inputs + past.* + `bound` (inputs attached with the caches,
+        e.g. cross-attention keys) + the length inputs -> outputs + present.*, at the recipe's tolerance."""
+        past, present, pairs, lengths = in_place_cache(cache.layers, cache.heads, cache.head_dim, seq2seq=cache.seq2seq)
+        return GraphSpec(name, name, inputs=inputs + past + bound + lengths, outputs=outputs + present,
+                         tolerance=self.recipe.tolerance, cache=pairs, lengths=CacheLengths(), convert=convert,
+                         choices=choices, notes=notes)
 
     def example_case(self) -> Case:
         """A ragged prefill of batch 2 (lengths 5 and 3)."""

@@ -1,4 +1,5 @@
-"""Token choice as small pure functions over host logits [batch, vocab] (numpy)."""
+"""Token choice over host logits [batch, vocab] (numpy): options, per-row random streams, the draw; the rules
+that shape logits before it are logit_filters.py's."""
 from __future__ import annotations
 
 import math
@@ -9,8 +10,9 @@ import numpy as np
 from ttsx.base.errors import OptionError
 
 from .forcing import observe
+from .logit_filters import NEG_INF, apply, softmax, warpers
 
-NEG_INF = np.float32(-np.inf)
+__all__ = ["NEG_INF", "RowRandom", "SamplingOptions", "check_sampling", "choose", "sample", "softmax"]
 MIN_TEMPERATURE = 1e-6  # below it logits / temperature overflows; use greedy for argmax
 MAX_TEMPERATURE = 10.0  # above it every family samples near-uniformly (noise), and 1e308 divides logits to 0
 
@@ -39,32 +41,6 @@ class SamplingOptions:
 
     def __post_init__(self):
         check_sampling(self.temperature, self.top_k, self.top_p)
-
-
-def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Numerically stable softmax."""
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
-
-
-def top_k_filter(x: np.ndarray, k: int, min_keep: int = 1) -> np.ndarray:
-    """-inf below the k-th largest value per row (k at least min_keep)."""
-    k = max(k, min_keep)
-    if k >= x.shape[-1]:
-        return x
-    kth = np.partition(x, -k, axis=-1)[:, -k:].min(axis=-1, keepdims=True)
-    return np.where(x < kth, NEG_INF, x)
-
-
-def top_p_filter(x: np.ndarray, p: float, min_keep: int = 1) -> np.ndarray:
-    """-inf outside the nucleus of probability p; the min_keep most likely tokens always stay."""
-    order = np.argsort(-x, axis=-1, kind="stable")
-    probs = np.take_along_axis(softmax(x), order, axis=-1)
-    drop_sorted = np.cumsum(probs, axis=-1) - probs >= p
-    drop_sorted[..., :min_keep] = False
-    drop = np.zeros_like(drop_sorted)
-    np.put_along_axis(drop, order, drop_sorted, axis=-1)
-    return np.where(drop, NEG_INF, x)
 
 
 class RowRandom:
@@ -98,32 +74,9 @@ def sample(probs: np.ndarray, rng: "np.random.Generator | RowRandom") -> np.ndar
 
 
 def choose(logits: np.ndarray, options: SamplingOptions, rng: "np.random.Generator | RowRandom") -> np.ndarray:
-    """Next token per row: argmax, or temperature -> top-k -> top-p -> sample (transformers' order);
+    """Next token per row: argmax, or transformers' warpers (temperature -> top-k -> top-p) then a draw;
     the choice passes through runtimes.forcing (teacher-forced parity)."""
     if options.greedy:
         return observe(np.argmax(logits, axis=-1).astype(np.int64))
-    x = logits.astype(np.float32) / np.float32(options.temperature)
-    if options.top_k:
-        x = top_k_filter(x, options.top_k, options.min_keep)
-    if options.top_p is not None and options.top_p < 1:
-        x = top_p_filter(x, options.top_p, options.min_keep)
+    x = apply(logits.astype(np.float32), warpers(options.temperature, options.top_k, options.top_p, options.min_keep))
     return observe(sample(softmax(x), rng))
-
-
-def repetition_penalty(logits: np.ndarray, history: np.ndarray, penalty: float, window: int,
-                       max_rows: int | None = None) -> np.ndarray:
-    """Scale each row's logits by penalty ** (count of the id among its last `window` tokens).
-
-    logits [rows, vocab], history [rows, n] int; negative logits are multiplied, positive ones
-    divided (CTRL's rule). `max_rows`: rows from that index on are left unpenalised (one model's
-    reference counts only its first rows).
-    """
-    if penalty == 1.0 or history.shape[1] == 0:
-        return logits
-    recent = history[:, -window:]
-    counts = np.zeros(logits.shape, np.int64)
-    np.add.at(counts, (np.repeat(np.arange(len(recent)), recent.shape[1]), recent.ravel()), 1)
-    if max_rows is not None:
-        counts[max_rows:] = 0
-    alpha = np.float32(penalty) ** counts.astype(np.float32)
-    return np.where(logits < 0, logits * alpha, logits / alpha).astype(np.float32)

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ttsx.recipes.causal import CausalKind, build_cache, flatten_cache
+from ttsx.recipes.causal import CacheShape, CausalKind, build_cache, flatten_cache
 from ttsx.recipes.kinds import Case, GraphKind, outputs_of
-from ttsx.recipes.spec import CacheLengths, Conversion, GraphSpec, TensorSpec, in_place_cache
+from ttsx.recipes.spec import Conversion, GraphSpec, TensorSpec
 
 from .recipe import MIN_CODEC_FRAMES, SAMPLES_PER_FRAME
 
@@ -46,13 +46,10 @@ class BarkGpt(CausalKind):
     @property
     def spec(self) -> GraphSpec:
         a = self.arch
-        past, present, pairs, lengths = in_place_cache(a.layers, a.heads, a.head_dim)
-        return GraphSpec(
-            self.stage, self.stage, inputs=self.step_specs() + past + lengths,
-            outputs=(TensorSpec("logits", "float32", ("batch", a.output_vocab)),) + present,
-            tolerance=self.recipe.tolerance, cache=pairs, lengths=CacheLengths(), convert=TRANSFORMER,
-            choices=("logits",), notes="logits of each row's last new token; present.* are the past buffers, "
-                                       "written in place. " + self.note)
+        return self.causal_spec(self.stage, self.step_specs(), (TensorSpec("logits", "float32", ("batch", a.output_vocab)),),
+                                CacheShape(a.layers, a.heads, a.head_dim), TRANSFORMER,
+                                "logits of each row's last new token; present.* are the past buffers, written in "
+                                "place. " + self.note, choices=("logits",))
 
     note = ""
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ttsx.recipes.causal import CausalKind, build_cache, flatten_cache
+from ttsx.recipes.causal import CacheShape, CausalKind, build_cache, flatten_cache
 from ttsx.recipes.kinds import Case, GraphKind, outputs_of
-from ttsx.recipes.spec import CacheLengths, Conversion, GraphSpec, TensorSpec, in_place_cache
+from ttsx.recipes.spec import Conversion, GraphSpec, TensorSpec
 
 from .recipe import HOP, MEL_BINS, MIN_MEL_FRAMES, TYPICAL_PROMPT
 
@@ -107,14 +107,11 @@ class Gpt(CausalKind):
     @property
     def spec(self):
         a = self.recipe.gpt
-        past, present, pairs, lengths = in_place_cache(a.layers, a.heads, a.head_dim)
-        return GraphSpec(
-            "gpt", "gpt", inputs=(TensorSpec("inputs_embeds", "float32", ("batch", "sequence", a.hidden)),) + past + lengths,
-            outputs=(TensorSpec("hidden", "float32", ("batch", a.hidden)),) + present,
-            tolerance=self.recipe.tolerance, cache=pairs, lengths=CacheLengths(), convert=GPT,
-            notes="the prefill (right-padded rows) and every step, over an in-place cache; positions are each "
-                  "row's token count (ChatTTS's cumsum(mask) - 1); hidden is each row's last new token's, after "
-                  "the final RMSNorm.")
+        return self.causal_spec(
+            "gpt", (TensorSpec("inputs_embeds", "float32", ("batch", "sequence", a.hidden)),),
+            (TensorSpec("hidden", "float32", ("batch", a.hidden)),), CacheShape(a.layers, a.heads, a.head_dim), GPT,
+            "the prefill (right-padded rows) and every step, over an in-place cache; positions are each row's token "
+            "count (ChatTTS's cumsum(mask) - 1); hidden is each row's last new token's, after the final RMSNorm.")
 
     def module(self, chat, kv_cache="onnxruntime"):
         from .graphs import GptStep

@@ -20,8 +20,8 @@ from ttsx.base.errors import TtsxError
 from ttsx.runtimes.causal import CausalRunner
 from ttsx.runtimes.forcing import observe
 from ttsx.runtimes.pipeline import Piece, Pipeline, Progress, Speech, SynthesisOptions, by_length, row_random
-from ttsx.runtimes.sampling import NEG_INF, SamplingOptions, repetition_penalty, sample, softmax, top_k_filter, \
-    top_p_filter
+from ttsx.runtimes.logit_filters import RepetitionPenalty, Suppress, Temperature, TopK, TopP, apply, softmax
+from ttsx.runtimes.sampling import SamplingOptions, sample
 from ttsx.runtimes.text import split_for_window
 
 from .recipe import HOP, ChatTTSConstants
@@ -190,16 +190,15 @@ class ChatTTSPipeline(Pipeline):
     def _choose(self, logits, history, options: PassOptions, step: int, eos: int, rng, text: bool) -> np.ndarray:
         """ChatTTS's order: temperature, repetition penalty, top-p, top-k, EOS bar, softmax, draw (or argmax)."""
         s = options.sampling
-        x = logits if s.greedy else logits / np.float32(s.temperature)
         max_rows = self.tokenizer.size if text else self.constants.code_eos  # ChatTTS's row cut (processors.py)
-        x = repetition_penalty(x, history, options.repetition_penalty, self.constants.repetition_window, max_rows)
-        if not s.greedy and s.top_p is not None:
-            x = top_p_filter(x, s.top_p, s.min_keep)
-        if not s.greedy and s.top_k is not None:
-            x = top_k_filter(x, s.top_k, s.min_keep)
+        chain = [] if s.greedy else [Temperature(s.temperature)]
+        chain.append(RepetitionPenalty(options.repetition_penalty, history, self.constants.repetition_window, max_rows))
+        if not s.greedy:
+            chain += [TopP(s.top_p, s.min_keep)] if s.top_p is not None else []
+            chain += [TopK(s.top_k, s.min_keep)] if s.top_k is not None else []
         if step < options.min_new_tokens or not options.allow_eos:
-            x = x.copy()
-            x[:, eos] = NEG_INF
+            chain.append(Suppress(eos))
+        x = apply(logits, chain)
         return observe(np.argmax(x, -1) if s.greedy else sample(softmax(x), rng))
 
     def _embed_text(self, ids: np.ndarray) -> np.ndarray:

@@ -11,9 +11,9 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ttsx.recipes.causal import CausalKind, row_lengths
+from ttsx.recipes.causal import CacheShape, CausalKind, row_lengths
 from ttsx.recipes.kinds import Case, GraphKind, outputs_of
-from ttsx.recipes.spec import CacheLengths, Conversion, GraphSpec, TensorSpec, in_place_cache
+from ttsx.recipes.spec import Conversion, GraphSpec, TensorSpec
 
 EMBEDDING = Conversion(int8=False)  # gathers and one small projection: nothing worth quantizing
 T2S_CONVERT = Conversion(fp32_ops=("LayerNormalization",))
@@ -130,16 +130,13 @@ class T2S(CausalKind):
     @property
     def spec(self):
         t = self.recipe.t2s
-        past, present, pairs, lengths = in_place_cache(t.layers, t.heads, t.head_dim)
-        return GraphSpec(
-            "t2s", "t2s",
-            inputs=(TensorSpec("inputs_embeds", "float32", ("batch", "sequence", t.hidden)),
-                    TensorSpec("text_lengths", "int32", ("batch",), (0, 2**31 - 1))) + past + lengths,
-            outputs=(TensorSpec("logits", "float32", ("batch", t.semantic)),) + present,
-            tolerance=self.recipe.tolerance, cache=pairs, lengths=CacheLengths(), convert=T2S_CONVERT, choices=("logits",),
-            notes="the prefill (right-padded rows: each row's text_lengths text positions, then its prompt ids) and "
-                  "every step, over an in-place cache; text attends to all text, audio to all text and earlier "
-                  "audio (prefix-LM); logits are each row's last new position's.")
+        return self.causal_spec(
+            "t2s", (TensorSpec("inputs_embeds", "float32", ("batch", "sequence", t.hidden)),
+                    TensorSpec("text_lengths", "int32", ("batch",), (0, 2**31 - 1))),
+            (TensorSpec("logits", "float32", ("batch", t.semantic)),), CacheShape(t.layers, t.heads, t.head_dim),
+            T2S_CONVERT, "the prefill (right-padded rows: each row's text_lengths text positions, then its prompt ids) "
+            "and every step, over an in-place cache; text attends to all text, audio to all text and earlier audio "
+            "(prefix-LM); logits are each row's last new position's.", choices=("logits",))
 
     def module(self, ref, kv_cache="onnxruntime"):
         from .graphs import T2SStep

@@ -25,7 +25,8 @@ from ttsx.base.errors import TtsxError
 from ttsx.runtimes.causal import CausalRunner
 from ttsx.runtimes.forcing import observe
 from ttsx.runtimes.pipeline import Piece, Pipeline, Progress, Speech, SynthesisOptions, row_random
-from ttsx.runtimes.sampling import NEG_INF, check_sampling, softmax
+from ttsx.runtimes.logit_filters import SeenPenalty, Temperature, TopK, UpstreamTopP, apply, softmax
+from ttsx.runtimes.sampling import check_sampling
 
 from .phonemes import Phonemizer, split_phonemes
 from .voices import Voice, load_voice
@@ -68,25 +69,12 @@ def choose(logits: np.ndarray, seen: np.ndarray, options: GptSovitsOptions, nois
     None while it is masked). logits [B, V]; seen [B, >= V] bool: the ids earlier in the row (the prompt's
     included; each penalized once, as upstream's gather/scatter does); noise [B, V] Exponential(1) draws;
     counted: rows still generating (teacher-forced parity compares only theirs)."""
-    x = logits.astype(np.float32)
-    if options.repetition_penalty != 1.0:
-        p = np.float32(options.repetition_penalty)
-        x = np.where(seen[:, : x.shape[1]], np.where(x < 0, x * p, x / p), x)
-    stop = np.argmax(x, -1) == eos if eos is not None else np.zeros(len(x), bool)
-    if options.top_p is not None and options.top_p < 1.0:
-        order = np.argsort(-x, axis=-1, kind="stable")
-        ordered = np.take_along_axis(x, order, -1)
-        drop_sorted = np.cumsum(softmax(ordered), -1) > options.top_p
-        drop_sorted[:, 0] = False
-        drop = np.zeros_like(drop_sorted)
-        np.put_along_axis(drop, order, drop_sorted, -1)
-        x = np.where(drop, NEG_INF, x)
-    x = x / np.float32(max(options.temperature, MIN_TEMPERATURE))
-    if options.top_k is not None:
-        k = min(options.top_k, x.shape[-1])
-        pivot = np.partition(x, -k, axis=-1)[:, -k][:, None]
-        x = np.where(x < pivot, NEG_INF, x)
-    ids = np.argmax(softmax(x) / noise, -1).astype(np.int64)
+    x = SeenPenalty(options.repetition_penalty, seen)(logits.astype(np.float32))
+    stop = np.argmax(x, -1) == eos if eos is not None else np.zeros(len(x), bool)  # on the penalized logits
+    chain = [UpstreamTopP(options.top_p)] if options.top_p is not None and options.top_p < 1.0 else []
+    chain.append(Temperature(options.temperature, MIN_TEMPERATURE))
+    chain += [TopK(options.top_k)] if options.top_k is not None else []
+    ids = np.argmax(softmax(apply(x, chain)) / noise, -1).astype(np.int64)
     if eos is not None:
         ids = np.where(stop, eos, ids)
     return observe(ids, counted)

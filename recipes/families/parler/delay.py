@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from ttsx.runtimes.forcing import observe
-from ttsx.runtimes.sampling import NEG_INF, sample, softmax, top_k_filter, top_p_filter
+from ttsx.runtimes.logit_filters import NEG_INF, ONWARD, Suppress, apply, softmax, warpers
+from ttsx.runtimes.sampling import sample
 
 
 def fed_column(raw: np.ndarray, column: int, max_length: int, bos: int, pad: int) -> np.ndarray:
@@ -87,17 +88,10 @@ def choose(logits: np.ndarray, greedy: bool, temperature: float, top_k: int | No
 def warp(x: np.ndarray, temperature: float, top_k: int | None, top_p: float | None) -> np.ndarray:
     """generate's warpers in its order: TemperatureLogitsWarper, TopKLogitsWarper (ties at the k-th kept),
     TopPLogitsWarper (rows [N, V])."""
-    x = x / np.float32(temperature)
-    if top_k:
-        x = top_k_filter(x, top_k)
-    if top_p is not None and top_p < 1:
-        x = top_p_filter(x, top_p)
-    return x
+    return apply(x, warpers(temperature, top_k, top_p))
 
 
 def suppress_from(logits: np.ndarray, first: int) -> np.ndarray:
     """Ids `first` onwards masked on every codebook (generate's suppress_tokens): with first = EOS, every row
     runs to its length and every frame is audio (benchmarks' fixed lengths)."""
-    out = logits.copy()
-    out[..., first:] = NEG_INF
-    return out
+    return Suppress(first, ONWARD)(logits)

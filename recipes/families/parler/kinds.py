@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ttsx.recipes.causal import CausalKind, build_cache, flatten_cache, flatten_cross, row_lengths
+from ttsx.recipes.causal import CacheShape, CausalKind, build_cache, flatten_cache, flatten_cross, row_lengths
 from ttsx.recipes.kinds import Case, GraphKind, outputs_of
-from ttsx.recipes.spec import (CacheLengths, Conversion, GraphSpec, TensorSpec, cross_attention_inputs,
-                               in_place_cache, kv_specs)
+from ttsx.recipes.spec import (Conversion, GraphSpec, TensorSpec, cross_attention_inputs,
+                               kv_specs)
 
 TRANSFORMER = Conversion(fp32_ops=("LayerNormalization",))
 EMBEDDING = Conversion(int8=False)  # gathers only
@@ -185,20 +185,15 @@ class Decoder(CausalKind):
     @property
     def spec(self):
         d = self.recipe.decoder
-        past, present, pairs, lengths = in_place_cache(d.layers, d.kv_heads, d.head_dim, seq2seq=True)
-        cross = cross_attention_inputs(d.layers, d.kv_heads, d.head_dim)
-        return GraphSpec(
-            "decoder", "decoder",
-            inputs=(TensorSpec("inputs_embeds", "float32", ("batch", "sequence", d.hidden)),
-                    TensorSpec("encoder_attention_mask", "int64", ("batch", "encoder_sequence"), (0, 2)))
-            + past + cross + lengths,
-            outputs=(TensorSpec("logits", "float32", ("batch", d.codebooks, d.vocab)),) + present,
-            tolerance=self.recipe.tolerance, cache=pairs, lengths=CacheLengths(), convert=TRANSFORMER,
-            choices=("logits",),
-            notes="the prefill (right-padded rows: each row's prompt embeddings, then its start column) and every "
-                  "step, over an in-place cache; positions cache_lengths onwards on the sinusoidal table; "
-                  "cross-attention to past_key_values.{i}.encoder.* (the encoder graph's outputs, bound once); "
-                  "logits [9, V] of each row's last new position.")
+        return self.causal_spec(
+            "decoder", (TensorSpec("inputs_embeds", "float32", ("batch", "sequence", d.hidden)),
+                        TensorSpec("encoder_attention_mask", "int64", ("batch", "encoder_sequence"), (0, 2))),
+            (TensorSpec("logits", "float32", ("batch", d.codebooks, d.vocab)),),
+            CacheShape(d.layers, d.kv_heads, d.head_dim, seq2seq=True), TRANSFORMER,
+            "the prefill (right-padded rows: each row's prompt embeddings, then its start column) and every step, over "
+            "an in-place cache; positions cache_lengths onwards on the sinusoidal table; cross-attention to "
+            "past_key_values.{i}.encoder.* (the encoder graph's outputs, bound once); logits [9, V] of each row's last "
+            "new position.", bound=cross_attention_inputs(d.layers, d.kv_heads, d.head_dim), choices=("logits",))
 
     def module(self, model, kv_cache="onnxruntime"):
         from .graphs import Decoder as Wrapper

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 
-from ttsx.recipes.causal import CausalKind, build_cache, flatten_cache
+from ttsx.recipes.causal import CacheShape, CausalKind, build_cache, flatten_cache
 from ttsx.recipes.kinds import Case, GraphKind, outputs_of
-from ttsx.recipes.spec import CacheLengths, Conversion, GraphSpec, TensorSpec, in_place_cache
+from ttsx.recipes.spec import Conversion, GraphSpec, TensorSpec
 
 from .recipe import CODES, HOP, VOCAB, WINDOW
 
@@ -15,11 +15,10 @@ class Lm(CausalKind):
     @property
     def spec(self) -> GraphSpec:
         r = self.recipe
-        past, present, pairs, lengths = in_place_cache(r.layers, r.heads, r.head_dim)
-        return GraphSpec("lm", "lm", inputs=(TensorSpec("input_ids", "int64", ("batch", "sequence"), (0, VOCAB)),)
-                         + past + lengths, outputs=(TensorSpec("logits", "float32", ("batch", VOCAB)),) + present,
-                         tolerance=r.tolerance, cache=pairs, lengths=CacheLengths(), choices=("logits",),
-                         convert=Conversion(fp32_ops=("LayerNormalization",)), notes="bytes, then codes until EOS.")
+        return self.causal_spec("lm", (TensorSpec("input_ids", "int64", ("batch", "sequence"), (0, VOCAB)),),
+                                (TensorSpec("logits", "float32", ("batch", VOCAB)),), CacheShape(r.layers, r.heads, r.head_dim),
+                                Conversion(fp32_ops=("LayerNormalization",)), "bytes, then codes until EOS.",
+                                choices=("logits",))
 
     def module(self, model, kv_cache: str = "onnxruntime"):
         from .model import LmStep

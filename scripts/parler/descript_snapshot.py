@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "recipes" / "parler")]
+sys.path += [str(ROOT / "tests"), str(ROOT / "tests" / "recipes" / "parler")]  # after ttsx (tests/ttsx is a folder)
 
 DESCRIPTION = "A female speaker with a calm voice and very clear recording quality."
 TEXTS = ["Hello world, how are you today?", "Good morning."]
@@ -52,7 +52,43 @@ def main() -> None:
     ids = lambda text: torch.tensor([tokenizer(text)["input_ids"]])  # noqa: E731
     cases = [{"inputs": {"input_ids": ids(DESCRIPTION), "attention_mask": torch.ones_like(ids(DESCRIPTION)),
                          "prompt_input_ids": ids(t), "prompt_attention_mask": torch.ones_like(ids(t))},
-              "max_new_tokens": args.tokens} for t in TEXTS]
+              "max_new_tokens": args.tokens,  # random weights never end and emit ids past the codebook: both sides
+              "kwargs": {"suppress_tokens": list(range(recipe.decoder.eos, recipe.decoder.vocab))}}  # mask EOS on
+             for t in TEXTS]
+    if (work / "made.pt").is_file() and (work / "snapshot" / "config.json").is_file():
+        print(f"reusing {work / 'snapshot'} and what generate made with it (remove {work} to redo)", flush=True)
+    else:
+        make_snapshot(recipe, work, tokenizer, cases, build, run_script)
+    made = torch.load(work / "made.pt", weights_only=False)
+    codec = json.loads((work / "snapshot" / "config.json").read_text())["audio_encoder"]["model_type"]
+    print(f"snapshot by parler on transformers {made['transformers']}, codec {codec}", flush=True)
+    clock = time.perf_counter()
+    artifact = work / "artifact"
+    if not (artifact / "manifest.json").is_file():
+        export_artifact(ExportOptions(args.recipe, ModelSource("checkpoint", location=str(work / "snapshot")), artifact))
+    print(f"exported in {time.perf_counter() - clock:.0f} s", flush=True)
+    clock = time.perf_counter()
+    rows = run_parity(artifact)
+    print(f"ttsx parity: {sum(r.passed is True for r in rows)} passed, {len(failures(rows))} failed "
+          f"in {time.perf_counter() - clock:.0f} s", flush=True)
+    from ttsx.runtimes.pipeline import SynthesisOptions
+
+    options = SynthesisOptions(greedy=True, batch_size=2, max_tokens=args.tokens, instructions=DESCRIPTION,
+                               stop_at_eos=False)  # ids from EOS on masked, as generate's suppress_tokens above
+    with ttsx.load(artifact) as pipeline:
+        speech = pipeline(TEXTS, options=options)
+    for i, result in enumerate(made["results"]):
+        theirs = result["codes"].reshape(recipe.dac.codebooks, -1).numpy()
+        audio = result["audio"].reshape(-1).numpy()
+        same = speech.decoder[i].shape == theirs.shape and np.array_equal(speech.decoder[i], theirs)
+        diff = float(np.abs(speech.audio[i] - audio).max()) if speech.audio[i].shape == audio.shape else float("inf")
+        print(f"text {i}: codes {'equal' if same else 'DIFFER'} ({theirs.shape[1]} frames), audio max abs diff "
+              f"{diff:.2e} (audio std {audio.std():.3f})")
+
+
+def make_snapshot(recipe, work: Path, tokenizer, cases: list, build, run_script) -> None:
+    """ttsx's seeded weights of `recipe` (T5, decoder) -> in the reference venv: a seeded descript DAC,
+    save_pretrained and generate (make_descript_snapshot.py); the tokenizer saved beside."""
     clock = time.perf_counter()
     model = build(recipe, 0)
     weights = {k: v for k, v in model.state_dict().items() if not k.startswith("audio_encoder.")}
@@ -67,28 +103,7 @@ def main() -> None:
     run_script("make_descript_snapshot.py", str(work / "in.pt"), str(work / "snapshot"), str(work / "made.pt"),
                timeout=3600)
     tokenizer.save_pretrained(work / "snapshot")
-    made = torch.load(work / "made.pt", weights_only=False)
-    codec = json.loads((work / "snapshot" / "config.json").read_text())["audio_encoder"]["model_type"]
-    print(f"snapshot saved and generated on transformers {made['transformers']} in {time.perf_counter() - clock:.0f} s "
-          f"(codec {codec})", flush=True)
-    clock = time.perf_counter()
-    artifact = export_artifact(ExportOptions(args.recipe, ModelSource("checkpoint", location=str(work / "snapshot")),
-                                             work / "artifact", force=True))
-    print(f"exported in {time.perf_counter() - clock:.0f} s", flush=True)
-    clock = time.perf_counter()
-    rows = run_parity(artifact)
-    print(f"ttsx parity: {sum(r.passed is True for r in rows)} passed, {len(failures(rows))} failed "
-          f"in {time.perf_counter() - clock:.0f} s", flush=True)
-    options = ttsx.SynthesisOptions(greedy=True, batch_size=2, max_tokens=args.tokens, instructions=DESCRIPTION)
-    with ttsx.load(artifact) as pipeline:
-        speech = pipeline(TEXTS, options=options)
-    for i, result in enumerate(made["results"]):
-        theirs = result["codes"].reshape(recipe.dac.codebooks, -1).numpy()
-        audio = result["audio"].reshape(-1).numpy()
-        same = speech.decoder[i].shape == theirs.shape and np.array_equal(speech.decoder[i], theirs)
-        diff = float(np.abs(speech.audio[i] - audio).max()) if speech.audio[i].shape == audio.shape else float("inf")
-        print(f"text {i}: codes {'equal' if same else 'DIFFER'} ({theirs.shape[1]} frames), audio max abs diff "
-              f"{diff:.2e} (audio std {audio.std():.3f})")
+    print(f"snapshot saved and generated in {time.perf_counter() - clock:.0f} s", flush=True)
 
 
 if __name__ == "__main__":

@@ -68,7 +68,8 @@ def main(source: str, snapshot: str, target: str, sharded: str | None = None) ->
     for case in data["cases"]:
         seen.clear()
         with torch.no_grad():
-            audio = model.generate(**case["inputs"], do_sample=False, max_new_tokens=case["max_new_tokens"])
+            audio = model.generate(**case["inputs"], do_sample=False, max_new_tokens=case["max_new_tokens"],
+                                   **case.get("kwargs", {}))
         results.append({"codes": seen[0][0] if seen else None, "audio": audio})
     with torch.no_grad():
         decoded = decode(data["codes"], [None]).audio_values

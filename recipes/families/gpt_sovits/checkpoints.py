@@ -119,14 +119,13 @@ def sovits_version(checkpoint: Checkpoint) -> str:
     """The SoVITS file's model version, decided as upstream's get_sovits_version_from_path_fast and
     change_sovits_weights decide it: a released pretrained file by its hash, a my_save2 file by its code, an
     older torch.save file by its weights (v1 has 322 phoneme symbols; v3/v4 have a flow-matching `cfm`)."""
-    if checkpoint.digest in PRETRAINED_MD5:
-        return PRETRAINED_MD5[checkpoint.digest]
-    if checkpoint.header != ZIP_MAGIC:
-        return HEADERS[checkpoint.header]
+    found = PRETRAINED_MD5.get(checkpoint.digest) or HEADERS.get(checkpoint.header)
+    if found not in (None, "v1", "v2"):  # v2Pro/ProPlus, v3/v4 and LoRA files say so themselves
+        return found
     weight = checkpoint.weight
     if any(k.startswith("cfm.") for k in weight):
         return "v3"
-    embedding = weight.get("enc_p.text_embedding.weight")
+    embedding = weight.get("enc_p.text_embedding.weight")  # change_sovits_weights: v1 has 322 phoneme symbols
     return "v1" if embedding is not None and embedding.shape[0] == V1_SYMBOLS else "v2"
 
 

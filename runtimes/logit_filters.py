@@ -1,9 +1,9 @@
 """Generation rules as small logit filters (whisper's shape): each takes host logits [rows, vocab] and returns them
 filtered; a family's rule is a list of them in its reference's order, applied by `apply`.
 
-    logits ──Temperature──TopK──TopP──> (transformers' warpers, in generate's order)
-    logits ──SeenPenalty──UpstreamTopP──Temperature(floor)──TopK──> (GPT-SoVITS's `sample`)
-    logits ──Temperature──RepetitionPenalty──TopP──TopK──Suppress(EOS)──> (ChatTTS's processors)
+    logits ──Temperature──TopK──TopP──> (transformers' warpers, in generate's order: `warpers`)
+    logits ──SeenPenalty──UpstreamTopP──Temperature(floor)──TopK──> (a reference's own sampler, in its order)
+    logits ──Temperature──RepetitionPenalty──TopP──TopK──Suppress(EOS)──> (another's logit processors)
 
 Filters are frozen dataclasses holding what they need (a penalty's history is per call: build the filter per
 step). None of them draws: sampling.sample and each family's draw do.
@@ -32,7 +32,7 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Temperature:
-    """Logits divided by the temperature (at least `floor`: GPT-SoVITS divides by max(T, 1e-5))."""
+    """Logits divided by the temperature (at least `floor`: some references divide by max(T, 1e-5))."""
 
     value: float
     floor: float = 0.0
@@ -73,8 +73,8 @@ class TopP:
 
 @dataclass(frozen=True)
 class UpstreamTopP:
-    """GPT-SoVITS's `logits_to_probs` nucleus: -inf where the cumulative probability (this id's included)
-    passes p; the most likely id always stays."""
+    """The nucleus as some references' own samplers cut it (`logits_to_probs`): -inf where the cumulative
+    probability (this id's included) passes p; the most likely id always stays."""
 
     p: float
 
@@ -94,7 +94,8 @@ def _dropped(x: np.ndarray, order: np.ndarray, drop_sorted: np.ndarray) -> np.nd
 
 @dataclass(frozen=True)
 class SeenPenalty:
-    """CTRL's rule once per distinct id seen earlier in the row (GPT-SoVITS: the prompt's included): negative
+    """CTRL's rule once per distinct id seen earlier in the row (the prompt's included, where a reference counts
+    it): negative
     logits multiplied by the penalty, positive ones divided. seen [rows, >= vocab] bool."""
 
     penalty: float

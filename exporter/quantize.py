@@ -43,6 +43,7 @@ class QuantizeOptions:
     force: bool = False  # replace an existing artifact at `out`
     prompts: tuple[str, ...] | None = None  # int8-qdq calibration texts; None: the family's calibration_prompts
     calibration_tokens: int = 48  # first-stage tokens per calibration prompt
+    keep_fp32: tuple[str, ...] = ()  # graphs copied unconverted (a per-graph precision mix), int8/int8-qdq/int4 only
 
 
 Capture = Callable[[Artifact, tuple, int], dict]  # (artifact, prompts, tokens) -> {graph: [feed, ...]}
@@ -67,6 +68,7 @@ def quantize_artifact(options: QuantizeOptions, progress: Progress = lambda mess
     if out == root or out.is_relative_to(root) or root.is_relative_to(out):
         raise ArtifactError(f"the output {options.out} would replace or write into the source artifact {root}; "
                             "choose an -o outside it")
+    _check_keep(options.keep_fp32, source, precision)
     samples, prompts = {}, options.prompts or get_family(source.recipe.family).calibration_prompts()
     if precision.name == "int8-qdq":
         if capture is None:
@@ -82,7 +84,8 @@ def quantize_artifact(options: QuantizeOptions, progress: Progress = lambda mess
         graphs = {}
         for i, spec in enumerate(specs, 1):
             start = time.perf_counter()
-            graphs[spec.name] = _convert(source, spec, precision, samples.get(spec.name, []), writer.root)
+            kept = spec.name in options.keep_fp32
+            graphs[spec.name] = _convert(source, spec, precision, samples.get(spec.name, []), writer.root, kept)
             graphs[spec.name]["tensorrt_problems"] = readiness(writer.root / graphs[spec.name]["file"], spec.name,
                                                                progress if for_tensorrt else None)
             advance(f"{spec.name}: {graphs[spec.name]['precision']} in {time.perf_counter() - start:.1f} s")
@@ -100,10 +103,22 @@ def _precision(name: str) -> Precision:
     return precision
 
 
-def _convert(source: Artifact, spec, precision: Precision, samples: list, root: Path) -> dict:
-    """Convert one graph into root (or copy it when the spec keeps it fp32); its manifest entry."""
+def _check_keep(keep: tuple[str, ...], source: Artifact, precision: Precision) -> None:
+    """Graphs to keep fp32 must exist, and the precision must store a kept graph's I/O as it stores a converted
+    one's (fp16 stores KV tensors and I/O in float16, so a graph kept fp32 would not match its spec)."""
+    unknown = [name for name in keep if name not in source.graph_names]
+    if unknown:
+        raise TtsxError(f"--keep-fp32 {', '.join(unknown)}: no such graph in {source.root}; its graphs: "
+                        f"{', '.join(source.graph_names)}")
+    if keep and precision.kv_dtype != "float32" or keep and precision.name == "fp16":
+        raise TtsxError(f"--keep-fp32 mixes precisions in int8, int8-qdq and int4 artifacts; {precision.name} "
+                        "stores every converted graph's I/O in its own dtype")
+
+
+def _convert(source: Artifact, spec, precision: Precision, samples: list, root: Path, keep: bool = False) -> dict:
+    """Convert one graph into root (or copy it when the spec, or --keep-fp32, keeps it fp32); its manifest entry."""
     src = source.graph_path(spec.name)
-    if not spec.converted(precision):
+    if keep or not spec.converted(precision):
         files = [f for f in (src.name, src.name + ".data") if (src.parent / f).exists()]
         for name in files:
             shutil.copy2(src.parent / name, root / name)
@@ -159,6 +174,7 @@ def _manifest(source: Artifact, precision: Precision, options: QuantizeOptions, 
             "calibration": None if not samples else {
                 "prompts": list(prompts), "tokens": options.calibration_tokens,
                 "decode_stride": DECODE_STRIDE, "sampling": CALIBRATION_SAMPLING},
+            "kept_fp32": list(options.keep_fp32),
         },
     )
     return manifest

@@ -165,3 +165,30 @@ def test_the_exporter_alone_runs_no_pipeline_for_calibration(toy_artifact, tmp_p
     with pytest.raises(TtsxError, match="runs the pipeline to record them"):
         convert(QuantizeOptions(toy_artifact, "int8-qdq", tmp_path / "qdq"))
     assert not (tmp_path / "qdq").exists()
+
+
+def test_a_graph_kept_fp32_is_copied_and_the_mix_is_checked(toy_artifact, tmp_path):
+    """--keep-fp32 GRAPH: that graph's files are the fp32 artifact's, the others quantized; parity judges the mix."""
+    import json
+
+    from click.testing import CliRunner
+
+    from ttsx.app.cli import main
+    from ttsx.checks.parity import run_parity
+
+    out = tmp_path / "mix"
+    result = CliRunner().invoke(main, ["quantize", str(toy_artifact), "--precision", "int8", "-o", str(out),
+                                       "--keep-fp32", "vocoder"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {n: g["precision"] for n, g in manifest["graphs"].items()} == {"lm": "int8", "vocoder": "fp32"}
+    assert manifest["quantization"]["kept_fp32"] == ["vocoder"]
+    vocoder = manifest["graphs"]["vocoder"]["file"]
+    assert (out / vocoder).read_bytes() == (toy_artifact / vocoder).read_bytes()
+    rows = run_parity(out)
+    assert rows and all(r.passed is not False for r in rows)
+    for args, message in ((["--keep-fp32", "nope"], "no such graph"), (["--keep-fp32", "lm", "--precision", "fp16"],
+                                                                       "mixes precisions in int8")):
+        precision = [] if "--precision" in args else ["--precision", "int8"]
+        bad = CliRunner().invoke(main, ["quantize", str(toy_artifact), *precision, *args, "-o", str(tmp_path / "x")])
+        assert bad.exit_code == 1 and message in bad.output

@@ -95,14 +95,17 @@ def export_command(recipe_name, model, random_weights, seed, output, force, kv_c
 @click.option("--force", is_flag=True, help="Replace an existing artifact at --output.")
 @click.option("--calibration-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="UTF-8 prompts, one per line, for int8-qdq calibration (default: built-in prompts).")
+@click.option("--keep-fp32", "keep_fp32", multiple=True, metavar="GRAPH",
+              help="Leave this graph fp32 (repeatable): a per-graph mix, for int8, int8-qdq and int4.")
 @_friendly_errors
-def quantize_command(source, precision, output, force, calibration_file) -> None:
+def quantize_command(source, precision, output, force, calibration_file, keep_fp32) -> None:
     """Make a reduced-precision artifact from the fp32 artifact SOURCE (check it with `ttsx parity`)."""
     from ttsx.app.quantize import quantize_artifact
     from ttsx.exporter.quantize import QuantizeOptions
 
     prompts = tuple(_read_texts(None, calibration_file)) if calibration_file else None
-    out = quantize_artifact(QuantizeOptions(source, precision, output, force, prompts), progress=_progress)
+    options = QuantizeOptions(source, precision, output, force, prompts, keep_fp32=tuple(keep_fp32))
+    out = quantize_artifact(options, progress=_progress)
     click.echo(f"wrote {precision} artifact {out}")
 
 

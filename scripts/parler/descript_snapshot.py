@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path += [str(ROOT / "tests"), str(ROOT / "tests" / "recipes" / "parler")]  # after ttsx (tests/ttsx is a folder)
+TEST_HELPERS = [str(ROOT / "tests"), str(ROOT / "tests" / "recipes" / "parler")]
 
 DESCRIPTION = "A female speaker with a calm voice and very clear recording quality."
 TEXTS = ["Hello world, how are you today?", "Good morning."]
@@ -36,15 +36,17 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=60, help="greedy decoder steps per text")
     args = parser.parse_args()
 
-    from conftest import parler_tokenizer  # the tests' word-level T5-style tokenizer (no hub here)
-    from reference_venv import run_script
-
-    import ttsx
+    import ttsx  # before the tests' folders join sys.path: tests/ttsx would be taken for a namespace package
     from ttsx.checks.parity import failures, run_parity
     from ttsx.exporter.export import ExportOptions, export_artifact
     from ttsx.recipes import get_recipe
     from ttsx.recipes.families.parler.reference import build
     from ttsx.recipes.source import ModelSource
+    from ttsx.runtimes.pipeline import SynthesisOptions
+
+    sys.path += TEST_HELPERS
+    from conftest import parler_tokenizer  # the tests' word-level T5-style tokenizer (no hub here)
+    from reference_venv import run_script
 
     recipe, work = get_recipe(args.recipe), args.work
     work.mkdir(parents=True, exist_ok=True)
@@ -71,8 +73,6 @@ def main() -> None:
     rows = run_parity(artifact)
     print(f"ttsx parity: {sum(r.passed is True for r in rows)} passed, {len(failures(rows))} failed "
           f"in {time.perf_counter() - clock:.0f} s", flush=True)
-    from ttsx.runtimes.pipeline import SynthesisOptions
-
     options = SynthesisOptions(greedy=True, batch_size=2, max_tokens=args.tokens, instructions=DESCRIPTION,
                                stop_at_eos=False)  # ids from EOS on masked, as generate's suppress_tokens above
     with ttsx.load(artifact) as pipeline:

@@ -105,14 +105,14 @@ def _precision(name: str) -> Precision:
 
 def _check_keep(keep: tuple[str, ...], source: Artifact, precision: Precision) -> None:
     """Graphs to keep fp32 must exist, and the precision must store a kept graph's I/O as it stores a converted
-    one's (fp16 stores KV tensors and I/O in float16, so a graph kept fp32 would not match its spec)."""
+    one's (fp16 stores KV tensors in float16, so a graph kept fp32 would not match its spec)."""
     unknown = [name for name in keep if name not in source.graph_names]
     if unknown:
         raise TtsxError(f"--keep-fp32 {', '.join(unknown)}: no such graph in {source.root}; its graphs: "
                         f"{', '.join(source.graph_names)}")
-    if keep and precision.kv_dtype != "float32" or keep and precision.name == "fp16":
+    if keep and precision.kv_dtype != "float32":
         raise TtsxError(f"--keep-fp32 mixes precisions in int8, int8-qdq and int4 artifacts; {precision.name} "
-                        "stores every converted graph's I/O in its own dtype")
+                        "stores converted graphs' KV tensors in its own dtype")
 
 
 def _convert(source: Artifact, spec, precision: Precision, samples: list, root: Path, keep: bool = False) -> dict:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ttsx.base.errors import TtsxError
 
-from .voices import load_voice, reference_spectrogram
+from .voices import load_voice, reference_spectrogram, scale_loud
 
 SILENT = 1e-4  # peak amplitude below which a clip holds nothing to clone
 SPLITS = set("，。？！,.?!~:：—…")  # inference_webui's `splits`: a transcript ending in none of them gets "."
@@ -118,14 +118,15 @@ def make_voice(pipeline, clip: Path, transcript: str, out: Path) -> Path:
     refer = reference_spectrogram(wav32k, recipe.sampling.sample_rate, recipe)  # scales a loud clip as get_spepc
     extra = {}
     if recipe.vits.is_pro:  # get_spepc's audio (scaled), back to 16 kHz, through compute_embedding3
-        peak = float(np.abs(wav32k).max())
-        scaled = (wav32k / min(2.0, peak) if peak > 1 else wav32k).astype(np.float32)
-        fbank = kaldi_fbank(resample(scaled, recipe.sampling.sample_rate, c.rate), c.fbank_bins)
+        fbank = kaldi_fbank(resample(scale_loud(wav32k), recipe.sampling.sample_rate, c.rate), c.fbank_bins)
         extra["sv_emb"] = pipeline.sessions["speaker"].run({"fbank": fbank[None]})["sv_emb"][0]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial.npz")
-    np.savez(partial, prompt_ids=prompt_ids.astype(np.int64), prompt_phonemes=phonemes, refer=refer, **extra)
-    load_voice(recipe, partial)  # the checks a request's voice gets, before the file takes its name
-    partial.replace(out)
+    try:
+        np.savez(partial, prompt_ids=prompt_ids.astype(np.int64), prompt_phonemes=phonemes, refer=refer, **extra)
+        load_voice(recipe, partial)  # the checks a request's voice gets, before the file takes its name
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)
     return out

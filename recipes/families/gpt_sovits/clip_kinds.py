@@ -14,11 +14,10 @@ import numpy as np
 from ttsx.recipes.kinds import Case, outputs_of
 from ttsx.recipes.spec import Conversion, TensorSpec
 
+from .clip import FRAME, SHIFT
 from .kinds import GptSovitsKind, _torch
 
 ONCE_PER_VOICE = Conversion(int8=False, fp16=False)
-SAMPLES_PER_ID = 640  # 16 kHz samples per 25 Hz semantic id (cnhubert's stride 320, ssl_proj's 2)
-FBANK_SHIFT = 160  # 16 kHz samples per fbank frame (10 ms)
 
 
 class ClipIds(GptSovitsKind):
@@ -99,7 +98,7 @@ class Speaker(GptSovitsKind):
 
     def axis_ranges(self, max_batch):
         c = self.recipe.clip
-        return {"frames": (16, 600, 1 + (c.max_samples - 400) // FBANK_SHIFT)}
+        return {"frames": (16, 600, 1 + (c.max_samples - FRAME) // SHIFT)}
 
 
 CLIP_KINDS = (ClipIds,)

@@ -108,12 +108,13 @@ class Reference:
         return {name: module for name, module in found.items() if module is not None}
 
 
-def build(recipe: GptSovitsRecipe, seed: int = 0) -> Reference:
+def build(recipe: GptSovitsRecipe, seed: int = 0, hubert: bool = True) -> Reference:
     """Upstream's models at the recipe's sizes with seeded random weights that all matter.
 
     Upstream's TransformerEncoder deep-copies one layer (every t2s layer starts identical) and the VITS
     flow's last convolutions, the quantizer's codebook and some projections start at zero: each t2s layer is
     redrawn, and every all-zero parameter or buffer gets random values, so outputs depend on their inputs.
+    `hubert`: draw the clip's cnhubert too (a checkpoint's comes from the checkout instead).
     """
     up = import_upstream()
     torch.manual_seed(seed)
@@ -131,9 +132,8 @@ def build(recipe: GptSovitsRecipe, seed: int = 0) -> Reference:
         for name, buffer in vits.named_buffers():
             if name.endswith("._codebook.inited"):
                 buffer.fill_(True)
-    hubert = random_hubert(recipe, seed)
     sv = random_sv(recipe, seed) if recipe.vits.is_pro else None
-    return Reference(t2s.eval(), vits.eval(), up, hubert, sv)
+    return Reference(t2s.eval(), vits.eval(), up, random_hubert(recipe, seed) if hubert else None, sv)
 
 
 def random_hubert(recipe: GptSovitsRecipe, seed: int) -> torch.nn.Module:
@@ -219,7 +219,7 @@ def load_pair(recipe: GptSovitsRecipe, directory: Path) -> Reference:
     gpt_path, sovits_path = checkpoint_pair(directory)
     gpt, sovits = read(gpt_path), read(sovits_path)
     check_version(sovits, recipe.name, recipe.vits.version)
-    reference = build(recipe, 0)
+    reference = build(recipe, 0, hubert=False)  # the checkout's cnhubert replaces a random one: none is drawn
     state = {k.removeprefix("model."): v for k, v in gpt.weight.items()}
     _strict(reference.t2s, state, gpt_path)
     _strict(reference.vits, sovits.weight, sovits_path, optional=("enc_q.",))

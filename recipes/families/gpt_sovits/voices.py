@@ -52,19 +52,23 @@ def draw_voices(ref, out_dir: Path, seeds=PRESET_SEEDS) -> dict[str, str]:
     return voices
 
 
+def scale_loud(audio: np.ndarray) -> np.ndarray:
+    """A clip scaled down by min(2, peak) when its peak passes 1, as upstream's get_spepc does (float32)."""
+    audio = np.asarray(audio, np.float32)
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    return (audio / min(2.0, peak)).astype(np.float32) if peak > 1 else audio
+
+
 def reference_spectrogram(audio: np.ndarray, sample_rate: int, recipe) -> np.ndarray:
-    """A reference clip's linear spectrogram as upstream's web UI makes it (get_spepc: the clip scaled down by
-    min(2, peak) when its peak passes 1, then module/mel_processing.spectrogram_torch with s2.json's filter
-    2048, hop 640, window 2048, center False): float32 [1025, F]. The clip must already be at 32 kHz."""
+    """A reference clip's linear spectrogram as upstream's web UI makes it (get_spepc: scale_loud, then
+    module/mel_processing.spectrogram_torch with s2.json's filter 2048, hop 640, window 2048, center False):
+    float32 [1025, F]. The clip must already be at 32 kHz."""
     import torch
 
     if sample_rate != recipe.sampling.sample_rate:
         raise TtsxError(f"the reference clip is at {sample_rate} Hz; resample it to {recipe.sampling.sample_rate} Hz "
                         "first (upstream loads it with librosa at that rate)")
-    y = torch.from_numpy(np.asarray(audio, np.float32).reshape(1, -1).copy())
-    peak = float(y.abs().max()) if y.numel() else 0.0
-    if peak > 1:
-        y = y / min(2.0, peak)
+    y = torch.from_numpy(scale_loud(audio).reshape(1, -1).copy())
     n_fft, hop = 2 * (recipe.vits.spec_channels - 1), recipe.vits.hop
     if y.shape[1] < n_fft:
         raise TtsxError(f"the reference clip has {y.shape[1]} samples; at least {n_fft} are needed")
@@ -73,18 +77,6 @@ def reference_spectrogram(audio: np.ndarray, sample_rate: int, recipe) -> np.nda
                       pad_mode="reflect", normalized=False, onesided=True, return_complex=True)
     spec = torch.view_as_real(spec)
     return torch.sqrt(spec.pow(2).sum(-1) + 1e-8)[0].numpy()
-
-
-def write_voice(path: Path, recipe, prompt_ids, prompt_phonemes, audio: np.ndarray, sample_rate: int) -> Path:
-    """A voice file from a reference clip (32 kHz), its transcript's phoneme ids and its semantic ids.
-
-    The semantic ids come from upstream's own reference path (cnhubert features -> SoVITS's extract_latent),
-    which ttsx does not run; the spectrogram is made here as upstream makes it."""
-    refer = reference_spectrogram(audio, sample_rate, recipe)
-    np.savez(path, prompt_ids=np.asarray(prompt_ids, np.int64), prompt_phonemes=np.asarray(prompt_phonemes, np.int64),
-             refer=refer)
-    load_voice(recipe, Path(path))  # the same checks a request's voice gets
-    return Path(path)
 
 
 def load_voice(recipe, path: Path) -> Voice:

@@ -64,14 +64,15 @@ def rename(name: str, blocks: int) -> str:
     if name.startswith("quantizer."):
         return name
     part, _, leaf = name.rpartition(".")  # leaf: weight, bias or alpha
-    for pattern, build in _RULES(blocks):
+    for pattern, build in _rules(blocks):
         match = re.fullmatch(pattern, part)
         if match:
             return f"{build(*map(int, match.groups()))}.{leaf}"
     raise SourceError(f"unexpected descript DAC weight {name}: not a layer of DAC's encoder, decoder or quantizer")
 
 
-def _RULES(n: int):  # noqa: N802 - a table, built for the block count
+def _rules(n: int) -> tuple:
+    """(name pattern, builder of the new name) per layer, for `n` encoder and decoder blocks."""
     return (
         (r"encoder\.block\.0", lambda: "encoder.conv1"),
         (r"encoder\.block\.(\d+)\.block\.([0-2])\.block\.([0-3])",

@@ -49,7 +49,7 @@ def export_artifact(options: ExportOptions, progress: Progress = lambda message:
         graphs = {}
         for i, spec in enumerate(specs, 1):
             start = time.perf_counter()
-            kind = recipe.kind(spec.name)
+            kind = recipe.graph_kind(spec.name)
             feed = kind.feed(model, spec, kind.example_case(), np.random.default_rng(i))
             module = kind.module(model, options.kv_cache).eval()
             files = export_graph(module, spec, feed, writer.root, options.opset, options.kv_cache)

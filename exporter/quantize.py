@@ -15,7 +15,7 @@ from ttsx.base.versions import library_versions
 from ttsx.recipes import get_family
 from ttsx.recipes.precision import CALIBRATION_SAMPLING, DECODE_STRIDE, Precision, get_precision
 
-from .precision import INT4_ACCURACY_LEVEL, INT4_BLOCK, REDUCE_RANGE, to_fp16, to_int4, to_int8_dynamic, to_int8_qdq
+from .convert import INT4_ACCURACY_LEVEL, INT4_BLOCK, REDUCE_RANGE, to_fp16, to_int4, to_int8_dynamic, to_int8_qdq
 from .tensorrt_check import FLAVOUR_NOTE, meant_for_tensorrt, readiness
 from .writer import ArtifactWriter
 
@@ -139,7 +139,7 @@ def _convert(source: Artifact, spec, precision: Precision, samples: list, root: 
 
 def _int4(src: Path, spec, root: Path) -> dict:
     """A causal graph: int4 for its decode steps plus an int8 prefill graph over the same cache; any other graph
-    runs once over a long input, where int8 computes faster than int4 (exporter/precision.py), so it is int8."""
+    runs once over a long input, where int8 computes faster than int4 (exporter/convert.py), so it is int8."""
     if not spec.cache:
         return {**graph_to_json(spec, to_int8_dynamic(src, spec, root)[0]), "precision": "int8"}
     prefill = to_int8_dynamic(src, spec, root, PREFILL.format(name=spec.name))

@@ -98,6 +98,19 @@ def row_inputs(spec: GraphSpec, feed: dict, row: int, new: int) -> dict:
     return inputs
 
 
+def prefill_case(batch: int, longest: int, ragged: bool = False, note: str = "") -> Case:
+    """A prefill parity case, labelled with its rows' real lengths (row_lengths)."""
+    lengths = ",".join(map(str, row_lengths(batch, longest, ragged))) if ragged else longest
+    return Case(f"prefill batch={batch} T={lengths}" + (f" ({note})" if note else ""), batch, longest, ragged=ragged)
+
+
+def decode_case(batch: int, past: int, ragged: bool = False, note: str = "") -> Case:
+    """A one-token decode parity case after each row's past, labelled with the pasts (row_lengths)."""
+    pasts = ",".join(map(str, row_lengths(batch, past, ragged))) if ragged else past
+    return Case(f"decode batch={batch} past{'s' if ragged else ''}={pasts}" + (f" ({note})" if note else ""),
+                batch, past, ragged=ragged, decode=True)
+
+
 class CausalKind(GraphKind):
     """A causal graph over an in-place cache: step inputs, `past.*`, the two length inputs -> outputs, `present.*`.
 
@@ -118,6 +131,18 @@ class CausalKind(GraphKind):
                          tolerance=self.recipe.tolerance, cache=pairs, lengths=CacheLengths(), convert=convert,
                          choices=choices, notes=notes)
 
+
+    def standard_cases(self, prefills: tuple[int, ...] = (37, 300), pasts: tuple[int, ...] = (9, 600),
+                       limit_batch: int = 1) -> list[Case]:
+        """The cases every decoder checks: ragged prefills of three rows at prefills[0] and two rows at the rest,
+        a one-token prefill, decodes after one position, three ragged pasts at pasts[0] and two at the rest, and
+        `limit_batch` rows at the cache's last position."""
+        limit = self.recipe.kv_capacity - 1
+        return ([prefill_case(3, prefills[0], ragged=True), prefill_case(1, 1)]
+                + [prefill_case(2, n, ragged=True) for n in prefills[1:]]
+                + [decode_case(1, 1), decode_case(3, pasts[0], ragged=True)]
+                + [decode_case(2, n, ragged=True) for n in pasts[1:]]
+                + [decode_case(limit_batch, limit, note="limit")])
     def example_case(self) -> Case:
         """A ragged prefill of batch 2 (lengths 5 and 3)."""
         return Case("export", batch=2, length=5, ragged=True)

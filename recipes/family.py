@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from .precision import Budget, get_precision
 from .kinds import GraphKind
-from .spec import KV_CACHES, GraphSpec
+from .spec import KV_CACHES, GraphSpec, round_capacity
 
 
 BATCH_AXIS = "batch"  # the symbolic batch axis of every graph spec that batches rows
@@ -73,8 +73,13 @@ class RecipeBase:
     description: str
     budgets: dict  # precision name -> Budget
     limits: Limits
-    kv_capacity: int  # positions a static (TensorRT) cache holds: the longest prompt plus the most new tokens
-    #                  (a multiple of recipes.spec.CAPACITY_STEP, which symbolic caches are rounded up to)
+    kv_positions: int  # positions one generation's cache needs at most: the longest prompt plus the most new tokens
+
+    @property
+    def kv_capacity(self) -> int:
+        """Positions a static (TensorRT) cache holds: kv_positions rounded up to recipes.spec.CAPACITY_STEP (as
+        symbolic caches are)."""
+        return round_capacity(self.kv_positions)
 
     def kinds(self) -> tuple[GraphKind, ...]:
         """Every graph of this recipe as a GraphKind bound to it, in pipeline order."""
@@ -86,7 +91,7 @@ class RecipeBase:
         package = type(self).__module__.rpartition(".")[0]
         return importlib.import_module(f"{package}.kinds").KINDS
 
-    def kind(self, name: str) -> GraphKind:
+    def graph_kind(self, name: str) -> GraphKind:
         """The graph kind called `name`."""
         for kind in self.kinds():
             if kind.name == name:
@@ -104,9 +109,9 @@ class RecipeBase:
             specs = tuple(spec.with_static_capacity(self.kv_capacity) for spec in specs)
         return tuple(spec.at_precision(p) for spec in specs)
 
-    def graph(self, name: str, precision: str = "fp32", kv_cache: str = "onnxruntime") -> GraphSpec:
+    def graph_spec(self, name: str, precision: str = "fp32", kv_cache: str = "onnxruntime") -> GraphSpec:
         """The graph spec called `name`."""
-        self.kind(name)  # a KeyError naming the graphs
+        self.graph_kind(name)  # a KeyError naming the graphs
         return next(spec for spec in self.graphs(precision, kv_cache) if spec.name == name)
 
     def budget(self, precision: str) -> Budget:
@@ -121,8 +126,8 @@ class RecipeBase:
     def axis_ranges(self, name: str, max_batch: int) -> dict[str, tuple[int, int, int]]:
         """(min, opt, max) per symbolic input axis of graph `name` (TensorRT profiles): a symbolic `batch` takes
         1..max_batch, optimised for max_batch, unless the graph's kind says otherwise."""
-        ranges = self.kind(name).axis_ranges(max_batch)
-        if any(BATCH_AXIS in t.shape for t in self.graph(name).inputs):
+        ranges = self.graph_kind(name).axis_ranges(max_batch)
+        if any(BATCH_AXIS in t.shape for t in self.graph_spec(name).inputs):
             ranges = {BATCH_AXIS: (1, max_batch, max_batch), **ranges}
         return ranges
 
@@ -134,9 +139,14 @@ class Family(ABC):
     on_demand_stages: tuple[str, ...] = ()  # stages whose graphs a pipeline opens at their first run, not at load
 
     # -- export -------------------------------------------------------------------------------
-    @abstractmethod
+    def own_module(self, name: str):
+        """The module `name` of the family's own package (the one holding its family.py), imported when asked."""
+        return importlib.import_module(f"{type(self).__module__.rpartition('.')[0]}.{name}")
+
     def load_reference(self, recipe, source):
-        """The PyTorch reference for a recipes.source.ModelSource (random weights fill every buffer)."""
+        """The PyTorch reference for a recipes.source.ModelSource (random weights fill every buffer): by default
+        `load_reference(recipe, source)` of the family's reference.py."""
+        return self.own_module("reference").load_reference(recipe, source)
 
     def fingerprint(self, model) -> str:
         """sha256 of the reference's weights (recorded at export, checked when parity rebuilds it)."""
@@ -145,8 +155,9 @@ class Family(ABC):
         return weights_fingerprint({"model": model})
 
     def source_hint(self) -> str:
-        """How a user gets a checkpoint directory for this family (said when none is given)."""
-        return ""
+        """How a user gets a checkpoint directory for this family (said when none is given): by default
+        `HOW_TO_GET` of the family's reference.py."""
+        return getattr(self.own_module("reference"), "HOW_TO_GET", "")
 
     def write_assets(self, model, source, out_dir) -> dict:
         """Write non-graph assets (tokenizer, voices) into out_dir; their manifest entries ("tokenizer", "voices")."""
@@ -174,9 +185,10 @@ class Family(ABC):
         return HELD_OUT_PROMPTS
 
     # -- run ----------------------------------------------------------------------------------
-    @abstractmethod
     def open_pipeline(self, artifact, sessions: dict):
-        """The family's generation loop (a runtimes.pipeline.Pipeline) over opened stage sessions."""
+        """The family's generation loop (a runtimes.pipeline.Pipeline) over opened stage sessions: by default
+        `PIPELINE` of the family's pipeline.py."""
+        return self.own_module("pipeline").PIPELINE(artifact, sessions)
 
     @abstractmethod
     def eager_baseline(self, model, artifact, texts: list[str], tokens: int):

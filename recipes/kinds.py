@@ -10,7 +10,7 @@
     axis_ranges       (min, opt, max) of each symbolic input axis (TensorRT profiles)
 
 A recipe lists its kinds (RecipeBase.kinds), bound to itself; generic code asks the kind of a graph
-by name (`recipe.kind(name)`) and never which kind it is. Kinds that share a structure share a base:
+by name (`recipe.graph_kind(name)`) and never which kind it is. Kinds that share a structure share a base:
 recipes.causal.CausalKind holds the row-packed feed and per-row reference of every graph with an
 in-place KV cache. Methods that need torch import it when called, so a recipe stays cheap to list.
 """

@@ -11,7 +11,7 @@ flavours are different graphs because onnxruntime's CPU kernels and TensorRT wan
 | int8-qdq  | `ttsx quantize --precision int8-qdq` | TensorRT (symmetric int8 Q/DQ)        | float32  |
 | int4      | `ttsx quantize --precision int4`     | onnxruntime CPU (int4 decode steps)   | float32  |
 
-int4 is a per-phase choice (exporter/precision.py has the measurement behind it): a causal graph's
+int4 is a per-phase choice (exporter/convert.py has the measurement behind it): a causal graph's
 decode steps read int4 block-wise weights (MatMulNBits), while its prefills and the graphs that run
 once over a long input (compute-bound) keep int8 dynamic weights, which compute those faster.
 """

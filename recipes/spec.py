@@ -13,6 +13,11 @@ from functools import cached_property
 Dim = int | str  # a static size, or the name of a symbolic axis
 
 CAPACITY_STEP = 64  # a symbolic cache capacity is sized to the generation, rounded up to this many positions
+
+
+def round_capacity(positions: int) -> int:
+    """`positions` rounded up to a whole number of CAPACITY_STEPs."""
+    return -(-positions // CAPACITY_STEP) * CAPACITY_STEP
 KV_CACHES = {  # how a causal graph updates its cache in place (`ttsx export --kv-cache`); the artifact records which
     "onnxruntime": "com.microsoft::GroupQueryAttention, symbolic capacity (onnxruntime CPU and CUDA)",
     "tensorrt": "TensorScatter (opset 24) and masked attention, static capacity (TensorRT's KV cache update)",
@@ -167,7 +172,7 @@ class GraphSpec:
             if needed > self.capacity:
                 raise TtsxError(f"{self.name}: {needed} positions asked for; the graph's cache holds {self.capacity}")
             return self.capacity
-        return -(-needed // CAPACITY_STEP) * CAPACITY_STEP
+        return round_capacity(needed)
 
     def with_static_capacity(self, size: int) -> "GraphSpec":
         """This spec with its symbolic cache capacity fixed to `size` (TensorRT's KV update needs it static)."""

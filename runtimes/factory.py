@@ -89,8 +89,8 @@ def _torch(artifact: Artifact, graph: str, reference_model, compiled: bool = Fal
         raise TtsxError("the torch backends run the reference modules: load the reference model first")
     recipe = artifact.recipe
     kv_cache = "tensorrt" if compiled else artifact.kv_cache
-    module = recipe.kind(graph).module(reference_model, kv_cache).eval()
-    reference = recipe.graph(graph, kv_cache=kv_cache)
+    module = recipe.graph_kind(graph).module(reference_model, kv_cache).eval()
+    reference = recipe.graph_spec(graph, kv_cache=kv_cache)
     if compiled:
         from .torch_compiled_backend import CompiledTorchSession
 

@@ -77,9 +77,11 @@ class Speech:
         finally:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
 
-    def add_tokens(self, stage: str, sequences: list[np.ndarray]) -> None:
-        """Record a stage's tokens for a batch of pieces."""
+    def record(self, stage: str, sequences: list[np.ndarray], steps: int | None = None) -> None:
+        """Record a stage's tokens for a batch of pieces and its steps (default: the longest sequence's length)."""
         self.tokens.setdefault(stage, []).extend(sequences)
+        steps = max((len(s) for s in sequences), default=0) if steps is None else int(steps)
+        self.steps[stage] = max(self.steps.get(stage, 0), steps)
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ class EngineSet:
         engine = self.runtime.deserialize_cuda_engine(engine_bytes(self.root, self.manifest, graph))
         if engine is None:
             raise TtsxError(f"TensorRT could not deserialize {self.root / entry['file']}; rebuild the engines")
-        session = TensorrtSession(engine, self.recipe.graph(graph, self.precision, self.kv_cache), entry["profiles"], self,
+        session = TensorrtSession(engine, self.recipe.graph_spec(graph, self.precision, self.kv_cache), entry["profiles"], self,
                                   cuda_graphs)
         self._sessions.append(session)
         return session

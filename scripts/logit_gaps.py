@@ -27,7 +27,7 @@ def main() -> None:
     spec = next((s for s in recipe.graphs(artifact.precision, artifact.kv_cache) if s.name == args.graph), None)
     if spec is None or not spec.choices:
         raise SystemExit(f"{args.graph} is not a graph of {artifact.root} whose outputs are choices (logits)")
-    model, kind = reference_model(artifact, None), recipe.kind(args.graph)
+    model, kind = reference_model(artifact, None), recipe.graph_kind(args.graph)
     gaps, stds = [], []
     for i, case in enumerate(kind.cases()):
         ref = kind.reference(model, spec, kind.feed(model, spec, case, np.random.default_rng(CASE_SEED + i)))

@@ -21,7 +21,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from ttsx.exporter.precision import weight_matmuls
+from ttsx.exporter.convert import weight_matmuls
 
 STEPS, PROMPT, CAPACITY = 40, 257, 320
 

@@ -9,7 +9,7 @@ import pytest
 
 from ttsx.artifact.manifest import load_artifact
 from ttsx.base.errors import ArtifactError, TtsxError
-from ttsx.exporter.precision import weight_matmuls
+from ttsx.exporter.convert import weight_matmuls
 from ttsx.app.quantize import quantize_artifact
 from ttsx.exporter.quantize import QuantizeOptions
 

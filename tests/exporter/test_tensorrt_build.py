@@ -23,12 +23,12 @@ GPU = {"name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0"}
 
 def test_profiles_keep_static_dims_and_take_symbolic_ones_from_the_recipe():
     recipe = get_recipe("bark-small")
-    spec = recipe.graph("coarse", kv_cache="tensorrt")
+    spec = recipe.graph_spec("coarse", kv_cache="tensorrt")
     profiles = input_profiles(spec, recipe.axis_ranges("coarse", 4))
     assert profiles["input_ids"] == ((1, 1), (4, 887), (4, 1024))  # opt: the largest batch, the longest prefill
     assert profiles["past_key_values.0.key"] == ((1, 12, 1024, 64), (4, 12, 1024, 64), (4, 12, 1024, 64))
     assert profiles["cache_lengths"] == ((1,), (4,), (4,))
-    fine = input_profiles(recipe.graph("fine"), recipe.axis_ranges("fine", 2))
+    fine = input_profiles(recipe.graph_spec("fine"), recipe.axis_ranges("fine", 2))
     assert fine["codebook_idx"] == ((), (), ())
     with pytest.raises(TtsxError, match="sequence"):
         input_profiles(spec, {"batch": (1, 1, 4)})
@@ -36,12 +36,12 @@ def test_profiles_keep_static_dims_and_take_symbolic_ones_from_the_recipe():
 
 def test_causal_engines_get_a_prefill_and_a_one_position_decode_profile():
     recipe = get_recipe("bark-small")
-    coarse = recipe.graph("coarse", kv_cache="tensorrt")
+    coarse = recipe.graph_spec("coarse", kv_cache="tensorrt")
     (prefill_phase, prefill), (decode_phase, decode) = phase_profiles(coarse, recipe.axis_ranges("coarse", 8))
     assert (prefill_phase, decode_phase) == ("prefill", "decode")
     assert prefill["input_ids"] == ((1, 1), (8, 887), (8, 1024)) and decode["input_ids"] == ((1, 1), (8, 1), (8, 1))
     assert decode["past_key_values.3.value"] == prefill["past_key_values.3.value"]  # the same static cache
-    fine = recipe.graph("fine")
+    fine = recipe.graph_spec("fine")
     assert [phase for phase, _ in phase_profiles(fine, recipe.axis_ranges("fine", 8))] == ["all"]
 
 
@@ -55,7 +55,7 @@ def test_steps_run_on_the_decode_profile_and_out_of_range_axes_are_named():
     from ttsx.runtimes.tensorrt_backend import choose_profile
 
     recipe = get_recipe("bark-small")
-    spec = recipe.graph("coarse", kv_cache="tensorrt")
+    spec = recipe.graph_spec("coarse", kv_cache="tensorrt")
     profiles = manifest_profiles(spec, recipe.axis_ranges("coarse", 4))
 
     def shapes(batch, positions):

@@ -56,13 +56,13 @@ def test_pipeline_and_parity_feeds_lie_inside_the_profiles(which, request):
         pipeline(["Hello there.", "A second text, a little longer than the first.", "Three"], options=options)
     recipe = artifact.recipe
     for spec in recipe.graphs():
-        kind = recipe.kind(spec.name)
+        kind = recipe.graph_kind(spec.name)
         for i, case in enumerate(kind.cases()):
             feed = kind.feed(model, spec, case, np.random.default_rng(i))
             seen.setdefault(spec.name, set()).add(tuple((k, tuple(np.shape(v))) for k, v in feed.items()))
     assert set(seen) == set(artifact.graph_names)
     for name, feeds in seen.items():
-        profiles = input_profiles(recipe.graph(name), recipe.axis_ranges(name, MAX_BATCH))
+        profiles = input_profiles(recipe.graph_spec(name), recipe.axis_ranges(name, MAX_BATCH))
         for feed in feeds:
             for tensor, shape in feed:
                 assert inside(shape, profiles[tensor]), (name, tensor, shape, profiles[tensor])

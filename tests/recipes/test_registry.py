@@ -30,7 +30,7 @@ def test_every_graph_has_unique_named_io():
 def test_kv_cache_names_follow_the_optimum_convention():
     from ttsx.recipes.spec import cross_attention_inputs, in_place_cache
 
-    spec = get_recipe("toy-tiny").graph("lm")
+    spec = get_recipe("toy-tiny").graph_spec("lm")
     assert spec.input_names[1:5] == ["past_key_values.0.key", "past_key_values.0.value",
                                      "past_key_values.1.key", "past_key_values.1.value"]
     assert spec.output_names[1] == "present.0.key"
@@ -66,9 +66,9 @@ def test_transformers_caches_round_trip_through_flat_tensors():
 
 def test_the_tensorrt_flavour_has_a_static_capacity():
     recipe = get_recipe("toy-tiny")
-    spec = recipe.graph("lm", kv_cache="tensorrt")
+    spec = recipe.graph_spec("lm", kv_cache="tensorrt")
     assert spec.inputs[1].shape == ("batch", 4, recipe.kv_capacity, 16) == spec.outputs[1].shape
-    assert recipe.graph("lm").capacity == "capacity" and spec.capacity == recipe.kv_capacity
+    assert recipe.graph_spec("lm").capacity == "capacity" and spec.capacity == recipe.kv_capacity
 
 
 @pytest.mark.parametrize("name", recipe_names())
@@ -76,7 +76,7 @@ def test_every_graph_of_every_recipe_has_parity_cases(name):
     """A registered graph without cases would never be checked (optimum's rule: no model without a test)."""
     recipe = get_recipe(name)
     for spec in recipe.graphs():
-        cases = recipe.kind(spec.name).cases()
+        cases = recipe.graph_kind(spec.name).cases()
         assert len(cases) >= 2 and len({c.label for c in cases}) == len(cases), spec.name
         one_row = all(t.shape and t.shape[0] == 1 for t in spec.inputs)  # a graph that takes one row (static 1)
         assert one_row or any(getattr(c, "batch", 1) > 1 for c in cases), f"{spec.name}: no batch > 1 case"

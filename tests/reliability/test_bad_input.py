@@ -10,9 +10,9 @@ import ttsx
 from ttsx.app.cli import main
 from ttsx.base.errors import FeedError, TtsxError
 from ttsx.recipes import recipe_names
-from ttsx.recipes.families.bark.pipeline import GenerationOptions
+from ttsx.recipes.families.bark.pipeline import BarkOptions
 
-FAST = GenerationOptions.greedy(2, seed=0, batch_size=16)  # 2 semantic tokens per piece: seconds per call
+FAST = BarkOptions.greedy(2, seed=0, batch_size=16)  # 2 semantic tokens per piece: seconds per call
 FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
@@ -37,7 +37,7 @@ def test_any_text_gives_audio_or_a_clear_error(pipeline, text):
 
 def test_100_kb_text_is_split_and_synthesized(pipeline):
     text = "A sentence that goes on for a while. " * 2800  # 103 600 characters
-    speech = pipeline(text, options=GenerationOptions.greedy(1, seed=0, batch_size=64))
+    speech = pipeline(text, options=BarkOptions.greedy(1, seed=0, batch_size=64))
     assert len(speech.audio) == 1 and len(speech.semantic) > 100
 
 

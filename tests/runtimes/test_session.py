@@ -6,7 +6,7 @@ from ttsx.recipes import get_recipe
 from ttsx.recipes.spec import GraphSpec, TensorSpec, Tolerance
 from ttsx.runtimes.session import validate_feed
 
-SPEC = get_recipe("toy-tiny").graph("lm")  # the test-only family's causal graph: 4 heads of 16
+SPEC = get_recipe("toy-tiny").graph_spec("lm")  # the test-only family's causal graph: 4 heads of 16
 CODEC = GraphSpec("codec", "codec", inputs=(TensorSpec("codes", "int64", (1, 8, "frames")),),
                   outputs=(TensorSpec("waveform", "float32", (1, "samples")),), tolerance=Tolerance(0, 0),
                   min_sizes=(("frames", 7),))

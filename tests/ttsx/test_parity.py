@@ -85,7 +85,7 @@ def test_a_nan_reference_passes_only_where_a_cache_is_undefined():
     from ttsx.checks.parity import compare
     from ttsx.recipes import get_recipe
 
-    spec = get_recipe("toy-tiny").graph("lm")
+    spec = get_recipe("toy-tiny").graph_spec("lm")
     kv = list(spec.kv_outputs)
     cache = np.ones((1, 2, 4, 3))
     cache_ref = cache.copy()

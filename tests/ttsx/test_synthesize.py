@@ -7,7 +7,7 @@ from click.testing import CliRunner
 import ttsx
 from ttsx.app.cli import main
 from ttsx.base.errors import TtsxError
-from ttsx.recipes.families.bark.pipeline import GenerationOptions
+from ttsx.recipes.families.bark.pipeline import BarkOptions
 from ttsx.runtimes.text import ByteTokenizer, split_for_window
 
 FAST = ["--max-tokens", "20", "--seed", "0"]
@@ -69,7 +69,7 @@ def test_long_text_is_split_at_sentences_and_joined(tiny_artifact):
     assert len(pieces) == 3 and all(len(tokenizer.encode(p)) <= 256 for p in pieces)
     assert all(p.endswith(".") for p in pieces)
     with ttsx.load(tiny_artifact) as pipeline:
-        speech = pipeline(text, options=GenerationOptions.greedy(8))
+        speech = pipeline(text, options=BarkOptions.greedy(8))
     assert len(speech.semantic) == 3 and len(speech.audio) == 1
     assert len(speech.audio[0]) == sum(len(x) // 2 for x in speech.coarse) * 320
 
@@ -84,4 +84,4 @@ def test_voice_with_out_of_range_ids_is_refused(tiny_artifact, tmp_path):
     np.savez(voice, semantic_prompt=np.array([1, 2, 10_000]), coarse_prompt=np.zeros((2, 4), np.int64),
              fine_prompt=np.zeros((8, 4), np.int64))
     with ttsx.load(tiny_artifact) as pipeline, pytest.raises(TtsxError, match=r"semantic_prompt.*\[0, 10000\)"):
-        pipeline("hi", voice=voice, options=GenerationOptions.greedy(4))
+        pipeline("hi", voice=voice, options=BarkOptions.greedy(4))

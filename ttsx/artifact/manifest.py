@@ -105,7 +105,7 @@ class Artifact:
         """The I/O spec of graph `name`: the recipe's (load_artifact checked the manifest agrees with it)."""
         if name not in self.manifest["graphs"]:
             raise ArtifactError(f"artifact {self.root} has no graph {name!r}; it has {', '.join(self.graph_names)}")
-        return self.recipe.graph(name, self.precision, self.kv_cache)
+        return self.recipe.graph_spec(name, self.precision, self.kv_cache)
 
     def file(self, relative: str) -> Path:
         """A file the manifest lists with its hash (checked at load), inside the artifact; anything else is refused."""

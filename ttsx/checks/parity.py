@@ -163,7 +163,7 @@ class GraphCheck:
 
     def __init__(self, session, model, artifact: Artifact, budget: Budget | None, progress):
         self.session, self.model, self.recipe, self.budget = session, model, artifact.recipe, budget
-        self.kind, self.spec, self.progress = self.recipe.kind(session.spec.name), session.spec, progress
+        self.kind, self.spec, self.progress = self.recipe.graph_kind(session.spec.name), session.spec, progress
         self.agree: list[np.ndarray] = []
 
     def rows(self) -> list[ParityRow]:

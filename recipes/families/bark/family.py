@@ -23,18 +23,6 @@ class BarkFamily(Family):
 
     name = "bark"
 
-    def load_reference(self, recipe, source):
-        """transformers' BarkModel: seeded random weights or a save_pretrained checkpoint."""
-        from .reference import load_reference
-
-        return load_reference(recipe, source)
-
-    def source_hint(self) -> str:
-        """How to get a checkpoint directory."""
-        from .reference import HOW_TO_GET
-
-        return HOW_TO_GET
-
     def write_assets(self, model, source, out_dir: Path) -> dict:
         """A checkpoint's BERT tokenizer and speaker presets (as voices/*.npz); random weights have neither."""
         from ttsx.exporter.assets import copy_tokenizer
@@ -51,12 +39,6 @@ class BarkFamily(Family):
 
     def agreement_prompts(self) -> tuple[str, ...]:
         return AGREEMENT_PROMPTS
-
-    def open_pipeline(self, artifact, sessions: dict):
-        """The four-stage Bark loop."""
-        from .pipeline import BarkPipeline
-
-        return BarkPipeline(artifact, sessions)
 
     def eager_baseline(self, model, artifact, texts: list[str], tokens: int):
         """BarkModel.generate's stage calls, greedy, EOS suppressed."""

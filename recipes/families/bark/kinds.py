@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ttsx.recipes.causal import CacheShape, CausalKind, build_cache, flatten_cache
+from ttsx.recipes.causal import CacheShape, CausalKind, build_cache, decode_case, flatten_cache, prefill_case
 from ttsx.recipes.kinds import Case, GraphKind, outputs_of
 from ttsx.recipes.spec import Conversion, GraphSpec, TensorSpec
 
@@ -60,10 +60,8 @@ class BarkGpt(CausalKind):
 
     def decode_cases(self) -> list[Case]:
         block = self.recipe.semantic.block_size
-        return [Case("decode batch=1 past=1", 1, 1, decode=True),
-                Case("decode batch=3 pasts=9,7,5 (ragged)", 3, 9, ragged=True, decode=True),
-                Case("decode batch=1 past=257", 1, 257, decode=True),
-                Case(f"decode batch=2 past={block - 1} (limit)", 2, block - 1, decode=True)]
+        return [decode_case(1, 1), decode_case(3, 9, ragged=True), decode_case(1, 257),
+                decode_case(2, block - 1, note="limit")]
 
     def random_inputs(self, model, spec, batch, length, rng) -> dict:
         return {"input_ids": rng.integers(0, self.arch.input_vocab, (batch, length))}
@@ -141,9 +139,8 @@ class Coarse(BarkGpt):
 
     def cases(self) -> list[Case]:
         window, block = self.recipe.constants.coarse_prompt_tokens, self.recipe.semantic.block_size
-        return [Case("prefill batch=1 T=1", 1, 1), Case("prefill batch=3 T=37,28,19 (ragged)", 3, 37, ragged=True),
-                Case(f"prefill batch=1 T={window} (window)", 1, window),
-                Case(f"prefill batch=2 T={block}", 2, block)] + self.decode_cases()
+        return [prefill_case(1, 1), prefill_case(3, 37, ragged=True), prefill_case(1, window, note="window"),
+                prefill_case(2, block)] + self.decode_cases()
 
 
 def history_merge(semantic, ids, history):

@@ -25,7 +25,7 @@ MAX_SEMANTIC_TOKENS = BarkConstants().max_semantic_new_tokens
 
 
 @dataclass(frozen=True)
-class GenerationOptions:
+class BarkOptions:
     """Everything that decides Bark's tokens; the defaults follow suno's Bark (sampling at 0.7 / 0.5)."""
 
     semantic: SemanticOptions = SemanticOptions(SamplingOptions(temperature=SEMANTIC_TEMPERATURE))
@@ -35,13 +35,13 @@ class GenerationOptions:
     batch_size: int = DEFAULT_BATCH  # window pieces run together
 
     @classmethod
-    def greedy(cls, max_semantic_tokens: int = MAX_SEMANTIC_TOKENS, **kwargs) -> "GenerationOptions":
+    def greedy(cls, max_semantic_tokens: int = MAX_SEMANTIC_TOKENS, **kwargs) -> "BarkOptions":
         """transformers' BarkModel.generate(do_sample=False) behaviour (kwargs: seed, batch_size)."""
         return replace(cls.from_synthesis(SynthesisOptions(greedy=True, max_tokens=max_semantic_tokens),
                                           MAX_SEMANTIC_TOKENS), **kwargs)
 
     @classmethod
-    def from_synthesis(cls, o: SynthesisOptions, default_tokens: int) -> "GenerationOptions":
+    def from_synthesis(cls, o: SynthesisOptions, default_tokens: int) -> "BarkOptions":
         """Map the family-neutral options onto Bark's stages (temperature, top-k, top-p for semantic and coarse)."""
         if o.greedy:
             sampling = SamplingOptions(greedy=True)
@@ -62,9 +62,9 @@ class BarkPipeline(Pipeline):
         self.semantic = CausalRunner(sessions["semantic"])
         self.coarse = CausalRunner(sessions["coarse"])
 
-    options_type = GenerationOptions
+    options_type = BarkOptions
 
-    def first_stage_tokens(self, options: GenerationOptions) -> int:
+    def first_stage_tokens(self, options: BarkOptions) -> int:
         return options.semantic.max_new_tokens
 
     def load_voice(self, voice: str | Path) -> dict:
@@ -78,31 +78,29 @@ class BarkPipeline(Pipeline):
             raise TtsxError(f"text {index} ({text[:40]!r}) is empty or tokenizes to nothing; give some words")
         return split_for_window(clean, self.tokenizer, self.constants.max_text_tokens)
 
-    def run_pieces(self, pieces: list[Piece], prompt, options: GenerationOptions, speech: Speech, progress) -> list:
+    def run_pieces(self, pieces: list[Piece], voice, options: BarkOptions, speech: Speech, progress) -> list:
         """Run one batch of window pieces; tokens and stage times go into `speech`, the pieces' audio is returned."""
         c = self.constants
         batch = [self.tokenizer.encode(p.text) for p in pieces]
         progress(f"semantic: {len(batch)} text piece(s)")
         with speech.timed("semantic"):
-            semantic = semantic_tokens(self.semantic, self._text_ids(batch), self._semantic_history(prompt), c,
+            semantic = semantic_tokens(self.semantic, self._text_ids(batch), self._semantic_history(voice), c,
                                        options.semantic, row_random(pieces, 0))
         progress(f"coarse: {max(len(s) for s in semantic)} semantic tokens")
         with speech.timed("coarse"):
-            coarse = coarse_tokens(self.coarse, semantic, prompt, c, options.coarse, row_random(pieces, 1))
+            coarse = coarse_tokens(self.coarse, semantic, voice, c, options.coarse, row_random(pieces, 1))
         progress(f"fine: {max(len(x) for x in coarse) // c.n_coarse_codebooks} frames")
         fine_rng = row_random(pieces, 2)
         with speech.timed("fine"):
-            fine = by_length(coarse, lambda group, index: fine_codes(self.sessions["fine"], group, prompt, c,
+            fine = by_length(coarse, lambda group, index: fine_codes(self.sessions["fine"], group, voice, c,
                                                                      options.fine_temperature, fine_rng.rows(index)),
                              indexed=True)
         progress("codec")
         with speech.timed("codec"):
             audio = by_length(fine, lambda group: decode_audio(self.sessions["codec"], group))
-        speech.add_tokens("semantic", semantic)
-        speech.add_tokens("coarse", coarse)
-        speech.add_tokens("fine", fine)
-        speech.steps["semantic"] = max(speech.steps.get("semantic", 0), max(len(s) for s in semantic))
-        speech.steps["coarse"] = max(speech.steps.get("coarse", 0), max(len(x) for x in coarse))
+        speech.record("semantic", semantic)
+        speech.record("coarse", coarse)
+        speech.record("fine", fine, steps=0)  # one non-causal call per window, no steps
         return audio
 
     def _text_ids(self, batch: list[list[int]]) -> np.ndarray:
@@ -133,3 +131,5 @@ def tokenizer(artifact: Artifact):
     raise TtsxError(f"artifact {artifact.root} has no tokenizer; re-export from a checkpoint directory that "
                     "holds one (BarkProcessor.save_pretrained writes it)")
 
+
+PIPELINE = BarkPipeline  # what Family.open_pipeline opens

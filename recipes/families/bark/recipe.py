@@ -139,8 +139,8 @@ class BarkRecipe(RecipeBase):
                       default_tokens=c.max_semantic_new_tokens, sample_rate=c.sample_rate)
 
     @property
-    def kv_capacity(self) -> int:
-        """A static cache holds the whole block (1024 positions)."""
+    def kv_positions(self) -> int:
+        """The whole block (1024 positions)."""
         return self.semantic.block_size
 
 

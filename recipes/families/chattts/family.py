@@ -12,18 +12,6 @@ class ChatTTSFamily(Family):
 
     name = "chattts"
 
-    def load_reference(self, recipe, source):
-        """A ChatTTS.Chat: seeded random weights or a local snapshot of 2Noise/ChatTTS."""
-        from .reference import load_reference
-
-        return load_reference(recipe, source)
-
-    def source_hint(self) -> str:
-        """How to get a snapshot directory."""
-        from .reference import HOW_TO_GET
-
-        return HOW_TO_GET
-
     def fingerprint(self, chat) -> str:
         """sha256 over the GPT, embeddings, decoder, DVAE and Vocos weights."""
         from ttsx.recipes.source import weights_fingerprint
@@ -62,12 +50,6 @@ class ChatTTSFamily(Family):
                          code=replace(greedy.code, max_new_tokens=1))
         return [AgreementRun("greedy refine", refine, ("refine",)),
                 AgreementRun("greedy codes, refine skipped", replace(greedy, refine=None), ("code",))]
-
-    def open_pipeline(self, artifact, sessions: dict):
-        """ChatTTS's refine and code passes, decoder and Vocos."""
-        from .pipeline import ChatTTSPipeline
-
-        return ChatTTSPipeline(artifact, sessions)
 
     def eager_baseline(self, chat, artifact, texts: list[str], tokens: int):
         """Chat.infer, code pass only, greedy, EOS barred for `tokens` steps."""

@@ -16,17 +16,6 @@ from ttsx.base.errors import TtsxError
 
 
 
-class EmbedText(nn.Module):
-    """input_ids [B, T] -> embeds [B, T, H] (Embed.emb_text)."""
-
-    def __init__(self, embed):
-        super().__init__()
-        self.table = embed.emb_text
-
-    def forward(self, input_ids):
-        return self.table(input_ids)
-
-
 class EmbedCode(nn.Module):
     """input_ids [B, T, 4] -> embeds [B, T, H]: the 4 code tables summed in codebook order, as Embed does."""
 

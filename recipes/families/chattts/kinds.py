@@ -48,9 +48,7 @@ class EmbedText(ChatTTSKind):
                           (TensorSpec("embeds", "float32", ("batch", "sequence", a.hidden)),), EMBEDDING, self.note)
 
     def module(self, chat, kv_cache="onnxruntime"):
-        from . import graphs
-
-        return graphs.EmbedText(chat.embed)
+        return chat.embed.emb_text  # an nn.Embedding: ids in, embeds out, as the graph is
 
     def cases(self):
         return [Case("batch=1 T=7", 1, 7), Case("batch=3 T=40", 3, 40)]
@@ -119,13 +117,7 @@ class Gpt(CausalKind):
         return GptStep(chat.gpt.gpt, kv_cache)
 
     def cases(self):
-        limit = self.recipe.kv_capacity - 1
-        return [Case("prefill batch=3 T=37,28,19 (ragged)", 3, 37, ragged=True), Case("prefill batch=1 T=1", 1, 1),
-                Case("prefill batch=2 T=300,150 (ragged)", 2, 300, ragged=True),
-                Case("decode batch=1 past=1", 1, 1, decode=True),
-                Case("decode batch=3 pasts=9,7,5 (ragged)", 3, 9, ragged=True, decode=True),
-                Case("decode batch=2 pasts=600,300 (ragged)", 2, 600, ragged=True, decode=True),
-                Case(f"decode batch=1 past={limit} (limit)", 1, limit, decode=True)]
+        return self.standard_cases()
 
     def example_case(self):
         return Case("export", 2, 7, ragged=True)

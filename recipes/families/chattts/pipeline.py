@@ -112,7 +112,7 @@ class ChatTTSPipeline(Pipeline):
             self._normalizer = _load_normalizer(progress)
         return self._normalizer(text) if self._normalizer else text
 
-    def run_pieces(self, pieces: list[Piece], speaker, options: ChatTTSOptions, speech: Speech, progress) -> list:
+    def run_pieces(self, pieces: list[Piece], voice, options: ChatTTSOptions, speech: Speech, progress) -> list:
         """Refine (unless skipped), code pass, Decoder or DVAE, Vocos for one batch of pieces."""
         texts = [p.text for p in pieces]
         if options.refine is not None:
@@ -121,7 +121,7 @@ class ChatTTSPipeline(Pipeline):
                 texts = self._refine(texts, options.refine, row_random(pieces, 0), speech)
         progress(f"code: {len(texts)} text piece(s)")
         with speech.timed("code"):
-            codes, hiddens = self._codes(texts, speaker, options, row_random(pieces, 1), speech)
+            codes, hiddens = self._codes(texts, voice, options, row_random(pieces, 1), speech)
         progress("decoder")
         with speech.timed("decoder"):
             mels = by_length(hiddens if options.use_decoder else codes, lambda group: self._mel(group, options))
@@ -134,8 +134,7 @@ class ChatTTSPipeline(Pipeline):
         ids, lengths = right_padded(*self.tokenizer.encode_batch([f"[Sbreak]{p}[Pbreak]" for p in pieces]))
         tokens, _, lengths = self._generate(self._prompt_embeds(ids), lengths, options, rng, text=True)
         refined = [tokens[b, : lengths[b], 0] for b in range(len(pieces))]
-        speech.add_tokens("refine", refined)
-        speech.steps["refine"] = max(speech.steps.get("refine", 0), int(lengths.max(initial=0)))
+        speech.record("refine", refined, lengths.max(initial=0))
         return self.tokenizer.decode([r[r < self.tokenizer.break_0] for r in refined])
 
     def _codes(self, pieces: list[str], speaker, options: ChatTTSOptions, rng, speech: Speech):
@@ -152,8 +151,7 @@ class ChatTTSPipeline(Pipeline):
             embeds = apply_speaker(embeds, ids, self.tokenizer.spk_emb, speaker)
         tokens, hiddens, lengths = self._generate(embeds, lengths, options.code, rng, text=False)
         codes = [tokens[b, : lengths[b]].T.copy() for b in range(len(pieces))]
-        speech.add_tokens("code", codes)
-        speech.steps["code"] = max(speech.steps.get("code", 0), int(lengths.max(initial=0)))
+        speech.record("code", codes, lengths.max(initial=0))
         return codes, [hiddens[b, : lengths[b]].T.copy() for b in range(len(pieces))]
 
     def _prompt_embeds(self, ids: np.ndarray) -> np.ndarray:
@@ -248,3 +246,6 @@ def _load_normalizer(progress):
     normalizer = Normalizer(str(Path(ChatTTS.__file__).parent / "res" / "homophones_map.json"),
                             logging.getLogger("ChatTTS"))
     return normalizer
+
+
+PIPELINE = ChatTTSPipeline  # what Family.open_pipeline opens

@@ -128,8 +128,8 @@ class ChatTTSRecipe(RecipeBase):
                       default_tokens=c.max_code_tokens, sample_rate=c.sample_rate)
 
     @property
-    def kv_capacity(self) -> int:
-        """A static cache holds the longest prompt piece plus the most code tokens."""
+    def kv_positions(self) -> int:
+        """The longest prompt piece plus the most code tokens."""
         return self.constants.max_prompt_tokens + self.constants.max_code_tokens
 
 

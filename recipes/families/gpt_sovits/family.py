@@ -12,17 +12,6 @@ class GptSovitsFamily(Family):
     name = "gpt_sovits"
     on_demand_stages = ("voice",)  # cnhubert and the sv model run once per new voice (`ttsx voice`)
 
-    def load_reference(self, recipe, source):
-        """Upstream's Text2SemanticDecoder and SynthesizerTrn: seeded random weights or a checkpoint pair."""
-        from .reference import load_reference
-
-        return load_reference(recipe, source)
-
-    def source_hint(self) -> str:
-        from .reference import HOW_TO_GET
-
-        return HOW_TO_GET
-
     def fingerprint(self, ref) -> str:
         """sha256 over the t2s and SoVITS weights."""
         from ttsx.recipes.source import weights_fingerprint
@@ -58,12 +47,6 @@ class GptSovitsFamily(Family):
         from .phonemes import HELD_OUT
 
         return HELD_OUT
-
-    def open_pipeline(self, artifact, sessions: dict):
-        """infer_panel_naive's loop over the t2s graph, then the VITS decode."""
-        from .pipeline import GptSovitsPipeline
-
-        return GptSovitsPipeline(artifact, sessions)
 
     def eager_baseline(self, ref, artifact, texts: list[str], tokens: int):
         """Upstream's infer_panel (top_k 1, EOS masked for `tokens` steps) and SynthesizerTrn.decode, timed."""

@@ -144,13 +144,7 @@ class T2S(CausalKind):
         return T2SStep(ref.t2s, kv_cache)
 
     def cases(self):
-        limit = self.recipe.kv_capacity - 1
-        return [Case("prefill batch=3 T=37,28,19 (ragged)", 3, 37, ragged=True), Case("prefill batch=1 T=1", 1, 1),
-                Case("prefill batch=2 T=300,150 (ragged)", 2, 300, ragged=True),
-                Case("decode batch=1 past=1", 1, 1, decode=True),
-                Case("decode batch=3 pasts=9,7,5 (ragged)", 3, 9, ragged=True, decode=True),
-                Case("decode batch=2 pasts=600,300 (ragged)", 2, 600, ragged=True, decode=True),
-                Case(f"decode batch=1 past={limit} (limit)", 1, limit, decode=True)]
+        return self.standard_cases()
 
     def _row(self, ref, text: int, length: int, rng) -> np.ndarray:
         """One row's prefill embeddings: `text` random phonemes (zero BERT features), then prompt ids."""

@@ -141,8 +141,7 @@ class GptSovitsPipeline(Pipeline):
         progress(f"t2s: {len(pieces)} text piece(s)")
         with speech.timed("t2s"):
             ids = self._semantic(phonemes, voice, options, row_random(pieces, 0))
-        speech.add_tokens("t2s", ids)
-        speech.steps["t2s"] = max(speech.steps.get("t2s", 0), max(len(i) for i in ids))
+        speech.record("t2s", ids)
         progress("vits")
         with speech.timed("vits"):
             noise = row_random(pieces, 1)
@@ -215,3 +214,6 @@ class GptSovitsPipeline(Pipeline):
             feed["sv_emb"] = voice.sv_emb[None]
         audio = self.sessions["vits"].run(feed)["audio"]
         return audio.reshape(-1).astype(np.float32)
+
+
+PIPELINE = GptSovitsPipeline  # what Family.open_pipeline opens

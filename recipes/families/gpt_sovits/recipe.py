@@ -187,9 +187,9 @@ class GptSovitsRecipe(RecipeBase):
                       sample_rate=s.sample_rate)
 
     @property
-    def kv_capacity(self) -> int:
-        """A static cache holds the longest prefill plus the most generated ids."""
-        return self.max_prompt + self.sampling.max_steps + 36  # a multiple of CAPACITY_STEP (64)
+    def kv_positions(self) -> int:
+        """The longest prefill plus the most generated ids."""
+        return self.max_prompt + self.sampling.max_steps
 
     def kind_types(self) -> tuple:
         """embed_text, embed_audio, t2s, vits (kinds.py); clip_ids, and speaker for v2Pro/ProPlus (clip_kinds.py)."""

@@ -11,29 +11,12 @@ class ParlerFamily(Family):
 
     name = "parler"
 
-    def load_reference(self, recipe, source):
-        """parler_tts's model (patched for transformers 5): seeded random weights or a save_pretrained snapshot."""
-        from .reference import load_reference
-
-        return load_reference(recipe, source)
-
-    def source_hint(self) -> str:
-        from .reference import HOW_TO_GET
-
-        return HOW_TO_GET
-
     def write_assets(self, model, source, out_dir: Path) -> dict:
         """The snapshot's T5 tokenizer (random weights read UTF-8 bytes) and the description presets."""
         from .voices import write_tokenizer, write_voices
 
         tokenizer = write_tokenizer(source, out_dir)
         return {"tokenizer": tokenizer, "voices": write_voices(out_dir)}
-
-    def open_pipeline(self, artifact, sessions: dict):
-        """The encoder once per utterance, the decoder's prefill and steps with the delay pattern, then DAC."""
-        from .pipeline import ParlerPipeline
-
-        return ParlerPipeline(artifact, sessions)
 
     def eager_baseline(self, model, artifact, texts: list[str], tokens: int):
         """parler_tts's own generate (greedy, EOS suppressed, `tokens` steps), timed."""

@@ -3,13 +3,13 @@
     Encoder       description ids and mask -> each decoder layer's cross-attention keys and values
                   (T5, the projection to the decoder's width, times the mask, as generate does; then
                   each layer's encoder_attn k_proj / v_proj: computed once per utterance)
-    EmbedPrompt   transcript ids -> embed_prompts (prepended to the decoder's first input)
     EmbedCodes    one column of 9 codes per row -> the sum of the 9 codebook embeddings
     Decoder       ParlerTTSDecoder's layers over an in-place self-attention cache, positions cache_lengths
                   onwards (its sinusoidal table), cross-attention to the bound keys and values -> 9 logits rows
     DacDecode     transformers' DacModel.decode
 
-These are also what the `torch` backend runs (each kind's `module`, kinds.py).
+These are also what the `torch` backend runs (each kind's `module`, kinds.py). embed_prompt exports the
+model's own embed_prompts table (an nn.Embedding takes ids and gives embeds, as the graph does).
 """
 from __future__ import annotations
 
@@ -47,17 +47,6 @@ class Encoder(nn.Module):
             for proj in (attention.k_proj, attention.v_proj):
                 out.append(proj(states).view(b, e, attention.num_key_value_heads, attention.head_dim).transpose(1, 2))
         return tuple(out)
-
-
-class EmbedPrompt(nn.Module):
-    """prompt_ids [B, P] -> embeds [B, P, H] (embed_prompts; no position: the decoder adds it)."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.embed = model.embed_prompts
-
-    def forward(self, prompt_ids):
-        return self.embed(prompt_ids)
 
 
 class EmbedCodes(nn.Module):

@@ -121,9 +121,7 @@ class EmbedPrompt(ParlerKind):
                           "embed_prompts(ids): the decoder's prefill starts with these (positions 0..P-1).")
 
     def module(self, model, kv_cache="onnxruntime"):
-        from .graphs import EmbedPrompt as Wrapper
-
-        return Wrapper(model)
+        return model.embed_prompts  # an nn.Embedding: ids in, embeds out, as the graph is
 
     def cases(self):
         return [Case("batch=1 P=4", 1, 4), Case("batch=2 P=30", 2, 30)]
@@ -201,12 +199,7 @@ class Decoder(CausalKind):
         return Wrapper(model, kv_cache)
 
     def cases(self):
-        limit = self.recipe.kv_capacity - 1
-        return [Case("prefill batch=3 T=31,23,16 (ragged)", 3, 31, ragged=True), Case("prefill batch=1 T=1", 1, 1),
-                Case("decode batch=1 past=1", 1, 1, decode=True),
-                Case("decode batch=3 pasts=9,7,5 (ragged)", 3, 9, ragged=True, decode=True),
-                Case("decode batch=2 pasts=300,150 (ragged)", 2, 300, ragged=True, decode=True),
-                Case(f"decode batch=1 past={limit} (limit)", 1, limit, decode=True)]
+        return self.standard_cases(prefills=(31,), pasts=(9, 300))
 
     def _cross(self, model, batch, rng):
         """A description batch through the reference encoder: its mask and the keys and values it binds."""
@@ -215,9 +208,9 @@ class Decoder(CausalKind):
         d = self.recipe.decoder
         mask = ragged_mask(batch, self.CROSS)
         ids = rng.integers(2, self.recipe.t5.vocab, mask.shape) * mask
-        spec = self.recipe.kind("encoder").spec
+        spec = self.recipe.graph_kind("encoder").spec
         with torch.no_grad():
-            values = self.recipe.kind("encoder").reference(model, spec, {"input_ids": ids, "attention_mask": mask})
+            values = self.recipe.graph_kind("encoder").reference(model, spec, {"input_ids": ids, "attention_mask": mask})
         cross = {n.replace("present", "past_key_values", 1): values[n] for n in spec.output_names}
         assert len(cross) == 2 * d.layers
         return {"encoder_attention_mask": mask, **cross}
@@ -259,7 +252,7 @@ class Decoder(CausalKind):
         """encoder_attention_mask: each row's last unmasked description token masked out."""
         if name != "encoder_attention_mask":
             return super().perturb(spec, name, feed, rng)
-        return self.recipe.kind("encoder").perturb(spec, "attention_mask", {"attention_mask": feed[name]}, rng)
+        return self.recipe.graph_kind("encoder").perturb(spec, "attention_mask", {"attention_mask": feed[name]}, rng)
 
     def axis_ranges(self, max_batch):
         capacity = self.recipe.kv_capacity

@@ -109,8 +109,7 @@ class ParlerPipeline(Pipeline):
         progress(f"decoder: {len(pieces)} text piece(s)")
         with speech.timed("decoder"):
             codes, steps = self._codes([p.text for p in pieces], description, options, row_random(pieces, 0))
-        speech.add_tokens("decoder", codes)
-        speech.steps["decoder"] = max(speech.steps.get("decoder", 0), steps)
+        speech.record("decoder", codes, steps)
         progress("dac")
         with speech.timed("dac"):
             return [self._decode(c) for c in codes]
@@ -182,3 +181,6 @@ class ParlerPipeline(Pipeline):
         if codes.shape[1] == 0:
             return np.zeros(1, np.float32)
         return self.sessions["dac"].run({"codes": codes[None]})["audio"].reshape(-1).astype(np.float32)
+
+
+PIPELINE = ParlerPipeline  # what Family.open_pipeline opens

@@ -160,10 +160,9 @@ class ParlerRecipe(RecipeBase):
                       sample_rate=self.dac.sample_rate)
 
     @property
-    def kv_capacity(self) -> int:
-        """A static cache holds the longest prompt, the start column and the most generated frames."""
-        need = self.max_prompt + 1 + self.sampling.max_steps
-        return -(-need // 64) * 64
+    def kv_positions(self) -> int:
+        """The longest prompt, the start column and the most generated frames."""
+        return self.max_prompt + 1 + self.sampling.max_steps
 
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-from ttsx.recipes.causal import CacheShape, CausalKind, build_cache, flatten_cache
+from ttsx.recipes.causal import CacheShape, CausalKind, build_cache, flatten_cache, prefill_case
 from ttsx.recipes.kinds import Case, GraphKind, outputs_of
 from ttsx.recipes.spec import Conversion, GraphSpec, TensorSpec
 
@@ -26,12 +26,8 @@ class Lm(CausalKind):
         return LmStep(model.lm, kv_cache)
 
     def cases(self) -> list[Case]:
-        limit = self.recipe.kv_capacity - 1
-        return [Case("prefill batch=1 T=1", 1, 1), Case("prefill batch=3 T=37,28,19 (ragged)", 3, 37, ragged=True),
-                Case(f"prefill batch=2 T={WINDOW + 1} (window)", 2, WINDOW + 1),
-                Case("decode batch=1 past=1", 1, 1, decode=True),
-                Case("decode batch=3 pasts=9,7,5 (ragged)", 3, 9, ragged=True, decode=True),
-                Case(f"decode batch=2 past={limit} (limit)", 2, limit, decode=True)]
+        return self.standard_cases(prefills=(37,), pasts=(9,), limit_batch=2) + [
+            prefill_case(2, WINDOW + 1, note="window")]
 
     def random_inputs(self, model, spec, batch, length, rng) -> dict:
         return {"input_ids": rng.integers(0, VOCAB, (batch, length))}

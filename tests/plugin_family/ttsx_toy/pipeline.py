@@ -76,8 +76,7 @@ class ToyPipeline(Pipeline):
                 logits = self.lm.step({"input_ids": (FIRST_CODE + codes[:, step: step + 1]).astype(np.int64)})["logits"]
             self.lm.close()
         rows = [codes[b, : lengths[b]] for b in range(len(pieces))]
-        speech.add_tokens("lm", rows)
-        speech.steps["lm"] = max(speech.steps.get("lm", 0), int(lengths.max()))
+        speech.record("lm", rows, lengths.max())
         with speech.timed("vocoder"):
             spoken = [r for r in rows if len(r)]
             audio = iter(by_length(spoken, lambda group: list(self.sessions["vocoder"].run({"codes": group})["waveform"])))

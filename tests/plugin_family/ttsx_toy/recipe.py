@@ -51,7 +51,7 @@ class ToyRecipe(RecipeBase):
         return Limits(max_tokens=self.max_new_tokens, default_tokens=48, max_text_chars=4096, sample_rate=SAMPLE_RATE)
 
     @property
-    def kv_capacity(self) -> int:
+    def kv_positions(self) -> int:
         """The longest prompt (a window and the speak marker) plus the most codes."""
         return WINDOW + 1 + self.max_new_tokens
 

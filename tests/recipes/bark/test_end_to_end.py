@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import ttsx
-from ttsx.recipes.families.bark.pipeline import GenerationOptions
+from ttsx.recipes.families.bark.pipeline import BarkOptions
 from ttsx.recipes.families.bark.stages import SemanticOptions
 from ttsx.runtimes.sampling import SamplingOptions
 
@@ -58,7 +58,7 @@ def test_greedy_pipeline_matches_transformers_generate(tiny_artifact, tiny_refer
                                                         with_voice):
     voice = voice_file if with_voice else None
     with ttsx.load(tiny_artifact, backend=backend) as pipeline:
-        speech = pipeline(texts, voice=voice, options=GenerationOptions.greedy(STEPS))
+        speech = pipeline(texts, voice=voice, options=BarkOptions.greedy(STEPS))
         semantic, coarse, fine, audio = transformers_generate(tiny_reference, pipeline.tokenizer, texts, voice)
     assert semantic.shape == (len(texts), STEPS), "EOS fired: this test needs equal lengths"
     np.testing.assert_array_equal(np.stack(speech.semantic), semantic)
@@ -69,7 +69,7 @@ def test_greedy_pipeline_matches_transformers_generate(tiny_artifact, tiny_refer
 
 
 def test_batch_equals_each_text_alone(tiny_artifact):
-    options = GenerationOptions.greedy(24)
+    options = BarkOptions.greedy(24)
     with ttsx.load(tiny_artifact) as pipeline:
         together = pipeline(PROMPTS, options=options)
         alone = [pipeline(text, options=options) for text in PROMPTS]
@@ -80,7 +80,7 @@ def test_batch_equals_each_text_alone(tiny_artifact):
 
 def test_seeded_sampling_is_reproducible(tiny_artifact):
     def options(seed):
-        return GenerationOptions(semantic=SemanticOptions(SamplingOptions(temperature=0.7, top_k=50, top_p=0.9),
+        return BarkOptions(semantic=SemanticOptions(SamplingOptions(temperature=0.7, top_k=50, top_p=0.9),
                                                           max_new_tokens=16), seed=seed)
 
     with ttsx.load(tiny_artifact) as pipeline:

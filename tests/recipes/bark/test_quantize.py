@@ -7,7 +7,7 @@ import pytest
 from onnx import numpy_helper
 
 from ttsx.artifact.manifest import load_artifact
-from ttsx.exporter.precision import attention_projections, weight_matmuls
+from ttsx.exporter.convert import attention_projections, weight_matmuls
 from ttsx.checks.parity import failures, format_table, run_parity
 from ttsx.recipes.precision import Budget
 

@@ -52,7 +52,7 @@ def test_a_causal_only_t2s_fails_the_prefill(gpt_sovits_artifact, gpt_sovits_ref
     from ttsx.recipes.kinds import Case
     from ttsx.recipes import kv_attention
 
-    kind = get_recipe("gpt-sovits-tiny").kind("t2s")
+    kind = get_recipe("gpt-sovits-tiny").graph_kind("t2s")
     spec = kind.spec
     feed = kind.feed(gpt_sovits_reference, spec, Case("p", 2, 20, ragged=True), np.random.default_rng(0))
     expected = kind.reference(gpt_sovits_reference, spec, feed)["logits"]

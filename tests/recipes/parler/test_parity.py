@@ -37,7 +37,7 @@ def test_random_cross_attention_is_not_inert(parler_reference):
     from ttsx.recipes import get_recipe
     from ttsx.recipes.kinds import Case
 
-    kind = get_recipe("parler-tts-tiny").kind("decoder")
+    kind = get_recipe("parler-tts-tiny").graph_kind("decoder")
     spec = kind.spec
     rng = np.random.default_rng(0)
     feed = kind.feed(parler_reference, spec, Case("p", 2, 12, ragged=True), rng)

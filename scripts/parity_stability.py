@@ -32,7 +32,7 @@ def main() -> None:
 
     from ttsx.checks.agreement import greedy_agreement
     from ttsx.artifact.manifest import load_artifact
-    from ttsx.app.bench import machine
+    from ttsx.app.probes import machine
     from ttsx.checks.parity import failures, run_parity
     from ttsx.runtimes.reference import reference_model
     from ttsx.base.progress import third_party_quiet

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ttsx.app.bench import machine, read_bandwidth_gbs, step_weight_bytes
+from ttsx.app.probes import machine, read_bandwidth_gbs, step_weight_bytes
 from ttsx.artifact.manifest import load_artifact
 from ttsx.runtimes.factory import open_session
 

@@ -20,14 +20,14 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = {"ttsx": "ttsx", "ttsx.exporter": "exporter", "ttsx.runtimes": "runtimes", "ttsx.recipes": "recipes"}
 LAYERS = ("ttsx/base", "recipes", "ttsx/artifact", "runtimes", "exporter", "ttsx/checks", "ttsx/app", "ttsx")
 FAMILIES_FOLDER = "recipes/families"
-PLUGIN = ROOT / "tests" / "plugin_family"  # the test-only family, a plug-in outside the package tree
+PLUGIN = ROOT / "tests" / "plugin_family" / "ttsx_toy"  # the test-only family, a plug-in outside the package tree
 FAMILY_LAYER = len(LAYERS)
 
 
 def modules() -> dict[str, Path]:
     """Every ttsx module name (and the plug-in family's) -> its file."""
     found = {}
-    roots = [(package, ROOT / folder) for package, folder in PACKAGES.items()] + [("", PLUGIN)]
+    roots = [(package, ROOT / folder) for package, folder in PACKAGES.items()] + [(PLUGIN.name, PLUGIN)]
     for package, folder in roots:
         for path in folder.rglob("*.py"):
             parts = path.relative_to(folder).with_suffix("").parts
@@ -45,7 +45,7 @@ def family_of(module: str) -> str | None:
     if path is None:
         return None
     if path.is_relative_to(PLUGIN):
-        return path.relative_to(PLUGIN).parts[0]
+        return PLUGIN.name
     relative = path.relative_to(ROOT).as_posix()
     if relative.startswith(FAMILIES_FOLDER + "/") and relative.count("/") >= 3:
         return relative.split("/")[2]

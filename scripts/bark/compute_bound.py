@@ -26,7 +26,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from ttsx.app.bench import machine
+from ttsx.app.probes import machine
 from ttsx.artifact.manifest import load_artifact
 
 COARSE_PROMPT = 887  # 256 semantic + the infer token + 630 coarse history: every window after the first

@@ -150,7 +150,7 @@ def main() -> None:
     import onnxruntime
     import torch
 
-    from ttsx.app.bench import machine
+    from ttsx.app.probes import machine
 
     info = machine()
     print(f"machine: {info['processor']}, {info['cpus']} CPUs, flags {' '.join(info['flags'])}; {args.threads} threads; "

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
-TEST_HELPERS = [str(ROOT / "tests"), str(ROOT / "tests" / "recipes" / "parler")]
+TEST_HELPERS = [str(ROOT / "tests" / "recipes" / "parler")]
 
 DESCRIPTION = "A female speaker with a calm voice and very clear recording quality."
 TEXTS = ["Hello world, how are you today?", "Good morning."]
@@ -45,7 +45,7 @@ def main() -> None:
     from ttsx.runtimes.pipeline import SynthesisOptions
 
     sys.path += TEST_HELPERS
-    from conftest import parler_tokenizer  # the tests' word-level T5-style tokenizer (no hub here)
+    from snapshot import parler_tokenizer  # the tests' word-level T5-style tokenizer (no hub here)
     from reference_venv import run_script
 
     recipe, work = get_recipe(args.recipe), args.work

@@ -16,21 +16,18 @@ from ttsx.artifact.manifest import MANIFEST, load_artifact
 from ttsx.base.errors import TtsxError
 
 pytestmark = pytest.mark.tensorrt_build
-ARTIFACTS = {"bark-tiny": "tiny_tensorrt_artifact", "chattts-tiny": "chattts_tensorrt_artifact",
-             "toy-tiny": "toy_tensorrt_artifact", "gpt-sovits-tiny": "gpt_sovits_tensorrt_artifact",
-             "parler-tts-tiny": "parler_tensorrt_artifact"}
 MAX_BATCH = 2
 
 
 @pytest.fixture(scope="module")
-def built(request, tmp_path_factory):
+def built(tensorrt_artifact, tmp_path_factory):
     """built(recipe, precision, *options) -> (artifact, engine directory), each built once."""
     done = {}
 
     def build(recipe, precision, *options):
         key = (recipe, precision, options)
         if key not in done:
-            artifact = request.getfixturevalue(ARTIFACTS[recipe])
+            artifact = tensorrt_artifact(recipe)  # every family's, from its tests' fixtures.py
             out = tmp_path_factory.mktemp("engines") / f"{recipe}-{precision}"
             result = CliRunner().invoke(main, ["build-engine", str(artifact), "--precision", precision,
                                                "--max-batch", str(MAX_BATCH), "-o", str(out), *options])
@@ -42,9 +39,8 @@ def built(request, tmp_path_factory):
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
-@pytest.mark.parametrize("recipe", ARTIFACTS)
-def test_every_graph_builds_with_its_cache_in_place_and_a_profile_per_phase(built, recipe, precision):
-    artifact_dir, root = built(recipe, precision)
+def test_every_graph_builds_with_its_cache_in_place_and_a_profile_per_phase(built, tensorrt_recipe, precision):
+    artifact_dir, root = built(tensorrt_recipe, precision)
     artifact, manifest = load_artifact(artifact_dir), read_engine_manifest(root)
     builder, trt = choose_builder(None)
     assert (manifest["builder"]["name"], manifest["builder"]["version"]) == (builder.name, trt.__version__)

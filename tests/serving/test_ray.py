@@ -5,13 +5,14 @@ import threading
 import numpy as np
 import pytest
 
-from .conftest import run_server
+pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install -e '.[serve]'")
+
 from .test_server import LONG, openai
 
 pytest.importorskip("ray.serve", reason="NOT CHECKED: Ray Serve (pip install -e '.[ray]')")
 
 
-def test_ray_serve_answers_batches_and_streams(tiny_artifact, tmp_path):
+def test_ray_serve_answers_batches_and_streams(tiny_artifact, tmp_path, run_server):
     with run_server(tmp_path, "--ray", f"bark={tiny_artifact}", "--batch-window-ms", "300") as s:
         client = openai.OpenAI(base_url=f"{s.url}/v1", api_key="unused", max_retries=0, timeout=300)
 

@@ -13,7 +13,9 @@ import wave
 import numpy as np
 import pytest
 
-from .conftest import httpx, run_server
+pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install -e '.[serve]'")
+
+httpx = pytest.importorskip("httpx")
 
 openai = pytest.importorskip("openai")
 
@@ -22,7 +24,7 @@ SAMPLED = {"seed": 5, "max_tokens": 20}
 
 
 @pytest.fixture(scope="module")
-def server(tiny_artifact, chattts_artifact, tmp_path_factory):
+def server(tiny_artifact, chattts_artifact, tmp_path_factory, run_server):
     with run_server(tmp_path_factory.mktemp("serve"), f"bark={tiny_artifact}", f"chattts={chattts_artifact}",
                     "--batch-window-ms", "300", "--max-batch", "8") as s:
         yield s
@@ -140,7 +142,7 @@ def test_an_oversized_body_is_refused_and_the_server_lives_on(server):
     assert httpx.get(f"{server.url}/health", timeout=10).json()["status"] == "ok"
 
 
-def test_a_full_queue_answers_429_with_retry_after(tiny_artifact, tmp_path):
+def test_a_full_queue_answers_429_with_retry_after(tiny_artifact, tmp_path, run_server):
     with run_server(tmp_path, tiny_artifact, "--max-batch", "1", "--max-queue", "2", "--batch-window-ms", "0") as s:
         too_long = post(s, {"model": tiny_artifact.name, "input": f"{LONG} {LONG}"})  # 3 pieces > a queue of 2
         assert too_long.status_code == 400 and too_long.json()["error"]["param"] == "input", too_long.text
@@ -156,7 +158,7 @@ def test_a_full_queue_answers_429_with_retry_after(tiny_artifact, tmp_path):
 
 
 @pytest.mark.parametrize("stream", [True, False])
-def test_a_client_that_disconnects_cancels_its_work(tiny_artifact, tmp_path, stream):
+def test_a_client_that_disconnects_cancels_its_work(tiny_artifact, tmp_path, stream, run_server):
     text = " ".join(["One more sentence to say here."] * 8 * 8)  # eight pieces
     with run_server(tmp_path, tiny_artifact, "--max-batch", "1", "--batch-window-ms", "0") as s:
         body = json.dumps({"model": tiny_artifact.name, "input": text, "max_tokens": 60, "response_format": "pcm",
@@ -175,7 +177,7 @@ def test_a_client_that_disconnects_cancels_its_work(tiny_artifact, tmp_path, str
         assert ran < 8, f"{ran:.0f} of the request's 8 pieces ran after the client left"
 
 
-def test_sigterm_finishes_the_request_in_flight_then_exits(tiny_artifact, tmp_path):
+def test_sigterm_finishes_the_request_in_flight_then_exits(tiny_artifact, tmp_path, run_server):
     with run_server(tmp_path, tiny_artifact, "--max-batch", "1") as s:
         result = {}
         request = threading.Thread(target=lambda: result.update(
@@ -190,7 +192,7 @@ def test_sigterm_finishes_the_request_in_flight_then_exits(tiny_artifact, tmp_pa
             assert w.getnframes() * 2 == len(result["r"].content) - 44  # complete: every piece is in it
 
 
-def test_an_api_key_is_required_when_set(tiny_artifact, tmp_path):
+def test_an_api_key_is_required_when_set(tiny_artifact, tmp_path, run_server):
     with run_server(tmp_path, tiny_artifact, api_key="sesame") as s:
         body = {"model": tiny_artifact.name, "input": "Hi.", "max_tokens": 8}
         assert httpx.post(f"{s.url}/v1/audio/speech", json=body, timeout=60).status_code == 401

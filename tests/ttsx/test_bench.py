@@ -43,7 +43,7 @@ def test_bench_batches_report_throughput_latency_and_a_plot(toy_artifact, tmp_pa
     assert (one["batch"], three["batch"]) == (1, 3)
     assert abs(three["audio_s"] - 3 * one["audio_s"]) < 1e-6  # EOS suppressed: each row makes the same audio
     assert "ceiling" in result.output and "of ceiling" in result.output
-    from ttsx.app.bench import step_weight_bytes
+    from ttsx.app.probes import step_weight_bytes
 
     per_step = step_weight_bytes(toy_artifact / "lm.onnx") / 1e6
     steps = one["decode_weight_mb"] / per_step  # decode steps of one run: every token after the prefill's
@@ -110,7 +110,8 @@ def test_suppressing_eos_runs_every_sequence_to_the_token_limit():
 
 
 def test_the_batching_ceiling_shares_only_the_decode_steps():
-    from ttsx.app.bench import BenchResult, batching_ceiling
+    from ttsx.app.bench import BenchResult
+    from ttsx.app.bench_report import batching_ceiling
 
     phases = {"a": {"prefill": {"calls": 1, "s": 2.0}, "steps": {"calls": 99, "s": 3.0}},
               "b": {"prefill": {"calls": 1, "s": 1.0}, "steps": {"calls": 9, "s": 1.0}}}
@@ -134,3 +135,16 @@ def test_two_artifacts_of_one_precision_are_told_apart(toy_artifact, tmp_path):
     results = run_bench([toy_artifact, copy], workload=Workload(4, (1, 2), 1), baseline=False)
     names = [r.runtime for r in results if r.batch == 1]
     assert names == [f"ttsx onnxruntime fp32 ({toy_artifact})", f"ttsx onnxruntime fp32 ({copy})"]
+
+
+def test_the_picture_splits_a_runs_time_into_prefill_steps_and_the_rest():
+    from ttsx.app.bench import BenchResult
+    from ttsx.app.bench_report import time_segments
+
+    phased = BenchResult("ttsx onnxruntime fp32", 1, {"lm": 2.0, "vocoder": 0.5}, 2.5, 10.0, {"lm": 40}, 1.0, 100.0,
+                         phases={"lm": {"prefill": {"calls": 1, "s": 0.3}, "steps": {"calls": 39, "s": 1.6}}})
+    segments = time_segments(phased)
+    assert list(segments) == ["lm prefill", "lm decode steps", "rest"]
+    assert abs(sum(segments.values()) - phased.total_s) < 1e-9 and abs(segments["rest"] - 0.6) < 1e-9
+    eager = BenchResult("eager toy fp32", 1, {"lm": 3.0, "vocoder": 0.5}, 3.5, 10.0, {"lm": 40}, 1.0, 100.0)
+    assert time_segments(eager) == {"lm": 3.0, "vocoder": 0.5}  # not timed by phase: its stages

@@ -11,7 +11,7 @@ sequences of the batch).
 With several batch sizes every runtime runs each of them. A batch holds prompts of different
 lengths (BENCH_PROMPTS, cycled; batch 1 is the first); throughput is audio seconds made per wall
 second, and a request's latency is the batch's wall time (every request of a batch finishes with it).
-`write_plot` draws throughput and RTF per runtime against the batch size (matplotlib, ttsx[bench]).
+The tables and the picture: ttsx/app/bench_report.py; the machine probes: ttsx/app/probes.py.
 
 The batching ceiling: a batch of B rows can at best share its decode steps' weight reads and per-call
 work (one step of B rows costing no more than a step of one, but for each row's own cache reads), while
@@ -25,11 +25,9 @@ can land a few per cent above it within run-to-run noise.
 """
 from __future__ import annotations
 
-import os
 import statistics
-import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -42,7 +40,8 @@ from ttsx.recipes import get_family
 from ttsx.recipes.family import BENCH_PROMPTS
 from ttsx.runtimes.session import SessionWrapper, StageSession
 
-RSS_POLL_S = 0.01  # peak-RSS sampling period, seconds
+from .probes import PeakRss, read_bandwidth_gbs, step_weight_bytes
+
 Run = Callable[[], tuple[dict, float, dict]]  # -> (seconds per stage, audio seconds, steps per stage)
 
 
@@ -95,30 +94,6 @@ class BenchResult:
         return self.total_s
 
 
-class PeakRss:
-    """Context manager: the highest resident set size (MB) seen while inside, polled from /proc."""
-
-    def __enter__(self) -> "PeakRss":
-        self.peak, self._stop = _rss_mb(), threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-        return self
-
-    def _poll(self) -> None:
-        while not self._stop.wait(RSS_POLL_S):
-            self.peak = max(self.peak, _rss_mb())
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss_mb())
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 @quiet_third_party
 def run_bench(artifacts: list[str | Path], backends: tuple[str, ...] = ("onnxruntime",),
               workload: Workload = Workload(), baseline: bool = True,
@@ -141,47 +116,20 @@ def run_bench(artifacts: list[str | Path], backends: tuple[str, ...] = ("onnxrun
     return results
 
 
-def read_bandwidth_gbs() -> float:
-    """GB/s of a sum over 1 GiB of float32 (torch, its default threads), best of 5."""
-    import torch
-
-    x = torch.ones(1 << 28)
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        x.sum()
-        best = min(best, time.perf_counter() - start)
-    return x.numel() * 4 / best / 1e9
-
-
-def step_weight_bytes(path: Path) -> int:
-    """Bytes of the initializers one decode step of the graph at `path` reads: all but tables only gathered
-    from (a step reads one row of each)."""
-    import onnx
-
-    model = onnx.load(str(path))
-    uses: dict[str, list] = {}
-    for node in model.graph.node:
-        for i, name in enumerate(node.input):
-            uses.setdefault(name, []).append((node.op_type, i))
-    total = 0
-    for init in model.graph.initializer:
-        if all(op == "Gather" and i == 0 for op, i in uses.get(init.name, [("?", 1)])):
-            continue
-        total += onnx.numpy_helper.to_array(init).nbytes
-    return total
-
-
 class _PhaseClock(SessionWrapper):
     """Counts and times a cached graph's calls by phase: prefills (several positions) and decode steps (one)."""
 
     def __init__(self, inner: StageSession):
         super().__init__(inner)
+        self.reset()
+        self._per_position = sum(int(np.prod([d for d in t.shape if isinstance(d, int)])) * np.dtype(t.dtype).itemsize
+                                 for t in inner.spec.inputs if any(t.name == pair.past for pair in inner.spec.cache))
+
+    def reset(self) -> None:
+        """Forget what was counted (the warm-up run's calls)."""
         self.calls = {"prefill": 0, "steps": 0}
         self.seconds = {"prefill": 0.0, "steps": 0.0}
         self.cache_bytes = 0  # the filled positions (every cache tensor) the steps read
-        self._per_position = sum(int(np.prod([d for d in t.shape if isinstance(d, int)])) * np.dtype(t.dtype).itemsize
-                                 for t in inner.spec.inputs if any(t.name == pair.past for pair in inner.spec.cache))
 
     def _run(self, feed: dict, host) -> dict:
         phase = "steps" if self.describe(feed[self.spec.positions_input])[0][1] == 1 else "prefill"
@@ -245,7 +193,7 @@ def _ttsx(artifact: Artifact, backend: str, workload: Workload, batch: int) -> B
         counted[session.spec.name] = _PhaseClock(session)
         return counted[session.spec.name]
 
-    compiles = _CompileCount(backend)
+    compiles, started = _CompileCount(backend), []
 
     def load() -> Run:
         reference = None
@@ -257,6 +205,10 @@ def _ttsx(artifact: Artifact, backend: str, workload: Workload, batch: int) -> B
 
         def run():
             compiles.mark()
+            if len(started) == 1:  # the warm-up is done: count the timed runs alone
+                for clock in counted.values():
+                    clock.reset()
+            started.append(1)
             speech = pipelines[0](texts, options=options)
             return speech.seconds, sum(len(a) for a in speech.audio) / speech.sample_rate, speech.steps
 
@@ -269,7 +221,7 @@ def _ttsx(artifact: Artifact, backend: str, workload: Workload, batch: int) -> B
             pipeline.close()
     compiles.check()
     precision = "fp32" if backend.startswith("torch") else artifact.precision
-    runs = 1 + workload.repeats  # the warm-up run and the timed ones do the same steps
+    runs = workload.repeats  # the clocks count the timed runs (reset after the warm-up)
     weights = sum(c.calls["steps"] / runs * step_weight_bytes(artifact.graph_path(name)) for name, c in counted.items())
     phases = {name: {phase: {"calls": c.calls[phase] / runs, "s": c.seconds[phase] / runs} for phase in c.calls}
               for name, c in counted.items()}
@@ -330,124 +282,3 @@ def _eager(artifact: Artifact, workload: Workload, batch: int, progress: Progres
         results.append(BenchResult(label, batch, stages, sum(stages.values()), audio, steps, warmup, peak,
                                    notes=[f"the reference's own {label} ({family.name}), greedy, EOS suppressed"]))
     return results
-
-
-def format_results(results: list[BenchResult], workload: Workload) -> str:
-    """Plain-text tables: per-stage time (ms/token for generated stages), total, RTF, speedup, warm-up, RSS;
-    with several batch sizes, also throughput and latency per runtime and batch."""
-    stages = list(results[0].stage_s)
-    per_token = [s for s in stages if results[0].steps.get(s)]
-    header = (("batch", "runtime") + tuple(f"{s} ms/tok" if s in per_token else f"{s} s" for s in stages)
-              + ("total s", "audio s", "RTF", "speedup", "warm-up s", "peak RSS MB"))
-    lines = []
-    for r in results:
-        cells = [f"{r.stage_s.get(s, 0.0) * 1e3 / max(1, r.steps.get(s, 1)):.2f}" if s in per_token
-                 else f"{r.stage_s.get(s, 0.0):.2f}" for s in stages]
-        lines.append((str(r.batch), r.runtime, *cells, f"{r.total_s:.2f}", f"{r.audio_s:.2f}", f"{r.rtf:.3f}",
-                      "-" if r.speedup is None else f"{r.speedup:.2f}x", f"{r.warmup_s:.1f}", f"{r.peak_rss_mb:.0f}"))
-    tables = [_table(header, lines)]
-    if len(workload.batches) > 1:
-        first = {r.runtime: r for r in results if r.batch == workload.batches[0]}
-        rows = []
-        for r in sorted(results, key=lambda r: r.runtime):
-            ceiling = batching_ceiling(first[r.runtime], r.batch)
-            rows.append((r.runtime, str(r.batch), f"{r.throughput:.3f}",
-                         f"{r.throughput / first[r.runtime].throughput:.2f}x", f"{r.latency_s:.2f}", f"{r.rtf:.3f}",
-                         "-" if ceiling is None else f"{ceiling:.3f}",
-                         "-" if ceiling is None else f"{r.throughput / ceiling:.0%}"))
-        tables.append(_table(("runtime", "batch", "audio s per wall s", f"vs batch {workload.batches[0]}",
-                              "latency s", "RTF", "ceiling", "of ceiling"), rows))
-        tables.append("ceiling: audio s per wall s batch B can reach if its decode steps cost what batch 1's did but for "
-                      "each row's cache reads, and everything else grows with B (from batch 1's run: (S - C) + B x "
-                      "(T - S + C) seconds, S its decode steps' time, C their cache bytes / the read bandwidth); "
-                      "- where not timed")
-    phased = [r for r in results if r.phases]
-    if phased:
-        lines = []
-        for r in phased:
-            inside = sum(p["s"] for graph in r.phases.values() for p in graph.values())
-            cells = [f"{p['s']:.2f} ({p['calls']:.0f})" for graph in r.phases.values() for p in graph.values()]
-            gbs = r.read_gbs or float("nan")
-            lines.append((str(r.batch), r.runtime, *cells, f"{r.decode_weight_mb / gbs / 1e3:.2f}",
-                          f"{r.decode_cache_mb / gbs / 1e3:.2f}", f"{r.total_s - inside:.2f}", f"{r.total_s:.2f}"))
-        header = ("batch", "runtime", *(f"{g} {phase} s (calls)" for g, graph in phased[0].phases.items()
-                                        for phase in graph), "steps' weights s", "steps' caches s", "rest s", "total s")
-        tables.append(_table(header, lines) + "\n(cached graphs' calls timed by phase, averaged over the runs; steps' "
-                      "weights / caches: the bytes the decode steps read / the read bandwidth measured at the start, "
-                      "the floor of those reads; rest: every other graph and the host's work)")
-    return "\n\n".join(tables)
-
-
-def batching_ceiling(single: BenchResult, batch: int) -> float | None:
-    """The throughput batch `batch` can at best reach from `single`'s run (the module docstring), or None."""
-    if not single.phases or single.batch != 1 or not single.read_gbs:
-        return None
-    steps = sum(graph["steps"]["s"] for graph in single.phases.values())
-    shared = min(max(steps - single.decode_cache_mb * 1e6 / (single.read_gbs * 1e9), 0.0), single.total_s)
-    return batch * single.audio_s / (shared + batch * (single.total_s - shared))
-
-
-def _table(header: tuple, lines: list[tuple]) -> str:
-    widths = [max(len(x) for x in column) for column in zip(header, *lines)]
-    fmt = "  ".join(f"{{:>{w}}}" if i != 1 else f"{{:<{w}}}" for i, w in enumerate(widths))
-    return "\n".join([fmt.format(*header)] + [fmt.format(*line) for line in lines])
-
-
-def write_plot(results: list[BenchResult], workload: Workload, path: Path, machine: str) -> None:
-    """A PNG of throughput (audio s per wall s) and RTF against batch size, one line per runtime."""
-    try:
-        import matplotlib
-    except ImportError:
-        from ttsx.base.errors import TtsxError
-
-        raise TtsxError("the bench plot needs matplotlib: pip install 'ttsx[bench]' (or drop --json)") from None
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for runtime in dict.fromkeys(r.runtime for r in results):
-        mine = sorted((r for r in results if r.runtime == runtime), key=lambda r: r.batch)
-        batches = [r.batch for r in mine]
-        left.plot(batches, [r.throughput for r in mine], marker="o", label=runtime)
-        right.plot(batches, [r.rtf for r in mine], marker="o", label=runtime)
-    left.set(xlabel="batch size", ylabel="audio seconds per wall second", title="throughput (higher is better)")
-    right.set(xlabel="batch size", ylabel="RTF (wall s / audio s)", title="real-time factor (lower is better)")
-    for axes in (left, right):
-        axes.set_xticks(list(workload.batches))
-        axes.grid(alpha=0.3)
-    left.legend(fontsize=8)
-    figure.suptitle(f"ttsx bench: {workload.tokens} first-stage tokens per sequence, greedy, EOS suppressed; "
-                    f"median of {workload.repeats}\n{machine}", fontsize=9)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110, format="png")
-    plt.close(figure)
-
-
-def to_json(results: list[BenchResult], workload: Workload) -> dict:
-    """Machine, versions, workload and results, for --json."""
-    from ttsx.base.versions import library_versions
-
-    return {"machine": machine(), "versions": library_versions(), "workload": asdict(workload),
-            "results": [{**asdict(r), "rtf": r.rtf, "throughput": r.throughput, "latency_s": r.latency_s}
-                        for r in results]}
-
-
-KERNEL_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8")  # pick onnxruntime's kernels
-
-
-def machine() -> dict:
-    """Platform, CPU model, count and the CPU flags that pick onnxruntime's int8 and fp32 kernels."""
-    import platform
-
-    model, flags = "", set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name") and not model:
-                    model = line.split(":", 1)[1].strip()
-                elif line.startswith("flags") and not flags:
-                    flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return {"platform": platform.platform(), "processor": model or platform.processor(), "cpus": os.cpu_count(),
-            "flags": [f for f in KERNEL_FLAGS if f in flags]}

@@ -220,7 +220,9 @@ def bench_command(artifacts, backends, tokens, batches, repeats, baseline, json_
     """Time a fixed workload through the eager reference and each ARTIFACT (greedy, EOS suppressed)."""
     import json
 
-    from ttsx.app.bench import Workload, format_results, machine, run_bench, to_json, write_plot
+    from ttsx.app.bench import Workload, run_bench
+    from ttsx.app.bench_report import format_results, to_json, write_plot
+    from ttsx.app.probes import machine
 
     from ttsx.base.files import check_output, write_atomic
 
@@ -267,6 +269,35 @@ def _read_texts(text: str | None, batch_file: Path | None) -> list[str]:
     return texts
 
 
+SYNTHESIS_FLAGS = (  # each becomes the SynthesisOptions field of its name
+    click.option("--instructions", default=None,
+                 help="How to speak, in words (a description of the voice), for models whose voices are descriptions."),
+    click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None,
+                 help="Seed for sampling (reproducible output)."),
+    click.option("--greedy", is_flag=True, help="Argmax decoding (the reference's deterministic setting)."),
+    click.option("--temperature", type=float, default=None, help="Sampling temperature (default: the model's own)."),
+    click.option("--top-k", type=click.IntRange(min=1), default=None),
+    click.option("--top-p", type=float, default=None, help="Nucleus sampling mass in (0, 1]."),
+    click.option("--max-tokens", type=click.IntRange(min=1), default=None,
+                 help="First-stage tokens per text piece; default and limit: the recipe's."),
+)
+
+
+def _synthesis_options(command):
+    """The SYNTHESIS_FLAGS, handed to `command` as one `options` (ttsx.SynthesisOptions)."""
+    names = ("instructions", "seed", "greedy", "temperature", "top_k", "top_p", "max_tokens")
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        from ttsx.runtimes.pipeline import SynthesisOptions
+
+        return command(*args, options=SynthesisOptions(**{n: kwargs.pop(n) for n in names}), **kwargs)
+
+    for flag in reversed(SYNTHESIS_FLAGS):
+        run = flag(run)
+    return run
+
+
 @main.command("synthesize")
 @click.argument("artifact", type=click.Path(path_type=Path))
 @click.argument("text", required=False)
@@ -274,21 +305,11 @@ def _read_texts(text: str | None, batch_file: Path | None) -> list[str]:
 @click.option("--batch-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="UTF-8 file, one text per line: synthesized as one batch into OUTPUT-001.wav, ...")
 @click.option("--voice", default=None, help="Voice preset name from the artifact, or a path to a voice file.")
-@click.option("--instructions", default=None,
-              help="How to speak, in words (a description of the voice), for models whose voices are descriptions.")
 @click.option("--backend", type=click.Choice(BACKENDS), default="onnxruntime", show_default=True)
 @click.option("--engines", type=click.Path(path_type=Path), default=None, help=ENGINES_HELP)
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Seed for sampling (reproducible output).")
-@click.option("--greedy", is_flag=True, help="Argmax decoding (the reference's deterministic setting).")
-@click.option("--temperature", type=float, default=None, help="Sampling temperature (default: the model's own).")
-@click.option("--top-k", type=click.IntRange(min=1), default=None)
-@click.option("--top-p", type=float, default=None, help="Nucleus sampling mass in (0, 1].")
-@click.option("--max-tokens", type=click.IntRange(min=1), default=None,
-              help="First-stage tokens per text piece; default "
-                   "and limit: the recipe's.")
 @_friendly_errors
-def synthesize_command(artifact, text, output, batch_file, voice, instructions, backend, engines, seed, greedy,
-                       temperature, top_k, top_p, max_tokens) -> None:
+@_synthesis_options
+def synthesize_command(artifact, text, output, batch_file, voice, backend, engines, options) -> None:
     """Synthesize TEXT (or --batch-file) with ARTIFACT into WAV at the model's sample rate."""
     texts = _read_texts(text, batch_file)
     import ttsx
@@ -298,8 +319,6 @@ def synthesize_command(artifact, text, output, batch_file, voice, instructions, 
     for path in output_paths(output, len(texts)):
         check_output(path, "-o")
 
-    options = ttsx.SynthesisOptions(seed=seed, greedy=greedy, temperature=temperature, top_k=top_k, top_p=top_p,
-                                    max_tokens=max_tokens, instructions=instructions)
     with ttsx.load(artifact, backend=backend, **_engine_options(backend, engines)) as pipeline:
         if pipeline.random_weights:
             _progress("random-weights artifact: the audio is noise, not speech")

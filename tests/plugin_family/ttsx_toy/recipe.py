@@ -17,7 +17,7 @@ WINDOW = 128  # text bytes per piece (the bench prompts fit one)
 HOP = 80  # waveform samples per code
 SAMPLE_RATE = 8000  # Hz
 
-BUDGETS = {  # set from `ttsx parity` runs of toy-tiny at 1 and 2 threads (tests/test_plugin_family.py)
+BUDGETS = {  # set from `ttsx parity` runs of toy-tiny at 1 and 2 threads (tests/plugin_family/test_toy_family.py)
     "fp32": Budget(rel_error=1e-4, top1=1.0, tokens=1.0),
     "fp16": Budget(rel_error=1e-2, top1=0.95, tokens=0.9),
     "int8": Budget(rel_error=0.1, top1=0.8, tokens=0.7),

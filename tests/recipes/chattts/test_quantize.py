@@ -2,22 +2,7 @@
 import onnx
 import pytest
 
-from ttsx.app.quantize import quantize_artifact
-from ttsx.exporter.quantize import QuantizeOptions
 from ttsx.checks.parity import failures, format_table, run_parity
-
-
-@pytest.fixture(scope="module")
-def chattts_quantized(chattts_artifact, tmp_path_factory):
-    made = {}
-
-    def make(precision):
-        if precision not in made:
-            out = tmp_path_factory.mktemp("chattts-quantized") / precision
-            made[precision] = quantize_artifact(QuantizeOptions(chattts_artifact, precision, out, calibration_tokens=12))
-        return made[precision]
-
-    return make
 
 
 @pytest.mark.parametrize("precision", ["fp16", "int8", "int8-qdq", "int4"])

@@ -2,26 +2,11 @@
 import pytest
 
 from ttsx.checks.parity import failures, format_table, run_parity
-from ttsx.app.quantize import quantize_artifact
-from ttsx.exporter.quantize import QuantizeOptions
-
-
-@pytest.fixture(scope="module")
-def gsv_quantized(gpt_sovits_artifact, tmp_path_factory):
-    made = {}
-
-    def make(precision):
-        if precision not in made:
-            out = tmp_path_factory.mktemp("gsv-quantized") / precision
-            made[precision] = quantize_artifact(QuantizeOptions(gpt_sovits_artifact, precision, out))
-        return made[precision]
-
-    return make
 
 
 @pytest.mark.parametrize("precision", ["fp16", "int8", "int8-qdq", "int4"])
-def test_gpt_sovits_precisions_meet_their_budgets(gsv_quantized, precision):
+def test_gpt_sovits_precisions_meet_their_budgets(gpt_sovits_quantized, precision):
     for threads in (1, 2):
-        rows = run_parity(gsv_quantized(precision), threads=threads)
+        rows = run_parity(gpt_sovits_quantized(precision), threads=threads)
         assert failures(rows) == [], format_table(failures(rows))
         assert {r.output for r in rows if r.metric == "choices agree" and r.passed} == {"t2s tokens"}

@@ -2,21 +2,6 @@
 import pytest
 
 from ttsx.checks.parity import failures, format_table, run_parity
-from ttsx.app.quantize import quantize_artifact
-from ttsx.exporter.quantize import QuantizeOptions
-
-
-@pytest.fixture(scope="module")
-def parler_quantized(parler_artifact, tmp_path_factory):
-    made = {}
-
-    def make(precision):
-        if precision not in made:
-            out = tmp_path_factory.mktemp("parler-quantized") / precision
-            made[precision] = quantize_artifact(QuantizeOptions(parler_artifact, precision, out))
-        return made[precision]
-
-    return make
 
 
 @pytest.mark.parametrize("precision", ["fp16", "int8", "int8-qdq", "int4"])

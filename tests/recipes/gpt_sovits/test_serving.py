@@ -1,12 +1,14 @@
 """`ttsx serve` on gpt-sovits-tiny: a preset voice by name, phoneme text, a streamed reply; never a path."""
 import numpy as np
+import pytest
 
-from .conftest import httpx, run_server
+httpx = pytest.importorskip("httpx")
 
 TEXT = "HH AH0 L OW1 , W ER1 L D ."
 
 
-def test_serve_speaks_with_a_preset_and_refuses_paths_and_plain_text(gpt_sovits_artifact, tmp_path):
+def test_serve_speaks_with_a_preset_and_refuses_paths_and_plain_text(gpt_sovits_artifact, tmp_path,
+                                                                      run_server):
     with run_server(tmp_path, f"gsv={gpt_sovits_artifact}") as server:
         url = f"{server.url}/v1/audio/speech"
         reply = httpx.post(url, timeout=120, json={"model": "gsv", "input": TEXT, "voice": "seed-1",

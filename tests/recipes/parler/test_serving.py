@@ -1,14 +1,16 @@
 """`ttsx serve` on parler-tts-tiny: OpenAI's `instructions` carry the description, `voice` names a preset, a
 streamed reply equals the whole one; instructions are refused by models that take none, paths are never read."""
 import numpy as np
+import pytest
 
-from .conftest import httpx, run_server
+httpx = pytest.importorskip("httpx")
 
 TEXT = "Hello world. Good morning."
 CALM = "A female speaker with a calm voice."
 
 
-def test_instructions_steer_the_voice_and_stream_like_the_whole(parler_artifact, tiny_artifact, tmp_path):
+def test_instructions_steer_the_voice_and_stream_like_the_whole(parler_artifact, tiny_artifact, tmp_path,
+                                                                run_server):
     with run_server(tmp_path, f"parler={parler_artifact}", f"bark={tiny_artifact}") as server:
         url = f"{server.url}/v1/audio/speech"
 

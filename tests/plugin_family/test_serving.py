@@ -1,8 +1,10 @@
 """`ttsx serve` on the test-only toy family (tests/plugin_family): the server is as neutral as the core."""
-from .conftest import httpx, run_server
+import pytest
+
+httpx = pytest.importorskip("httpx")
 
 
-def test_serve_answers_a_speech_request_of_a_plug_in_family(toy_artifact, tmp_path):
+def test_serve_answers_a_speech_request_of_a_plug_in_family(toy_artifact, tmp_path, run_server):
     with run_server(tmp_path, f"toy={toy_artifact}") as server:
         reply = httpx.post(f"{server.url}/v1/audio/speech", timeout=120,
                            json={"model": "toy", "input": "Hello there.", "response_format": "wav", "seed": 1})

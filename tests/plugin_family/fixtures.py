@@ -29,7 +29,7 @@ def toy_tensorrt_artifact(tmp_path_factory):
 
 
 @pytest.fixture
-def toycopy_artifact(toy_artifact, tmp_path):
+def toy_copy(toy_artifact, tmp_path):
     """A private copy of the toy artifact that a test may damage."""
     return copy_artifact(toy_artifact, tmp_path, "toy-copy")
 

@@ -177,6 +177,20 @@ def test_a_client_that_disconnects_cancels_its_work(tiny_artifact, tmp_path, str
         assert ran < 8, f"{ran:.0f} of the request's 8 pieces ran after the client left"
 
 
+def test_a_client_gone_before_its_body_is_complete_leaves_one_log_line(tiny_artifact, tmp_path, run_server):
+    with run_server(tmp_path, tiny_artifact) as s:
+        body = json.dumps({"model": tiny_artifact.name, "input": "Hello there."}).encode()
+        with socket.create_connection(("127.0.0.1", s.port), timeout=60) as conn:
+            conn.sendall(b"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body) + 50, body))  # 50 bytes never sent
+            time.sleep(0.5)
+        s.wait_for(lambda: s.metric("ttsx_requests_total", status="499") >= 1, "the 499")
+        assert httpx.get(f"{s.url}/health", timeout=10).status_code == 200
+        s.log.seek(0)
+        log = s.log.read()
+    assert "Traceback" not in log and "ClientDisconnect" not in log, log[-2000:]
+
+
 def test_sigterm_finishes_the_request_in_flight_then_exits(tiny_artifact, tmp_path, run_server):
     with run_server(tmp_path, tiny_artifact, "--max-batch", "1") as s:
         result = {}

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.requests import ClientDisconnect
 
 from ttsx.base.audio import pcm16, wav_header
 from ttsx.base.errors import TtsxError
@@ -224,13 +225,18 @@ def create_app(models: dict, api_key: str | None = None, metrics: Metrics | None
 
 
 async def _body(request: Request) -> bytes:
+    """The whole body (at most MAX_BODY_BYTES); a client gone before sending it all is a 499 (one access-log
+    line, nothing run), not a traceback."""
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ApiError(413, f"the request body is over {MAX_BODY_BYTES} bytes; input is at most "
-                           f"{MAX_INPUT_CHARS} characters")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise ApiError(413, f"the request body is over {MAX_BODY_BYTES} bytes; input is at most "
+                               f"{MAX_INPUT_CHARS} characters")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ApiError(499, "the client disconnected before its request body was complete") from None
     return b"".join(chunks)
 
 

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -48,6 +48,27 @@ class SynthesisOptions:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise TtsxError(f"{name} must be >= 1 (got {value})")
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """How `Pipeline.stream` cuts a piece's audio into chunks, in the terms of the family's reference streamer
+    (None: the reference's default; a family refuses a setting its reference does not have)."""
+
+    chunk: int | None = None  # decoder steps between chunks (Parler-TTS play_steps 10, ChatTTS stream_batch 24)
+    skip: int | None = None  # chunks decoded but not sent first (ChatTTS pass_first_n_batches 2)
+    max_samples: int | None = None  # samples a chunk sends at most, the rest later (ChatTTS stream_speed 12000)
+    overlap: int | None = None  # samples held back at each chunk's end (Parler-TTS's stride)
+
+    def __post_init__(self):
+        for name, least in (("chunk", 1), ("skip", 0), ("max_samples", 1), ("overlap", 0)):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < least):
+                raise OptionError(f"stream {name} must be an integer >= {least} (got {value!r})")
+
+    def given(self) -> list[str]:
+        """The settings not left to the reference's default."""
+        return [name for name, value in self.__dict__.items() if value is not None]
 
 
 @dataclass
@@ -163,6 +184,42 @@ class Pipeline(ABC):
                 advance()
         speech.audio = [np.concatenate([a for a, o in zip(audio, owners) if o == t]) for t in range(len(texts))]
         return speech
+
+    def stream(self, text: str, voice: str | Path | None = None, options=None,
+               streaming: StreamOptions | None = None, progress: Progress = lambda m: None) -> Iterator[np.ndarray]:
+        """One text's audio as it is made, chunk by chunk (float32 arrays at `sample_rate`): each window piece
+        as the family's reference streams it (`stream_piece`; a family without an in-piece streamer sends each
+        piece whole), pieces in order. The tokens are the whole call's (a seeded or greedy stream makes the
+        same ones); the options are checked before the first chunk is asked for."""
+        if not isinstance(text, str):
+            raise TtsxError("stream takes one text (a str); call the pipeline itself for a list")
+        check_texts(text, self.recipe.limits.max_text_chars)
+        options, streaming = self.options(options), streaming or StreamOptions()
+        self.check_streaming(streaming)
+        voice_data = self.load_voice(voice) if voice is not None else None
+        seed = fresh_seed() if options.seed is None else options.seed
+        pieces = [Piece(p, seed, k) for k, p in enumerate(self.split(text, options, progress))]
+
+        def chunks() -> Iterator[np.ndarray]:
+            speech = Speech([], self.sample_rate)
+            for piece in pieces:
+                for chunk in self.stream_piece(piece, voice_data, options, streaming, speech, progress):
+                    yield np.asarray(chunk, np.float32)
+
+        return chunks()
+
+    streams_inside_pieces = False  # whether stream_piece sends audio before its piece is done
+
+    def check_streaming(self, streaming: StreamOptions) -> None:
+        """Refuse stream settings the family's streamer does not have (by default: every one)."""
+        if streaming.given():
+            raise OptionError(f"{self.recipe.family} streams whole pieces (its reference has no streamer inside one); "
+                              f"drop the stream settings ({', '.join(streaming.given())})")
+
+    def stream_piece(self, piece: Piece, voice, options, streaming: StreamOptions, speech: Speech,
+                     progress: Progress) -> Iterator[np.ndarray]:
+        """One piece's audio in chunks, as the family's reference streams it; by default the whole piece."""
+        yield from self.run_pieces([piece], voice, options, speech, progress)
 
     reads_instructions = False  # whether SynthesisOptions.instructions (a description of the voice) is read
     options_type: type | None = None  # the family's own options: `from_synthesis(SynthesisOptions, default_tokens)`, `seed`, `batch_size`

@@ -5,6 +5,8 @@ The reference is ChatTTS's own object and modules (chattts 0.2.5: `GPT`, `Embed`
 """
 from __future__ import annotations
 
+import copy
+
 import logging
 import tempfile
 from dataclasses import asdict
@@ -57,7 +59,9 @@ def chattts_config(recipe: ChatTTSRecipe):
 
     import pybase16384 as b14
 
-    g, config = recipe.gpt, Config()
+    # Config's fields default to shared instances (gpt: GPT = GPT()): a copy, or every later Config() of the
+    # process would have this recipe's sizes
+    g, config = recipe.gpt, copy.deepcopy(Config())
     config.gpt.hidden_size, config.gpt.intermediate_size = g.hidden, g.intermediate
     config.gpt.num_attention_heads, config.gpt.num_hidden_layers = g.heads, g.layers
     config.gpt.max_position_embeddings = g.max_positions

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from ttsx.artifact.manifest import Artifact
 from ttsx.base.errors import OptionError, TtsxError
 from ttsx.runtimes.causal import CausalRunner
-from ttsx.runtimes.pipeline import Piece, Pipeline, Progress, Speech, SynthesisOptions, row_random
+from ttsx.runtimes.pipeline import Piece, Pipeline, Progress, Speech, StreamOptions, SynthesisOptions, row_random
 from ttsx.runtimes.sampling import check_sampling
 from ttsx.runtimes.text import normalize, split_for_window
 
@@ -29,6 +30,7 @@ from .delay import EosRule, choose, fed_column, suppress_from, undelay
 from .voices import T5Text, check_description, read_description
 
 DEFAULT_BATCH = 4
+PLAY_STEPS = 10  # ParlerTTSStreamer's default: a chunk every 10 decoder columns
 DESCRIPTION_BUCKET = 16  # descriptions are right-padded (masked) to a power of two from 16: the decoder's
 #                          cross-attention then takes a few lengths (a compiled decoder compiles once per bucket)
 
@@ -114,6 +116,57 @@ class ParlerPipeline(Pipeline):
         with speech.timed("dac"):
             return [self._decode(c) for c in codes]
 
+    streams_inside_pieces = True
+
+    def check_streaming(self, streaming: StreamOptions) -> None:
+        extra = [n for n in streaming.given() if n not in ("chunk", "overlap")]
+        if extra:
+            raise OptionError(f"Parler-TTS's streamer takes a chunk (play_steps) and an overlap (stride); not "
+                              f"{', '.join(extra)}")
+
+    def stream_overlap(self, streaming: StreamOptions) -> int:
+        """ParlerTTSStreamer's stride unless given: hop x (play_steps - codebooks) // 6 samples."""
+        if streaming.overlap is not None:
+            return streaming.overlap
+        return self.recipe.dac.hop * ((streaming.chunk or PLAY_STEPS) - self.recipe.decoder.codebooks) // 6
+
+    def stream_piece(self, piece: Piece, voice, options: ParlerOptions, streaming: StreamOptions, speech: Speech,
+                     progress) -> Iterator[np.ndarray]:
+        """ParlerTTSStreamer's scheme: every `chunk` columns (its play_steps, the start column counted) the whole
+        history is undelayed as the streamer does and decoded; what was not sent, less the last `overlap`
+        samples (its stride), is sent; at the end, everything not sent. Each decode covers every frame so far."""
+        play, stride = streaming.chunk or PLAY_STEPS, self.stream_overlap(streaming)
+        loop = self._columns([piece.text], self.description(voice, options), options, row_random([piece], 0))
+        sent, columns = 0, None
+        while True:
+            with speech.timed("decoder"):
+                try:
+                    columns = next(loop)
+                except StopIteration as done:
+                    codes, steps = done.value
+                    break
+            if len(columns) % play == 0:
+                with speech.timed("dac"):
+                    audio = self._streamed(columns)
+                yield audio[sent:-stride]  # the streamer's slices, its quirks (a stride of 0 sends nothing) kept
+                sent = len(audio) - stride
+        speech.record("decoder", codes, steps)
+        with speech.timed("dac"):
+            audio = self._streamed(columns) if columns else np.zeros(sent, np.float32)
+        yield audio[sent:]
+
+    def _streamed(self, columns: list[np.ndarray]) -> np.ndarray:
+        """ParlerTTSStreamer.apply_delay_pattern_mask on one row's raw columns so far, decoded: below 2K - 1
+        columns the raw columns as they are (its pattern is empty), else undelayed with max_length = the columns;
+        frames holding an id >= the codebook size dropped."""
+        d = self.recipe.decoder
+        raw = np.stack([c[0] for c in columns], 1)  # [9, T]
+        if raw.shape[1] < 2 * d.codebooks - 1:
+            codes = raw[:, (raw < self.recipe.dac.codebook_size).all(0)]
+        else:
+            codes = undelay(raw, raw.shape[1], d.bos, d.pad, self.recipe.dac.codebook_size)
+        return self._decode(codes)
+
     def _encode(self, description: str, batch: int) -> tuple[np.ndarray, dict]:
         """The description's mask and cross-attention keys and values for `batch` rows: the encoder runs once
         (every row of a batch shares the description) and its outputs are repeated per row."""
@@ -133,6 +186,16 @@ class ParlerPipeline(Pipeline):
     def _codes(self, texts: list[str], description: str, options: ParlerOptions, rng) -> tuple[list[np.ndarray], int]:
         """generate for a batch: each row's undelayed frames [9, T] (frames holding special ids dropped), and the
         decoder steps run."""
+        loop = self._columns(texts, description, options, rng)
+        while True:
+            try:
+                next(loop)
+            except StopIteration as done:
+                return done.value
+
+    def _columns(self, texts: list[str], description: str, options: ParlerOptions, rng):
+        """generate's loop, a generator: after each new column it yields the raw columns so far ([B, 9] each,
+        the start column first, one list that grows); it returns what _codes returns."""
         d = self.recipe.decoder
         prompts = [np.asarray(self.text.encode(t), np.int64) for t in texts]
         batch, longest = len(prompts), max(len(p) for p in prompts)
@@ -162,6 +225,7 @@ class ParlerPipeline(Pipeline):
                 raw = rule.finish(choose(x, options.greedy, options.temperature, options.top_k, options.top_p, rng,
                                          running))
                 columns.append(raw)
+                yield columns
                 ends = np.where(running & rule.done, column + 1, ends)
                 if not (ends == max_length).any() or column == max_length - 1:
                     break

@@ -23,3 +23,10 @@ def test_chattts_real_architecture_is_the_package_config():
     assert (recipe.decoder.idim, recipe.decoder.hidden, recipe.decoder.n_layer) == (d.idim, d.hidden, d.n_layer)
     backbone = config.vocos.backbone.init_args
     assert (recipe.vocos.dim, recipe.vocos.layers) == (backbone.dim, backbone.num_layers)
+
+
+def test_building_a_tiny_reference_leaves_the_package_config_alone(chattts_reference):
+    """ChatTTS's Config fields default to shared instances: ttsx sizes a copy, never the package's defaults."""
+    from ChatTTS.config import Config
+
+    assert (Config().gpt.hidden_size, Config().gpt.num_hidden_layers) == (768, 20)

@@ -5,7 +5,9 @@
                                   that hold for the whole generation (an encoder's keys and values) --> prefill
     step(feed)                 -- one token per row; only the step's small inputs cross each call
 
-The runner keeps each row's length (`cache_lengths`): rows of different prompt lengths share a
+Several runners may take turns on one session (streams made chunk by chunk): each binds its own caches
+again when the session last ran another's, unless the session pools its caches (`pooled_caches`: one
+generation at a time). The runner keeps each row's length (`cache_lengths`): rows of different prompt lengths share a
 batch (the prompt is right-padded; row b's tokens are its first lengths[b]). It knows no model:
 which inputs are cache, and which two carry the lengths, comes from the graph spec; everything else a
 step needs (ids, embeddings) is fed by the family's loop. Only the non-cache outputs reach the host.
@@ -39,7 +41,9 @@ class CausalRunner:
         wrong = [n for n in bound if n not in self.spec.step_inputs or n in (self.spec.lengths.cached, self.spec.lengths.new)]
         if wrong:
             raise TtsxError(f"{self.spec.name}: {wrong} can't be bound for a generation (not a step input of the graph)")
-        self.session.attach({**self.session.new_cache(len(lengths), self.capacity), **bound})
+        self._bound = {**self.session.new_cache(len(lengths), self.capacity), **bound}
+        self.session.attach(self._bound)
+        self.session.bound_for = self
         self.cache_lengths = np.zeros(len(lengths), np.int32)
         return self._run(feed, lengths)
 
@@ -50,12 +54,20 @@ class CausalRunner:
         if int(self.cache_lengths.max()) + 1 > self.capacity:
             raise TtsxError(f"{self.spec.name}: the cache holds {self.capacity} positions and is full; "
                             "ask for fewer new tokens")
+        if getattr(self.session, "bound_for", None) is not self:  # another generation ran on the session since
+            if self.session.pooled_caches:
+                raise TtsxError(f"{self.spec.name}: another generation used this {self.session.backend} session's "
+                                "pooled caches; run one generation at a time on it")
+            self.session.attach(self._bound)
+            self.session.bound_for = self
         return self._run(feed, np.ones(len(self.cache_lengths), np.int32))
 
     def close(self) -> None:
         """Drop the cache buffers."""
-        self.session.detach()
-        self.cache_lengths = None
+        if getattr(self.session, "bound_for", None) is self:
+            self.session.detach()
+            self.session.bound_for = None
+        self.cache_lengths, self._bound = None, {}
 
     def _run(self, feed: dict, lengths: np.ndarray) -> dict[str, np.ndarray]:
         names = self.spec.lengths

@@ -20,7 +20,7 @@ class PhasedSession(StageSession):
             raise ValueError(f"{step.spec.name}: the prefill and step sessions must run the same graph spec")
         super().__init__(step.spec)
         self.prefill, self.step = prefill, step
-        self.backend = step.backend
+        self.backend, self.pooled_caches = step.backend, step.pooled_caches
 
     def describe(self, value):
         """As the step session's backend describes its values."""

@@ -210,6 +210,11 @@ class Pipeline(ABC):
 
     streams_inside_pieces = False  # whether stream_piece sends audio before its piece is done
 
+    @property
+    def interleaves_streams(self) -> bool:
+        """Whether several stream_piece generators may take turns (no session pools its caches)."""
+        return not any(getattr(s, "pooled_caches", False) for s in self.sessions.values())
+
     def check_streaming(self, streaming: StreamOptions) -> None:
         """Refuse stream settings the family's streamer does not have (by default: every one)."""
         if streaming.given():

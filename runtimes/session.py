@@ -25,6 +25,7 @@ class StageSession(ABC):
     """Context manager over one graph on one backend."""
 
     backend = "abstract"
+    pooled_caches = False  # new_cache hands out the same buffers again: one generation at a time on this session
 
     def __init__(self, spec: GraphSpec):
         self.spec = spec
@@ -196,7 +197,7 @@ class SessionWrapper(StageSession):
     def __init__(self, inner: StageSession):
         super().__init__(inner.spec)
         self.inner = inner
-        self.backend = inner.backend
+        self.backend, self.pooled_caches = inner.backend, inner.pooled_caches
 
     def describe(self, value):
         """As the wrapped backend describes its values."""

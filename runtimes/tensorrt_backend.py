@@ -115,6 +115,7 @@ class TensorrtSession(StageSession):
     """One engine; inputs may be numpy (copied to the GPU) or CUDA tensors a previous run returned."""
 
     backend = "tensorrt"
+    pooled_caches = True  # new_cache: one device pool per (batch, capacity)
 
     def __init__(self, engine, spec: GraphSpec, profiles: list[dict], engines: EngineSet, cuda_graphs: bool):
         import torch

@@ -4,6 +4,7 @@ Heavy imports (torch, transformers, onnxruntime) happen inside commands so `ttsx
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from pathlib import Path
@@ -307,12 +308,34 @@ def _synthesis_options(command):
 @click.option("--voice", default=None, help="Voice preset name from the artifact, or a path to a voice file.")
 @click.option("--backend", type=click.Choice(BACKENDS), default="onnxruntime", show_default=True)
 @click.option("--engines", type=click.Path(path_type=Path), default=None, help=ENGINES_HELP)
+@click.option("--stream", is_flag=True,
+              help="Write the audio as it is made: OUTPUT.partial grows chunk by chunk (a valid WAV throughout) and "
+                   "becomes OUTPUT at the end; with -o - raw 16-bit mono PCM goes to stdout instead.")
+@click.option("--chunk", type=click.IntRange(min=1), default=None,
+              help="--stream: decoder steps per chunk (default: the family's reference streamer's).")
+@click.option("--skip", type=click.IntRange(min=0), default=None,
+              help="--stream: chunks decoded but not sent first (ChatTTS's pass_first_n_batches).")
+@click.option("--max-samples", type=click.IntRange(min=1), default=None,
+              help="--stream: samples one chunk sends at most (ChatTTS's stream_speed).")
+@click.option("--overlap", type=click.IntRange(min=0), default=None,
+              help="--stream: samples held back at a chunk's end (Parler-TTS's stride).")
 @_friendly_errors
 @_synthesis_options
-def synthesize_command(artifact, text, output, batch_file, voice, backend, engines, options) -> None:
+def synthesize_command(artifact, text, output, batch_file, voice, backend, engines, stream, chunk, skip, max_samples,
+                       overlap, options) -> None:
     """Synthesize TEXT (or --batch-file) with ARTIFACT into WAV at the model's sample rate."""
-    texts = _read_texts(text, batch_file)
     import ttsx
+    from ttsx.runtimes.pipeline import StreamOptions
+
+    streaming = StreamOptions(chunk=chunk, skip=skip, max_samples=max_samples, overlap=overlap)
+    if stream:
+        if batch_file is not None or text is None:
+            raise click.BadParameter("--stream takes one TEXT (not --batch-file)", param_hint="--stream")
+        return _stream_to(output, artifact, text, voice, backend, engines, options, streaming)
+    if streaming.given():
+        raise click.BadParameter(f"{', '.join('--' + n.replace('_', '-') for n in streaming.given())} "
+                                 "only apply with --stream", param_hint="--stream")
+    texts = _read_texts(text, batch_file)
     from ttsx.base.audio import output_paths, write_wav
     from ttsx.base.files import check_output
 
@@ -326,6 +349,39 @@ def synthesize_command(artifact, text, output, batch_file, voice, backend, engin
     for path, audio in zip(output_paths(output, len(texts)), speech.audio):
         write_wav(path, audio, speech.sample_rate)
         click.echo(f"wrote {path} ({len(audio) / speech.sample_rate:.2f} s)")
+
+
+def _stream_to(output: Path, artifact, text: str, voice, backend, engines, options, streaming) -> None:
+    """`synthesize --stream`: chunks into OUTPUT.partial (then OUTPUT), or raw PCM to stdout for -o -."""
+    import time
+
+    import ttsx
+    from ttsx.base.audio import WavStream, pcm16
+    from ttsx.base.files import check_output
+
+    to_stdout = str(output) == "-"
+    if not to_stdout:
+        check_output(output, "-o")
+    with ttsx.load(artifact, backend=backend, **_engine_options(backend, engines)) as pipeline:
+        if pipeline.random_weights:
+            _progress("random-weights artifact: the audio is noise, not speech")
+        start, first, samples = time.perf_counter(), None, 0
+        chunks = pipeline.stream(text, voice=voice, options=options, streaming=streaming, progress=_progress)
+        sink = None if to_stdout else WavStream(output, pipeline.sample_rate)
+        with sink or contextlib.nullcontext():
+            for audio in chunks:
+                if first is None and len(audio):
+                    first = time.perf_counter() - start
+                samples += len(audio)
+                if sink is None:
+                    sys.stdout.buffer.write(pcm16(audio))
+                    sys.stdout.buffer.flush()
+                else:
+                    sink.write(audio)
+        rate, total = pipeline.sample_rate, time.perf_counter() - start
+    where = "stdout (raw 16-bit mono PCM)" if to_stdout else str(output)
+    click.echo(f"wrote {where} ({samples / rate:.2f} s at {rate} Hz); first audio after "
+               f"{'-' if first is None else f'{first:.2f}'} s, all after {total:.2f} s", err=to_stdout)
 
 
 @main.command("voice")

@@ -1,6 +1,7 @@
 """WAV output: 16-bit PCM mono, written atomically (a failed write leaves no file behind)."""
 from __future__ import annotations
 
+import os
 import wave
 from pathlib import Path
 
@@ -38,6 +39,34 @@ def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
             f.writeframes(pcm)
 
     return write_atomic(Path(path), write, "WAV file")
+
+
+class WavStream:
+    """A WAV written chunk by chunk: `OUTPUT.partial` is a valid WAV after every chunk (its header patched) and
+    becomes OUTPUT when the stream ends; a stream that fails or is interrupted leaves no file behind."""
+
+    def __init__(self, path: str | Path, sample_rate: int):
+        self.path = Path(path)
+        self.partial = self.path.with_name(self.path.name + ".partial")
+        self.sample_rate, self.samples = sample_rate, 0
+
+    def __enter__(self) -> "WavStream":
+        self._file = wave.open(str(self.partial), "wb")
+        self._file.setnchannels(1)
+        self._file.setsampwidth(2)
+        self._file.setframerate(self.sample_rate)
+        return self
+
+    def write(self, audio: np.ndarray) -> None:
+        self._file.writeframes(pcm16(audio))
+        self.samples += len(audio)
+
+    def __exit__(self, kind, *exc) -> None:
+        self._file.close()
+        if kind is None:
+            os.replace(self.partial, self.path)
+        else:
+            self.partial.unlink(missing_ok=True)
 
 
 def output_paths(output: Path, count: int) -> list[Path]:

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from ttsx.artifact.manifest import Artifact
-from ttsx.base.errors import TtsxError
+from ttsx.base.errors import OptionError, TtsxError
 from ttsx.runtimes.causal import CausalRunner
 from ttsx.runtimes.forcing import observe
-from ttsx.runtimes.pipeline import Piece, Pipeline, Progress, Speech, SynthesisOptions, by_length, row_random
+from ttsx.runtimes.pipeline import (Piece, Pipeline, Progress, Speech, StreamOptions, SynthesisOptions, by_length,
+                                    row_random)
 from ttsx.runtimes.logit_filters import RepetitionPenalty, Suppress, Temperature, TopK, TopP, apply, softmax
 from ttsx.runtimes.sampling import SamplingOptions, sample
 from ttsx.runtimes.text import split_for_window
@@ -30,6 +32,7 @@ from .voices import apply_speaker, load_speaker
 
 C = ChatTTSConstants()
 DEFAULT_BATCH = 4  # text pieces run together (ChatTTS's max_split_batch)
+STREAM_BATCH, PASS_FIRST_N_BATCHES, STREAM_SPEED = 24, 2, 12000  # InferCodeParams' stream defaults
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,6 @@ class ChatTTSPipeline(Pipeline):
         super().__init__(artifact, sessions)
         self.constants = self.recipe.constants
         self.tokenizer = ChatTTSTokenizer(artifact.directory(artifact.manifest["tokenizer"]))
-        self.gpt = CausalRunner(sessions["gpt"])
         self._normalizer = None
 
     options_type = ChatTTSOptions
@@ -129,6 +131,65 @@ class ChatTTSPipeline(Pipeline):
         with speech.timed("vocos"):
             return by_length(mels, self._waveform)
 
+    streams_inside_pieces = True
+
+    def check_streaming(self, streaming: StreamOptions) -> None:
+        if streaming.overlap is not None:
+            raise OptionError("ChatTTS's stream has no overlap setting; it takes chunk (stream_batch), skip "
+                              "(pass_first_n_batches) and max_samples (stream_speed)")
+
+    def stream_piece(self, piece: Piece, voice, options: ChatTTSOptions, streaming: StreamOptions, speech: Speech,
+                     progress) -> Iterator[np.ndarray]:
+        """Chat.infer(stream=True)'s scheme: the refine pass whole; in the code pass, after every `chunk` steps
+        (stream_batch) and at its end, every code so far is decoded (Decoder or DVAE, then Vocos); the first
+        `skip` decodes (pass_first_n_batches) send nothing, the others send at most `max_samples` (stream_speed)
+        of what was not sent; at the end, the rest, less the samples of magnitude 1e-5 or less."""
+        chunk = streaming.chunk or STREAM_BATCH
+        skip = PASS_FIRST_N_BATCHES if streaming.skip is None else streaming.skip
+        most = streaming.max_samples or STREAM_SPEED
+        text = piece.text
+        if options.refine is not None:
+            with speech.timed("refine"):
+                text = self._refine([text], options.refine, row_random([piece], 0), speech)[0]
+        embeds, lengths = self._code_prompt([text], voice, options)
+        loop = self._steps(embeds, lengths, options.code, row_random([piece], 1), text=False)
+        sent, decoded, count, wave = 0, 0, 0, np.zeros(0, np.float32)
+        while True:
+            with speech.timed("code"):
+                try:
+                    tokens, hiddens, lengths = next(loop)
+                except StopIteration as done:
+                    tokens, hiddens, lengths = done.value
+                    final = True
+                else:
+                    final = False
+            if not final:
+                if lengths[0] == count:  # the row ended at this step: GPT.generate counts no step
+                    continue
+                count = int(lengths[0])
+                if count % chunk:
+                    continue
+            wave = self._stream_wave(tokens[0, : lengths[0]], hiddens[0, : lengths[0]], options, speech)
+            decoded += 1
+            if decoded > skip:
+                end = min(sent + most, len(wave))
+                yield wave[sent:end]
+                sent = end
+            if final:
+                break
+        speech.record("code", [tokens[0, : lengths[0]].T.copy()], lengths[0])
+        rest = wave[sent:]
+        yield rest[np.abs(rest) > 1e-5]
+
+    def _stream_wave(self, tokens: np.ndarray, hiddens: np.ndarray, options: ChatTTSOptions, speech: Speech):
+        """One row's codes so far ([n, 4] and hiddens [n, H]) decoded to a waveform, as _decode_to_wavs does."""
+        group = (hiddens if options.use_decoder else tokens).T[None].astype(
+            np.float32 if options.use_decoder else np.int64)
+        with speech.timed("decoder"):
+            mels = self._mel(group, options)
+        with speech.timed("vocos"):
+            return self._waveform(np.stack(mels))[0]
+
     def _refine(self, pieces: list[str], options: PassOptions, rng, speech: Speech) -> list[str]:
         """The refine-text pass: ids before [break_0] decoded back to text (Chat._infer)."""
         ids, lengths = right_padded(*self.tokenizer.encode_batch([f"[Sbreak]{p}[Pbreak]" for p in pieces]))
@@ -139,6 +200,14 @@ class ChatTTSPipeline(Pipeline):
 
     def _codes(self, pieces: list[str], speaker, options: ChatTTSOptions, rng, speech: Speech):
         """The code pass: codes [4, T] and the hiddens [T, H] that produced them, per piece."""
+        embeds, lengths = self._code_prompt(pieces, speaker, options)
+        tokens, hiddens, lengths = self._generate(embeds, lengths, options.code, rng, text=False)
+        codes = [tokens[b, : lengths[b]].T.copy() for b in range(len(pieces))]
+        speech.record("code", codes, lengths.max(initial=0))
+        return codes, [hiddens[b, : lengths[b]].T.copy() for b in range(len(pieces))]
+
+    def _code_prompt(self, pieces: list[str], speaker, options: ChatTTSOptions) -> tuple[np.ndarray, np.ndarray]:
+        """The code pass's prompt embeddings (the speaker's embedding applied) and lengths."""
         marker = "[spk_emb]" if speaker is not None else "[empty_spk]"
         prompts = []
         for p in pieces:
@@ -149,10 +218,7 @@ class ChatTTSPipeline(Pipeline):
         embeds = self._prompt_embeds(ids)
         if speaker is not None:
             embeds = apply_speaker(embeds, ids, self.tokenizer.spk_emb, speaker)
-        tokens, hiddens, lengths = self._generate(embeds, lengths, options.code, rng, text=False)
-        codes = [tokens[b, : lengths[b]].T.copy() for b in range(len(pieces))]
-        speech.record("code", codes, lengths.max(initial=0))
-        return codes, [hiddens[b, : lengths[b]].T.copy() for b in range(len(pieces))]
+        return embeds, lengths
 
     def _prompt_embeds(self, ids: np.ndarray) -> np.ndarray:
         """Embed.forward for a prompt of text tokens: emb_text (the right padding's rows are never attended)."""
@@ -160,23 +226,38 @@ class ChatTTSPipeline(Pipeline):
 
     def _generate(self, embeds: np.ndarray, prompt_lengths: np.ndarray, options: PassOptions, rng, text: bool):
         """GPT.generate: tokens [B, n, Q], hiddens [B, n, H] and per-row lengths (steps before EOS)."""
+        loop = self._steps(embeds, prompt_lengths, options, rng, text)
+        while True:
+            try:
+                next(loop)
+            except StopIteration as done:
+                return done.value
+
+    def _steps(self, embeds: np.ndarray, prompt_lengths: np.ndarray, options: PassOptions, rng, text: bool):
+        """GPT.generate's loop, a generator: after each step it yields (tokens, hiddens, lengths), each row's
+        length its tokens so far before EOS; it returns what _generate returns."""
         batch, queues = len(prompt_lengths), 1 if text else self.recipe.gpt.num_vq
         eos = self.tokenizer.eos if text else self.constants.code_eos
         n = options.max_new_tokens
         tokens, hiddens = np.zeros((batch, n, queues), np.int64), np.zeros((batch, n, self.recipe.gpt.hidden), np.float32)
         lengths, done = np.full(batch, n), np.zeros(batch, bool)
-        hidden = self.gpt.start({"inputs_embeds": embeds}, prompt_lengths, n)["hidden"]
-        for i in range(n):
-            logits = self._logits(hidden, text)  # [B * Q, V]
-            history = tokens[:, :i].transpose(0, 2, 1).reshape(batch * queues, i)
-            token = self._choose(logits, history, options, i, eos, rng, text).reshape(batch, queues)
-            tokens[:, i], hiddens[:, i] = token, hidden
-            finished = (token == eos).any(-1) & ~done
-            lengths[finished], done = i, done | finished
-            if done.all() or i == n - 1:
-                break
-            step = self._embed_text(token) if text else self._embed_code(token[:, None, :])
-            hidden = self.gpt.step({"inputs_embeds": step})["hidden"]
+        gpt = CausalRunner(self.sessions["gpt"])  # one per generation: streams take turns on the session
+        try:
+            hidden = gpt.start({"inputs_embeds": embeds}, prompt_lengths, n)["hidden"]
+            for i in range(n):
+                logits = self._logits(hidden, text)  # [B * Q, V]
+                history = tokens[:, :i].transpose(0, 2, 1).reshape(batch * queues, i)
+                token = self._choose(logits, history, options, i, eos, rng, text).reshape(batch, queues)
+                tokens[:, i], hiddens[:, i] = token, hidden
+                finished = (token == eos).any(-1) & ~done
+                lengths[finished], done = i, done | finished
+                yield tokens, hiddens, np.where(done, lengths, i + 1)
+                if done.all() or i == n - 1:
+                    break
+                step = self._embed_text(token) if text else self._embed_code(token[:, None, :])
+                hidden = gpt.step({"inputs_embeds": step})["hidden"]
+        finally:
+            gpt.close()
         return tokens, hiddens, lengths
 
     def _logits(self, hidden: np.ndarray, text: bool) -> np.ndarray:

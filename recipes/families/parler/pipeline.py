@@ -75,7 +75,6 @@ class ParlerPipeline(Pipeline):
         super().__init__(artifact, sessions)
         tokenizer = artifact.manifest.get("tokenizer")
         self.text = T5Text(artifact.directory(tokenizer) if tokenizer else None, self.recipe.t5.vocab)
-        self.decoder = CausalRunner(sessions["decoder"])
 
     def first_stage_tokens(self, options: ParlerOptions) -> int:
         minimum = self.recipe.sampling.min_steps
@@ -214,10 +213,11 @@ class ParlerPipeline(Pipeline):
             embeds[b, len(p)] = start
         max_length = options.max_tokens + 1  # generate's max_length: the start column and max_new_tokens
         rule = EosRule(batch, d.codebooks, d.eos)
+        decoder = CausalRunner(self.sessions["decoder"])  # one per generation: streams take turns on the session
         columns = [np.full((batch, d.codebooks), d.bos, np.int64)]
         ends = np.full(batch, max_length)  # each item's columns
         try:
-            logits = self.decoder.start({"inputs_embeds": embeds}, lengths, options.max_tokens,
+            logits = decoder.start({"inputs_embeds": embeds}, lengths, options.max_tokens,
                                         bound={"encoder_attention_mask": mask, **cross})["logits"]
             for column in range(1, max_length):
                 x = rule.mask(logits) if options.allow_eos else suppress_from(logits, d.eos)
@@ -230,9 +230,9 @@ class ParlerPipeline(Pipeline):
                 if not (ends == max_length).any() or column == max_length - 1:
                     break
                 step = fed_column(raw, column, max_length, d.bos, d.pad)
-                logits = self.decoder.step({"inputs_embeds": self._embed(step[:, :, None])})["logits"]
+                logits = decoder.step({"inputs_embeds": self._embed(step[:, :, None])})["logits"]
         finally:
-            self.decoder.close()
+            decoder.close()
         raw = np.stack(columns, 2)  # [B, 9, columns]
         return [undelay(raw[b, :, : ends[b]], max_length, d.bos, d.pad, self.recipe.dac.codebook_size)
                 for b in range(batch)], raw.shape[2] - 1

@@ -195,7 +195,7 @@ def create_app(models: dict, api_key: str | None = None, metrics: Metrics | None
             except TtsxError as exc:
                 raise ApiError(400, str(exc), "input") from None
             try:
-                futures = model.submit(prepared, req.stream)
+                futures = model.submit_stream(prepared) if req.stream else model.submit(prepared)
             except TtsxError as exc:
                 raise ApiError(400, str(exc), "input") from None
             except QueueFull as exc:
@@ -257,22 +257,26 @@ async def _collect(request: Request, futures: list[asyncio.Future]):
                 f.cancel()
 
 
-async def _stream(req: SpeechRequest, futures: list[asyncio.Future], rate: int, started: float, metrics: Metrics):
-    """Chunked audio: the header (wav), then each piece as soon as it and the ones before it are done.
+async def _stream(req: SpeechRequest, pieces: list, rate: int, started: float, metrics: Metrics):
+    """Chunked audio: the header (wav), then each chunk as soon as it is made (inside a piece where the family
+    streams that way, else each piece when it and the ones before it are done).
 
-    A client that disconnects ends this generator (Starlette cancels it): the pieces not run are cancelled.
+    A client that disconnects ends this generator (Starlette cancels it): its chunks and pieces not run are
+    cancelled.
     """
     first, n = None, 0
     try:
         if req.response_format == "wav":
             yield wav_header(rate, None)
-        for future in futures:
-            audio = await future
-            if first is None:
-                first = time.perf_counter() - started
-            n += len(audio)
-            yield pcm16(audio)
+        for piece in pieces:
+            async for audio in piece:
+                if not len(audio):
+                    continue
+                if first is None:
+                    first = time.perf_counter() - started
+                n += len(audio)
+                yield pcm16(audio)
         metrics.done(req.model, time.perf_counter() - started, first, n / rate)
     finally:
-        for f in futures:
-            f.cancel()
+        for piece in pieces:
+            piece.cancel()

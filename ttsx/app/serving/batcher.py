@@ -2,6 +2,8 @@
 
     request --split--> pieces ──submit──> queue ──worker thread: gather (window, max batch, same group)──>
         pipeline.run_pieces(batch) ──> one future per piece (audio)
+    streamed piece (a sink) ──> pipeline.stream_piece: one chunk per turn, its streams taking turns with each
+        other and with the batches, each chunk handed to the sink as soon as it is made
 
 Only pieces of the same group (voice and options, the seed aside) share a batch; each piece keeps its
 own random streams (runtimes/pipeline.py), so a seeded or greedy request gets the same audio batched
@@ -23,7 +25,22 @@ from typing import Callable
 import numpy as np
 
 from ttsx.base.errors import TtsxError
-from ttsx.runtimes.pipeline import Piece, Pipeline, Speech
+from ttsx.runtimes.pipeline import Piece, Pipeline, Speech, StreamOptions
+
+
+class ChunkSink:
+    """Where a piece streamed inside itself goes, chunk by chunk; called from the worker thread."""
+
+    cancelled = False  # the request is gone: stop making its chunks
+
+    def put(self, chunk: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def end(self) -> None:
+        raise NotImplementedError
+
+    def fail(self, exc: BaseException) -> None:
+        raise NotImplementedError
 
 
 class QueueFull(Exception):
@@ -43,6 +60,7 @@ class Job:
     future: Future
     request: int  # which request the piece belongs to
     stream: bool  # a streamed request: one piece per batch, in order
+    sink: object = None  # streamed inside the piece: put(chunk), end(), fail(exc), cancelled (ChunkSink)
 
 
 @dataclass
@@ -76,6 +94,9 @@ class Batcher:
         self._cond = threading.Condition()
         self._stopping = False
         self._requests = 0
+        self._streams: list[tuple] = []  # (job, its chunk generator, start time, [samples sent]), taking turns
+        self._streaming: set[int] = set()  # requests with a piece streaming now
+        self._interleave = pipeline.interleaves_streams
         self._voices: dict[str, object] = {}
         self._batch_seconds = 1.0  # running mean, for Retry-After
         self._thread = threading.Thread(target=self._loop, name="ttsx-batcher", daemon=True)
@@ -86,15 +107,19 @@ class Batcher:
         """Pieces waiting (not yet running)."""
         return len(self._queue)
 
-    def submit(self, pieces: list[Piece], voice: str | None, options, stream: bool = False) -> list[Future]:
-        """Queue a request's pieces (in order); one Future per piece resolving to its waveform."""
+    def submit(self, pieces: list[Piece], voice: str | None, options, stream: bool = False,
+               sinks: list[ChunkSink] | None = None) -> list[Future]:
+        """Queue a request's pieces (in order); one Future per piece resolving to its waveform, or with `sinks`
+        (one per piece, a streamed request) each piece streamed inside itself into its sink (its future then
+        resolves to None at its end)."""
         if len(pieces) > self.max_queue:
             raise TtsxError(f"the input splits into {len(pieces)} pieces and this server queues at most "
                             f"{self.max_queue}; send a shorter input (or raise --max-queue)")
         group = batch_group(voice, options)
         with self._cond:
             self._requests += 1
-            jobs = [Job(p, voice, options, group, Future(), self._requests, stream) for p in pieces]
+            jobs = [Job(p, voice, options, group, Future(), self._requests, stream or bool(sinks),
+                        sinks[k] if sinks else None) for k, p in enumerate(pieces)]
             if self._stopping:
                 raise QueueFull(5)
             if len(self._queue) + len(jobs) > self.max_queue:
@@ -113,22 +138,76 @@ class Batcher:
 
     def _loop(self) -> None:
         while True:
-            batch = self._gather()
+            batch = self._gather(wait=not self._streams)
             if batch is None:
                 return
             live = [j for j in batch if j.future.set_running_or_notify_cancel()]
-            if live:
-                self._run(live)
+            for job in live:
+                if job.sink is not None:
+                    self._start_stream(job)
+            rest = [j for j in live if j.sink is None]
+            if rest:
+                self._run(rest)
+            self._advance_streams()
 
-    def _gather(self) -> list[Job] | None:
-        """Wait for a first piece, then up to window_s for more of its group; take up to max_batch in order."""
+    def _start_stream(self, job: Job) -> None:
+        try:
+            chunks = self.pipeline.stream_piece(job.piece, self._voice(job.voice), job.options, StreamOptions(),
+                                                Speech([], self.pipeline.sample_rate), lambda m: None)
+        except BaseException as exc:  # noqa: BLE001 - the request gets the error, the thread lives on
+            self._end_stream(job, exc)
+            return
+        self._streams.append((job, chunks, time.perf_counter(), [0]))
+        self._streaming.add(job.request)
+
+    def _advance_streams(self) -> None:
+        """One chunk of every running stream, in turn; a stream whose request is gone is closed."""
+        for entry in list(self._streams):
+            job, chunks, started, samples = entry
+            if job.sink.cancelled:
+                chunks.close()
+                self._streams.remove(entry)
+                self._end_stream(job, None, cancelled=True)
+                continue
+            try:
+                chunk = np.asarray(next(chunks), np.float32)
+            except StopIteration:
+                self._streams.remove(entry)
+                self._end_stream(job, None)
+                seconds = time.perf_counter() - started
+                self._on_batch(BatchReport(1, seconds, samples[0] / self.pipeline.sample_rate))
+                continue
+            except BaseException as exc:  # noqa: BLE001 - the request gets the error, the thread lives on
+                self._streams.remove(entry)
+                self._end_stream(job, exc)
+                continue
+            samples[0] += len(chunk)
+            job.sink.put(chunk)
+
+    def _end_stream(self, job: Job, exc: BaseException | None, cancelled: bool = False) -> None:
         with self._cond:
-            while not self._queue:
-                if self._stopping:
+            self._streaming.discard(job.request)
+            self._cond.notify()
+        if cancelled:
+            job.future.set_result(None)
+        elif exc is None:
+            job.sink.end()
+            job.future.set_result(None)
+        else:
+            job.sink.fail(exc)
+            job.future.set_exception(exc)
+
+    def _gather(self, wait: bool = True) -> list[Job] | None:
+        """Wait for a first piece, then up to window_s for more of its group; take up to max_batch in order.
+        With streams running (wait False) nothing is waited for: what is eligible now, maybe nothing."""
+        with self._cond:
+            while (group := self._head_group()) is None:
+                if self._stopping and not self._queue and not self._streams:
                     return None
+                if not wait:
+                    return []
                 self._cond.wait()
-            group = self._queue[0].group
-            deadline = time.monotonic() + self.window_s
+            deadline = time.monotonic() + (self.window_s if wait else 0.0)
             while (len(self._eligible(group)) < self.max_batch and not self._stopping
                    and (left := deadline - time.monotonic()) > 0):
                 self._cond.wait(left)
@@ -137,12 +216,28 @@ class Batcher:
             self._queue = deque(j for j in self._queue if id(j) not in taken)
             return batch
 
-    def _eligible(self, group: tuple) -> list[Job]:
-        """Up to max_batch queued pieces of `group` in order; of a streamed request only its next piece."""
-        batch, streams = [], set()
+    def _head_group(self) -> tuple | None:
+        """The group of the first queued piece that may run now (None: none may)."""
         for j in self._queue:
-            if j.group != group or (j.stream and j.request in streams):
+            if not self._waits(j):
+                return j.group
+        return None
+
+    def _waits(self, job: Job) -> bool:
+        """Whether a queued piece must wait: a streamed request's next piece while its last one streams, or any
+        piece streamed inside itself while another streams on sessions that pool their caches."""
+        return ((job.stream and job.request in self._streaming)
+                or (job.sink is not None and bool(self._streams) and not self._interleave))
+
+    def _eligible(self, group: tuple | None) -> list[Job]:
+        """Up to max_batch queued pieces of `group` in order; of a streamed request only its next piece, once
+        the one before it has finished streaming."""
+        batch, streams = [], set(self._streaming)
+        for j in self._queue:
+            if j.group != group or self._waits(j) or (j.stream and j.request in streams):
                 continue
+            if j.sink is not None and not self._interleave and any(b.sink is not None for b in batch):
+                continue  # pooled caches: one stream at a time
             batch.append(j)
             streams.add(j.request)
             if len(batch) == self.max_batch:

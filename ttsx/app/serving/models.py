@@ -2,6 +2,8 @@
 
     prepare(text, voice, SynthesisOptions) -> Prepared (the text's pieces, each with its seed)
     submit(prepared) -> one asyncio future per piece (its waveform), in order
+    submit_stream(prepared) -> one async iterator of chunks per piece, in order (streamed inside each piece
+        where the family streams that way, else one chunk per piece)
 """
 from __future__ import annotations
 
@@ -12,7 +14,63 @@ from pathlib import Path
 from ttsx.base.errors import TtsxError
 from ttsx.runtimes.pipeline import Piece, Pipeline, SynthesisOptions, fresh_seed
 
-from .batcher import Batcher
+from .batcher import Batcher, ChunkSink
+
+_END = object()
+
+
+class ChunkStream(ChunkSink):
+    """A piece's chunks handed from the worker thread to the event loop: an async iterator; cancel() stops the
+    worker making more."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self._loop, self._queue = loop, asyncio.Queue()
+
+    def put(self, chunk) -> None:
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, chunk)
+
+    def end(self) -> None:
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, _END)
+
+    def fail(self, exc: BaseException) -> None:
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, exc)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        item = await self._queue.get()
+        if item is _END:
+            raise StopAsyncIteration
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+
+class WholePiece:
+    """A piece's future as a stream of one chunk (families that stream piece by piece; Ray Serve)."""
+
+    def __init__(self, future: asyncio.Future):
+        self.future, self._done = future, False
+
+    def cancel(self) -> None:
+        self.future.cancel()
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        if self._done:
+            raise StopAsyncIteration
+        self._done = True
+        return await self.future
+
+
+def whole_pieces(futures: list[asyncio.Future]) -> list[WholePiece]:
+    return [WholePiece(f) for f in futures]
 
 
 @dataclass(frozen=True)
@@ -77,6 +135,14 @@ class LocalModel:
     def submit(self, prepared: Prepared, stream: bool = False) -> list[asyncio.Future]:
         futures = self.batcher.submit(list(prepared.pieces), prepared.voice, prepared.options, stream)
         return [asyncio.wrap_future(f) for f in futures]
+
+    def submit_stream(self, prepared: Prepared) -> list:
+        """Each piece as the family streams it: chunk by chunk inside the piece where it can, else whole."""
+        if not self.pipeline.streams_inside_pieces:
+            return whole_pieces(self.submit(prepared, stream=True))
+        sinks = [ChunkStream(asyncio.get_running_loop()) for _ in prepared.pieces]
+        self.batcher.submit(list(prepared.pieces), prepared.voice, prepared.options, stream=True, sinks=sinks)
+        return sinks
 
     def close(self) -> None:
         self.batcher.close()

@@ -25,7 +25,7 @@ from ray import serve
 from ttsx.base.errors import TtsxError
 
 from .batcher import BatchReport, batch_group
-from .models import ModelInfo, Prepared, model_info, prepare
+from .models import ModelInfo, Prepared, model_info, prepare, whole_pieces
 
 
 @serve.deployment(max_ongoing_requests=64, ray_actor_options={"num_cpus": 0})  # its runtime sizes its own threads
@@ -101,6 +101,10 @@ class RayModel:
         for f in futures:
             f.add_done_callback(lambda f: task.cancel() if f.cancelled() else None)
         return futures
+
+    def submit_stream(self, prepared: Prepared) -> list:
+        """Ray Serve runs whole pieces: each piece is one chunk, sent in order as it is done."""
+        return whole_pieces(self.submit(prepared, stream=True))
 
     async def _in_order(self, jobs, futures):
         for job, future in zip(jobs, futures):

@@ -85,3 +85,51 @@ def test_voice_with_out_of_range_ids_is_refused(tiny_artifact, tmp_path):
              fine_prompt=np.zeros((8, 4), np.int64))
     with ttsx.load(tiny_artifact) as pipeline, pytest.raises(TtsxError, match=r"semantic_prompt.*\[0, 10000\)"):
         pipeline("hi", voice=voice, options=BarkOptions.greedy(4))
+
+
+def _wav(path):
+    with wave.open(str(path)) as f:
+        return f.getframerate(), f.readframes(f.getnframes())
+
+
+def test_stream_writes_the_same_wav_as_the_whole_call_for_a_whole_piece_family(tiny_artifact, tmp_path):
+    """Bark streams piece by piece (no streamer inside a piece): --stream's file equals the plain call's."""
+    text = "A first sentence for the window. " * 9 + "And then the last one."  # two pieces
+    whole, streamed = tmp_path / "whole.wav", tmp_path / "streamed.wav"
+    for out, extra in ((whole, []), (streamed, ["--stream"])):
+        result = CliRunner().invoke(main, ["synthesize", str(tiny_artifact), text, "-o", str(out), *FAST, *extra])
+        assert result.exit_code == 0, result.output
+    assert _wav(streamed) == _wav(whole)
+    assert "first audio after" in result.output and not list(tmp_path.glob("*.partial"))
+
+
+def test_stream_to_stdout_is_raw_pcm(tiny_artifact, tmp_path):
+    out = tmp_path / "whole.wav"
+    CliRunner().invoke(main, ["synthesize", str(tiny_artifact), "Hello there.", "-o", str(out), *FAST])
+    result = CliRunner().invoke(main, ["synthesize", str(tiny_artifact), "Hello there.", "-o", "-", "--stream", *FAST])
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes == _wav(out)[1]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--chunk", "5"], "only apply with --stream"),
+    (["--stream", "--chunk", "5"], "streams whole pieces"),
+])
+def test_stream_settings_a_family_lacks_are_refused(tiny_artifact, tmp_path, args, message):
+    result = CliRunner().invoke(main, ["synthesize", str(tiny_artifact), "Hi.", "-o", str(tmp_path / "x.wav"), *args])
+    assert result.exit_code != 0 and message in result.output, result.output
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_interrupted_stream_leaves_no_file(tiny_artifact, tmp_path, monkeypatch):
+    from ttsx.recipes.families.bark.pipeline import BarkPipeline
+
+    def broken(self, *args, **kwargs):
+        yield np.zeros(100, np.float32)
+        raise TtsxError("the model failed mid-stream")
+
+    monkeypatch.setattr(BarkPipeline, "stream_piece", broken)
+    out = tmp_path / "x.wav"
+    result = CliRunner().invoke(main, ["synthesize", str(tiny_artifact), "Hi.", "-o", str(out), "--stream", *FAST])
+    assert result.exit_code != 0 and "failed mid-stream" in result.output
+    assert not list(tmp_path.iterdir())  # neither x.wav nor x.wav.partial

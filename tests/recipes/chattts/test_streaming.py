@@ -39,3 +39,16 @@ def test_the_chunks_equal_chat_infer_stream(chattts_artifact, chattts_reference,
     assert [len(c) for c in chunks] == [len(c) for c in reference]
     for ours, ref in zip(chunks, reference):
         np.testing.assert_allclose(ours, ref, **WAVE_TOL)
+
+
+def test_the_first_chunk_comes_after_three_chunks_of_steps_not_after_the_piece(chattts_artifact):
+    """The defaults (stream_batch 24, pass_first_n_batches 2): first audio after 72 code steps of 200."""
+    options = replace(ChatTTSOptions.from_synthesis(SynthesisOptions(greedy=True, max_tokens=200), 200), refine=None)
+    with ttsx.load(chattts_artifact) as pipeline:
+        steps, embed = [], pipeline.sessions["embed_code"].run  # once per code step
+        pipeline.sessions["embed_code"].run = lambda *a, **k: (steps.append(1), embed(*a, **k))[1]
+        chunks = pipeline.stream(TEXT, voice="seed-0", options=options)
+        first = next(chunks)
+        at_first = len(steps)
+        rest = list(chunks)
+    assert at_first == 71 and len(steps) > 2 * at_first and len(first) == 12000 and rest  # 72 tokens made, 71 fed back

@@ -1,6 +1,6 @@
 """Files from and for the user: outputs checked before the work starts, inputs read within stated limits.
 
-Limits (README "Security"): a batch file at most MAX_TEXT_FILE_BYTES, a voice file at most MAX_VOICE_FILE_BYTES
+Limits (docs/security.md): a batch file at most MAX_TEXT_FILE_BYTES, a voice file at most MAX_VOICE_FILE_BYTES
 with at most MAX_VOICE_ELEMENTS per array (checked from the .npy headers before anything is decompressed).
 Inputs must be regular files: a FIFO would block and /dev/zero would never end.
 """

@@ -3,6 +3,7 @@ and every family's own fixtures, found in the family's test folder (its `fixture
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -21,6 +22,9 @@ def _load(path: Path, name: str):
 
 
 support = _load(HERE / "support.py", "ttsx_test_support")
+# Parity's reference-run cache stays off in tests (a test may patch what the reference computes); the cache's own
+# test turns it on in a folder of its own (tests/ttsx/test_parity.py)
+os.environ["TTSX_PARITY_CACHE"] = "off"
 
 # Every family's fixtures: tests/recipes/<family>/fixtures.py and the test-only family's (tests/plugin_family);
 # their fixtures join this module's, so every test sees them, and their TENSORRT_ARTIFACTS join one table.

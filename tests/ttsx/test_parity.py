@@ -98,3 +98,33 @@ def test_a_nan_reference_passes_only_where_a_cache_is_undefined():
     assert [r.output for r in compare("lm", "case", spec, got, bad_logits) if not r.passed] == ["logits"]
     empty_cache = {**ref, **{n: np.full_like(cache, np.nan) for n in kv}}
     assert [r.output for r in compare("lm", "case", spec, got, empty_cache) if not r.passed] == ["present.*"]
+
+
+def test_the_reference_run_is_reused_across_an_artifacts_precisions(toy_artifact, toy_quantize, tmp_path,
+                                                                    monkeypatch):
+    """fp32 parity keeps the fp32 reference pipeline's tokens and choices; int8's parity of the same weights
+    reads them instead of running the reference again, with the same rows as without the cache; a damaged
+    cache file is made again."""
+    from ttsx.checks import agreement
+
+    monkeypatch.setenv("TTSX_PARITY_CACHE", "on")
+    monkeypatch.setenv("TTSX_CACHE_DIR", str(tmp_path))
+    said = []
+    run_parity(toy_artifact, progress=said.append)
+    kept = list((tmp_path / "parity").glob("reference-run-*.npz"))
+    assert len(kept) == 1 and not any("parity cache" in m for m in said)
+    said.clear()
+    cached = run_parity(toy_quantize("int8"), progress=said.append)
+    assert any("from the parity cache" in m for m in said)
+    monkeypatch.setenv("TTSX_PARITY_CACHE", "off")
+    fresh = run_parity(toy_quantize("int8"))
+    assert format_table(cached) == format_table(fresh)
+    kept[0].write_bytes(b"not an npz")  # damaged: made again, not trusted
+    monkeypatch.setenv("TTSX_PARITY_CACHE", "on")
+    said.clear()
+    assert format_table(run_parity(toy_quantize("int8"), progress=said.append)) == format_table(fresh)
+    assert not any("from the parity cache" in m for m in said)
+    artifact, original = load_artifact(toy_artifact), agreement._code_hash
+    before = agreement._cache_path(artifact, "greedy", None, ("a",))
+    monkeypatch.setattr(agreement, "_code_hash", lambda a: original(a) + "edited")  # a changed pipeline: a new key
+    assert agreement._cache_path(artifact, "greedy", None, ("a",)) != before

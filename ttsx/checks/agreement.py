@@ -12,7 +12,13 @@ names) two figures:
 """
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
+import os
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -53,9 +59,7 @@ def greedy_agreement(artifact: Artifact, model, backend: str, progress: Progress
     results = []
     for run in family.agreement_runs(artifact.recipe, tokens, len(prompts)):
         options = run.options or SynthesisOptions(greedy=True, max_tokens=tokens, batch_size=len(prompts))
-        progress(f"end to end ({run.label}): fp32 PyTorch reference, {len(prompts)} prompts, greedy")
-        with open_pipeline(artifact, "torch", reference_model=model) as pipeline, forcing.record() as recorded:
-            ref = pipeline(list(prompts), options=options)
+        ref_tokens, ref_choices = reference_run(artifact, model, run.label, options, prompts, progress)
         reference = model if backend.startswith("torch") else None
         with open_pipeline(artifact, backend, reference, **session_options) as pipeline:
             progress(f"end to end ({run.label}): {artifact.precision} artifact on {backend}, free-running")
@@ -63,14 +67,98 @@ def greedy_agreement(artifact: Artifact, model, backend: str, progress: Progress
             forced = {}
             if teacher_forced:
                 progress(f"end to end ({run.label}): {artifact.precision} artifact on {backend}, teacher-forced")
-                with forcing.force(recorded.choices) as forcer:
+                with forcing.force(ref_choices) as forcer:
                     pipeline(list(prompts), options=options)
                 forced = forcer.shares()
-        for stage in run.stages or tuple(ref.tokens):
-            share, first = token_agreement(ours.tokens.get(stage, []), ref.tokens[stage])
+        for stage in run.stages or tuple(ref_tokens):
+            share, first = token_agreement(ours.tokens.get(stage, []), ref_tokens[stage])
             forced_share, choices = forced.get(stage, (None, 0))
             results.append(StageAgreement(run.label, stage, share, first, forced_share, choices))
     return results
+
+
+def reference_run(artifact: Artifact, model, label: str, options, prompts: tuple[str, ...], progress: Progress):
+    """The fp32 PyTorch reference pipeline's greedy run: (tokens per stage, every recorded choice per stage).
+
+    Kept in the parity cache (`cache_dir()`), keyed by what decides it: the reference's weights (the manifest's
+    sha256, which parity checks the rebuilt reference against), the recipe, the run's options and prompts, and
+    the source of ttsx's runtimes and of the family's package. An artifact's other precisions (`ttsx parity` of
+    its int8 after its fp32) then reuse it instead of running the reference again. TTSX_PARITY_CACHE=off turns
+    it off."""
+    from ttsx.runtimes import forcing
+    from ttsx.runtimes.factory import open_pipeline
+
+    path = _cache_path(artifact, label, options, prompts)
+    if path is not None and path.is_file():
+        try:
+            found = _read(path)
+        except (OSError, ValueError, KeyError):
+            found = None  # damaged or from another layout: made again below
+        if found is not None:
+            progress(f"end to end ({label}): the fp32 PyTorch reference's tokens from the parity cache ({path})")
+            return found
+    progress(f"end to end ({label}): fp32 PyTorch reference, {len(prompts)} prompts, greedy")
+    with open_pipeline(artifact, "torch", reference_model=model) as pipeline, forcing.record() as recorded:
+        ref = pipeline(list(prompts), options=options)
+    tokens = {stage: [np.asarray(t) for t in seqs] for stage, seqs in ref.tokens.items()}
+    if path is not None:
+        _write(path, tokens, recorded.choices)
+    return tokens, recorded.choices
+
+
+def cache_dir() -> Path:
+    """Where parity keeps what it may reuse: TTSX_CACHE_DIR, else ~/.cache/ttsx."""
+    return Path(os.environ.get("TTSX_CACHE_DIR") or Path.home() / ".cache" / "ttsx")
+
+
+def _cache_path(artifact: Artifact, label: str, options, prompts) -> Path | None:
+    weights = artifact.manifest.get("source", {}).get("weights_sha256")
+    if os.environ.get("TTSX_PARITY_CACHE", "").lower() in ("off", "0", "no") or not weights:
+        return None
+    key = hashlib.sha256(json.dumps([weights, artifact.recipe.name, label, repr(options), list(prompts),
+                                     _code_hash(artifact)]).encode()).hexdigest()[:32]
+    return cache_dir() / "parity" / f"reference-run-{key}.npz"
+
+
+@functools.lru_cache(maxsize=None)
+def _source_hash(folder: str) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(Path(folder).rglob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _code_hash(artifact: Artifact) -> str:
+    """The source of ttsx's runtimes and of the family's package: a changed pipeline makes other tokens."""
+    import ttsx.runtimes
+    from ttsx.recipes import get_family
+
+    family = Path(sys.modules[type(get_family(artifact.recipe.family)).__module__].__file__).parent
+    return _source_hash(str(Path(ttsx.runtimes.__file__).parent)) + _source_hash(str(family))
+
+
+def _write(path: Path, tokens: dict, choices: dict) -> None:
+    """tokens/<stage>/<i> and choices/<stage>/<i> arrays, written whole or not at all."""
+    arrays = {f"tokens/{stage}/{i}": a for stage, seqs in tokens.items() for i, a in enumerate(seqs)}
+    arrays.update({f"choices/{stage}/{i}": np.asarray(a) for stage, seqs in choices.items() for i, a in enumerate(seqs)})
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        with open(partial, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(partial, path)
+    except OSError:
+        pass  # a cache that can't be written is a cache not kept
+
+
+def _read(path: Path) -> tuple[dict, dict]:
+    tokens: dict[str, list] = {}
+    choices: dict[str, list] = {}
+    with np.load(path, allow_pickle=False) as data:
+        for name in sorted(data.files, key=lambda n: (n.rsplit("/", 1)[0], int(n.rsplit("/", 1)[1]))):
+            kind, stage, _ = name.split("/")
+            (tokens if kind == "tokens" else choices).setdefault(stage, []).append(data[name])
+    return tokens, choices
 
 
 def token_agreement(ours: list[np.ndarray], ref: list[np.ndarray]) -> tuple[float, int | None]:

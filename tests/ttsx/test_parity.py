@@ -118,7 +118,7 @@ def test_the_reference_run_is_reused_across_an_artifacts_precisions(toy_artifact
     assert any("from the parity cache" in m for m in said)
     monkeypatch.setenv("TTSX_PARITY_CACHE", "off")
     fresh = run_parity(toy_quantize("int8"))
-    assert format_table(cached) == format_table(fresh)
+    assert format_table(cached) == format_table(fresh)  # the same rows in the same order
     kept[0].write_bytes(b"not an npz")  # damaged: made again, not trusted
     monkeypatch.setenv("TTSX_PARITY_CACHE", "on")
     said.clear()
@@ -128,3 +128,15 @@ def test_the_reference_run_is_reused_across_an_artifacts_precisions(toy_artifact
     before = agreement._cache_path(artifact, "greedy", None, ("a",))
     monkeypatch.setattr(agreement, "_code_hash", lambda a: original(a) + "edited")  # a changed pipeline: a new key
     assert agreement._cache_path(artifact, "greedy", None, ("a",)) != before
+
+
+def test_the_cached_reference_run_keeps_the_stages_in_pipeline_order(tmp_path):
+    from ttsx.checks.agreement import _read, _write
+
+    tokens = {s: [np.arange(3) + k, np.arange(2)] for k, s in enumerate(("semantic", "coarse", "fine"))}
+    choices = {s: [np.full((2, 1), k) for k in range(11)] for s in ("semantic", "coarse")}
+    _write(tmp_path / "run.npz", tokens, choices)
+    read_tokens, read_choices = _read(tmp_path / "run.npz")
+    assert list(read_tokens) == ["semantic", "coarse", "fine"] and list(read_choices) == ["semantic", "coarse"]
+    assert all(np.array_equal(a, b) for s in tokens for a, b in zip(read_tokens[s], tokens[s]))
+    assert [int(c[0, 0]) for c in read_choices["coarse"]] == list(range(11))  # 10 after 9, not after 1

@@ -140,6 +140,7 @@ def _code_hash(artifact: Artifact) -> str:
 def _write(path: Path, tokens: dict, choices: dict) -> None:
     """tokens/<stage>/<i> and choices/<stage>/<i> arrays, written whole or not at all."""
     arrays = {f"tokens/{stage}/{i}": a for stage, seqs in tokens.items() for i, a in enumerate(seqs)}
+    arrays["order"] = np.asarray(list(tokens) + list(choices), dtype=str)  # the stages in pipeline order
     arrays.update({f"choices/{stage}/{i}": np.asarray(a) for stage, seqs in choices.items() for i, a in enumerate(seqs)})
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -155,7 +156,9 @@ def _read(path: Path) -> tuple[dict, dict]:
     tokens: dict[str, list] = {}
     choices: dict[str, list] = {}
     with np.load(path, allow_pickle=False) as data:
-        for name in sorted(data.files, key=lambda n: (n.rsplit("/", 1)[0], int(n.rsplit("/", 1)[1]))):
+        order = {stage: k for k, stage in enumerate(data["order"].tolist())}
+        names = [n for n in data.files if n != "order"]
+        for name in sorted(names, key=lambda n: (n.split("/")[0], order[n.split("/")[1]], int(n.rsplit("/", 1)[1]))):
             kind, stage, _ = name.split("/")
             (tokens if kind == "tokens" else choices).setdefault(stage, []).append(data[name])
     return tokens, choices

@@ -156,7 +156,9 @@ def _read(path: Path) -> tuple[dict, dict]:
     tokens: dict[str, list] = {}
     choices: dict[str, list] = {}
     with np.load(path, allow_pickle=False) as data:
-        order = {stage: k for k, stage in enumerate(data["order"].tolist())}
+        order: dict[str, int] = {}
+        for k, stage in enumerate(data["order"].tolist()):
+            order.setdefault(stage, k)
         names = [n for n in data.files if n != "order"]
         for name in sorted(names, key=lambda n: (n.split("/")[0], order[n.split("/")[1]], int(n.rsplit("/", 1)[1]))):
             kind, stage, _ = name.split("/")

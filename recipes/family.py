@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from .precision import Budget, get_precision
 from .kinds import GraphKind
-from .spec import KV_CACHES, GraphSpec, round_capacity
+from .spec import FP32_TOLERANCE, KV_CACHES, GraphSpec, Tolerance, round_capacity
 
 
 BATCH_AXIS = "batch"  # the symbolic batch axis of every graph spec that batches rows
@@ -65,15 +65,18 @@ class Limits:
     sample_rate: int = 24_000  # Hz of the audio made
 
 
+@dataclass(frozen=True, kw_only=True)
 class RecipeBase:
-    """Common recipe behaviour: specs at a precision, lookup by name, budgets. A family's kinds.py lists its graphs."""
+    """Common recipe behaviour: specs at a precision, lookup by name, budgets. A family's kinds.py lists its graphs.
 
-    name: str
-    family: str
-    description: str
-    budgets: dict  # precision name -> Budget
-    limits: Limits
-    kv_positions: int  # positions one generation's cache needs at most: the longest prompt plus the most new tokens
+    A family's recipe is a frozen dataclass over this one, giving `name` (its first field), `family` (a field
+    with init=False), `budgets` (precision name -> Budget), `limits` (Limits) and `kv_positions` (the positions
+    one generation's cache needs at most: the longest prompt plus the most new tokens); the two fields here
+    come after its own, by keyword only.
+    """
+
+    tolerance: Tolerance = FP32_TOLERANCE  # fp32 graphs against the reference, element-wise
+    description: str = ""  # one line for `ttsx recipes`
 
     @property
     def kv_capacity(self) -> int:

@@ -53,12 +53,13 @@ class SynthesisOptions:
 @dataclass(frozen=True)
 class StreamOptions:
     """How `Pipeline.stream` cuts a piece's audio into chunks, in the terms of the family's reference streamer
-    (None: the reference's default; a family refuses a setting its reference does not have)."""
+    (None: the reference's default; a family refuses a setting its reference does not have; docs/cli.md gives
+    each reference's own name for them)."""
 
-    chunk: int | None = None  # decoder steps between chunks (Parler-TTS play_steps 10, ChatTTS stream_batch 24)
-    skip: int | None = None  # chunks decoded but not sent first (ChatTTS pass_first_n_batches 2)
-    max_samples: int | None = None  # samples a chunk sends at most, the rest later (ChatTTS stream_speed 12000)
-    overlap: int | None = None  # samples held back at each chunk's end (Parler-TTS's stride)
+    chunk: int | None = None  # decoder steps between chunks
+    skip: int | None = None  # chunks decoded but not sent first
+    max_samples: int | None = None  # samples a chunk sends at most, the rest later
+    overlap: int | None = None  # samples held back at each chunk's end
 
     def __post_init__(self):
         for name, least in (("chunk", 1), ("skip", 0), ("max_samples", 1), ("overlap", 0)):

@@ -314,11 +314,11 @@ def _synthesis_options(command):
 @click.option("--chunk", type=click.IntRange(min=1), default=None,
               help="--stream: decoder steps per chunk (default: the family's reference streamer's).")
 @click.option("--skip", type=click.IntRange(min=0), default=None,
-              help="--stream: chunks decoded but not sent first (ChatTTS's pass_first_n_batches).")
+              help="--stream: chunks decoded but not sent first (where the family's streamer has it).")
 @click.option("--max-samples", type=click.IntRange(min=1), default=None,
-              help="--stream: samples one chunk sends at most (ChatTTS's stream_speed).")
+              help="--stream: samples one chunk sends at most (where the family's streamer has it).")
 @click.option("--overlap", type=click.IntRange(min=0), default=None,
-              help="--stream: samples held back at a chunk's end (Parler-TTS's stride).")
+              help="--stream: samples held back at a chunk's end (where the family's streamer has it).")
 @_friendly_errors
 @_synthesis_options
 def synthesize_command(artifact, text, output, batch_file, voice, backend, engines, stream, chunk, skip, max_samples,

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 from ttsx.recipes.family import Limits, RecipeBase
 from ttsx.recipes.precision import Budget
-from ttsx.recipes.spec import FP32_TOLERANCE, Tolerance
 
 SAMPLES_PER_FRAME = 320  # EnCodec hop: 8 * 5 * 4 * 2 samples per 75 Hz frame at 24 kHz
 MIN_CODEC_FRAMES = 7  # frames (93 ms); shorter code sequences must be padded before the codec
@@ -126,9 +125,7 @@ class BarkRecipe(RecipeBase):
     fine: FineArch
     codec: CodecArch = CodecArch()
     constants: BarkConstants = BarkConstants()
-    tolerance: Tolerance = FP32_TOLERANCE
     budgets: dict = field(default_factory=lambda: dict(BUDGETS))  # precision name -> Budget
-    description: str = ""
     family: str = field(default="bark", init=False)
 
     @property

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 from ttsx.recipes.family import Limits, RecipeBase
 from ttsx.recipes.precision import DECODER_BUDGETS, Budget
-from ttsx.recipes.spec import FP32_TOLERANCE, Tolerance
 
 N_FFT = 1024  # Vocos inverse STFT window, samples
 HOP = 256  # samples per mel frame (24 kHz)
@@ -115,9 +114,7 @@ class ChatTTSRecipe(RecipeBase):
     dvae: DvaeArch
     vocos: VocosArch = VocosArch()
     constants: ChatTTSConstants = ChatTTSConstants()
-    tolerance: Tolerance = FP32_TOLERANCE
     budgets: dict = field(default_factory=lambda: dict(BUDGETS))
-    description: str = ""
     family: str = field(default="chattts", init=False)
 
     @property

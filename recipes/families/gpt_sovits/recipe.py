@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 from ttsx.recipes.family import Limits, RecipeBase
 from ttsx.recipes.precision import DECODER_BUDGETS, Budget
-from ttsx.recipes.spec import FP32_TOLERANCE, Tolerance
 
 
 @dataclass(frozen=True)
@@ -175,9 +174,7 @@ class GptSovitsRecipe(RecipeBase):
     sampling: Sampling = Sampling()
     clip: ClipArch = ClipArch()
     max_prompt: int = 512  # positions of the t2s prefill: reference and text phonemes plus the prompt ids
-    tolerance: Tolerance = FP32_TOLERANCE
     budgets: dict = field(default_factory=lambda: dict(BUDGETS))
-    description: str = ""
     family: str = field(default="gpt_sovits", init=False)
 
     @property

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 from ttsx.recipes.family import Limits, RecipeBase
 from ttsx.recipes.precision import DECODER_BUDGETS, Budget
-from ttsx.recipes.spec import FP32_TOLERANCE, Tolerance
 
 
 @dataclass(frozen=True)
@@ -148,9 +147,7 @@ class ParlerRecipe(RecipeBase):
     sampling: Sampling = Sampling()
     max_description: int = 256  # T5 tokens of a description
     max_prompt: int = 256  # T5 tokens of a transcript piece (the decoder's prefill)
-    tolerance: Tolerance = FP32_TOLERANCE
     budgets: dict = field(default_factory=lambda: dict(BUDGETS))
-    description: str = ""
     family: str = field(default="parler", init=False)
 
     @property

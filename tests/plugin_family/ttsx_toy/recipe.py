@@ -5,7 +5,6 @@ from dataclasses import dataclass, field
 
 from ttsx.recipes.family import Limits, RecipeBase
 from ttsx.recipes.precision import Budget
-from ttsx.recipes.spec import FP32_TOLERANCE, Tolerance
 
 TEXT_IDS = 256  # ids 0..255: a text's UTF-8 bytes
 SPEAK = 256  # ends the text: the model writes audio codes after it
@@ -37,9 +36,7 @@ class ToyRecipe(RecipeBase):
     positions: int = 256
     vocoder_channels: int = 16
     max_new_tokens: int = 127  # with the longest prompt, 256 positions (GPT-2 n_positions): whole CAPACITY_STEPs
-    tolerance: Tolerance = FP32_TOLERANCE
     budgets: dict = field(default_factory=lambda: dict(BUDGETS))
-    description: str = ""
     family: str = field(default="toy", init=False)
 
     @property

@@ -44,8 +44,9 @@ def _save_pair(reference, folder):
                 "config": {"model": {}}, "info": "s"}, folder / "sovits.pth")
 
 
-def test_a_checkpoint_pair_loads_into_upstream_models(gpt_sovits_home, tmp_path):
-    """The pair's weights (seed 3) replace the loader's own start (seed 0) in every module."""
+def test_a_checkpoint_pair_loads_into_upstream_models(gpt_sovits_checkout, tmp_path):
+    """The pair's weights (seed 3) replace the loader's own start (seed 0) in every module (a checkout with its
+    pretrained_models: a pair's load reads cnhubert)."""
     family, recipe = get_family("gpt_sovits"), get_recipe(RECIPE)
     source = family.load_reference(recipe, ModelSource("random", seed=3))
     _save_pair(source, tmp_path / "pair")

@@ -116,12 +116,19 @@ class GptSovitsPipeline(Pipeline):
 
     def __call__(self, texts, voice=None, options=None, progress: Progress = lambda m: None) -> Speech:
         """As Pipeline's, with the artifact's first voice when none is named (GPT-SoVITS always reads one)."""
-        if voice is None:
-            if not self.voices:
-                raise TtsxError("this artifact has no voice presets (a checkpoint's voices are its users' reference "
-                                "clips): pass a voice .npz holding prompt_ids, prompt_phonemes and refer")
-            voice = self.voices[0]
-        return super().__call__(texts, voice, options, progress)
+        return super().__call__(texts, self._named_voice(voice), options, progress)
+
+    def stream(self, text, voice=None, options=None, streaming=None, progress: Progress = lambda m: None):
+        """As Pipeline's (whole pieces), with the artifact's first voice when none is named."""
+        return super().stream(text, self._named_voice(voice), options, streaming, progress)
+
+    def _named_voice(self, voice):
+        if voice is not None:
+            return voice
+        if not self.voices:
+            raise TtsxError("this artifact has no voice presets (a checkpoint's voices are its users' reference "
+                            "clips): pass a voice .npz holding prompt_ids, prompt_phonemes and refer")
+        return self.voices[0]
 
     def split(self, text: str, options=None, progress: Progress = lambda m: None, index: int = 0) -> list[str]:
         """Phoneme pieces (symbols joined by spaces) of at most WINDOW phonemes, cut after sentence ends."""

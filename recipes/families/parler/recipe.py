@@ -125,7 +125,8 @@ class Sampling:
 
 
 # Budgets per precision against fp32 PyTorch (`tokens`: the teacher-forced share of next-code choices), from
-# `python scripts/parity_stability.py ART --threads 1 2` on parler-tts-tiny (docs/BENCHMARKS.md "Parler-TTS").
+# `python scripts/parity_stability.py ART --threads 1 2` on parler-tts-tiny: its worst values are beside each budget
+# below (that run's table was not kept in docs/BENCHMARKS.md).
 BUDGETS = dict(DECODER_BUDGETS)  # parler-tts-mini: the other real-size decoders' (ChatTTS's, GPT-SoVITS's)
 TINY_BUDGETS = {  # parler-tts-tiny, worst of 1 and 2 threads and three held-out prompt pairs, with margin
     "fp32": BUDGETS["fp32"],

@@ -48,8 +48,8 @@ class OnnxruntimeSession(StageSession):
         # A pipeline alternates between sessions every step; threads the last session leaves spinning
         # take the cores from the next one (docs/BENCHMARKS.md, "sessions that stop spinning": a 60-token pass
         # over four sessions 4.47 s -> 2.69 s). One process-wide pool measured the same, but then every other
-        # onnxruntime session in the process
-        # must use it too (onnxruntime refuses per-session pools once a global one exists).
+        # onnxruntime session in the process must use it too (onnxruntime refuses per-session pools once a
+        # global one exists).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._ort = onnxruntime
         self._session = onnxruntime.InferenceSession(str(path), options, providers=list(providers))

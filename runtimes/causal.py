@@ -54,7 +54,7 @@ class CausalRunner:
         if int(self.cache_lengths.max()) + 1 > self.capacity:
             raise TtsxError(f"{self.spec.name}: the cache holds {self.capacity} positions and is full; "
                             "ask for fewer new tokens")
-        if getattr(self.session, "bound_for", None) is not self:  # another generation ran on the session since
+        if self.session.bound_for is not self:  # another generation ran on the session since
             if self.session.pooled_caches:
                 raise TtsxError(f"{self.spec.name}: another generation used this {self.session.backend} session's "
                                 "pooled caches; run one generation at a time on it")
@@ -64,7 +64,7 @@ class CausalRunner:
 
     def close(self) -> None:
         """Drop the cache buffers."""
-        if getattr(self.session, "bound_for", None) is self:
+        if self.session.bound_for is self:
             self.session.detach()
             self.session.bound_for = None
         self.cache_lengths, self._bound = None, {}

@@ -168,14 +168,7 @@ class Pipeline(ABC):
         """Synthesize one text or a list (`options`: SynthesisOptions or the family's own); long texts are
         split at sentence ends and their audio joined."""
         texts = check_texts(texts, self.recipe.limits.max_text_chars)
-        options = self.options(options)
-        voice_data = self.load_voice(voice) if voice is not None else None
-        seed = fresh_seed() if options.seed is None else options.seed
-        pieces, owners = [], []
-        for i, text in enumerate(texts):
-            for k, piece in enumerate(self.split(text, options, progress, index=i)):
-                pieces.append(Piece(piece, seed, k))
-                owners.append(i)
+        options, voice_data, pieces, owners = self._prepare(texts, voice, options, progress)
         speech, audio = Speech([], self.sample_rate), []
         starts = range(0, len(pieces), options.batch_size)
         with counter(progress if len(starts) > 1 else None, "batches of text pieces", len(starts)) as advance:
@@ -186,6 +179,18 @@ class Pipeline(ABC):
         speech.audio = [np.concatenate([a for a, o in zip(audio, owners) if o == t]) for t in range(len(texts))]
         return speech
 
+    def _prepare(self, texts: list[str], voice, options, progress) -> tuple:
+        """(the family's options, the voice loaded, every text's seeded pieces in order, each piece's text index)."""
+        options = self.options(options)
+        voice_data = self.load_voice(voice) if voice is not None else None
+        seed = fresh_seed() if options.seed is None else options.seed
+        pieces, owners = [], []
+        for i, text in enumerate(texts):
+            for k, piece in enumerate(self.split(text, options, progress, index=i)):
+                pieces.append(Piece(piece, seed, k))
+                owners.append(i)
+        return options, voice_data, pieces, owners
+
     def stream(self, text: str, voice: str | Path | None = None, options=None,
                streaming: StreamOptions | None = None, progress: Progress = lambda m: None) -> Iterator[np.ndarray]:
         """One text's audio as it is made, chunk by chunk (float32 arrays at `sample_rate`): each window piece
@@ -195,11 +200,9 @@ class Pipeline(ABC):
         if not isinstance(text, str):
             raise TtsxError("stream takes one text (a str); call the pipeline itself for a list")
         check_texts(text, self.recipe.limits.max_text_chars)
-        options, streaming = self.options(options), streaming or StreamOptions()
+        streaming = streaming or StreamOptions()
         self.check_streaming(streaming)
-        voice_data = self.load_voice(voice) if voice is not None else None
-        seed = fresh_seed() if options.seed is None else options.seed
-        pieces = [Piece(p, seed, k) for k, p in enumerate(self.split(text, options, progress))]
+        options, voice_data, pieces, _ = self._prepare([text], voice, options, progress)
 
         def chunks() -> Iterator[np.ndarray]:
             speech = Speech([], self.sample_rate)
@@ -214,7 +217,7 @@ class Pipeline(ABC):
     @property
     def interleaves_streams(self) -> bool:
         """Whether several stream_piece generators may take turns (no session pools its caches)."""
-        return not any(getattr(s, "pooled_caches", False) for s in self.sessions.values())
+        return not any(getattr(s, "pooled_caches", False) for s in self.sessions.values())  # on-demand ones: no cache
 
     def check_streaming(self, streaming: StreamOptions) -> None:
         """Refuse stream settings the family's streamer does not have (by default: every one)."""

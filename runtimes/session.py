@@ -26,6 +26,7 @@ class StageSession(ABC):
 
     backend = "abstract"
     pooled_caches = False  # new_cache hands out the same buffers again: one generation at a time on this session
+    bound_for = None  # the CausalRunner whose caches are attached now (runners taking turns rebind theirs)
 
     def __init__(self, spec: GraphSpec):
         self.spec = spec

@@ -167,13 +167,16 @@ def _bench_batch(loaded: list, backends, workload: Workload, baseline: bool, bat
     return group
 
 
-def _timed(load: Callable[[], Run], repeats: int) -> tuple[dict, float, dict, float, float]:
-    """Load, one warm-up run, `repeats` timed runs: (median stage seconds, audio s, steps, warm-up s, peak RSS)."""
+def _timed(load: Callable[[], Run], repeats: int, warmed: Callable[[], None] = lambda: None
+           ) -> tuple[dict, float, dict, float, float]:
+    """Load, one warm-up run, `warmed()`, `repeats` timed runs: (median stage seconds, audio s, steps, warm-up s,
+    peak RSS)."""
     with PeakRss() as rss:
         start = time.perf_counter()
         run = load()
         run()
         warmup = time.perf_counter() - start
+        warmed()
         runs = [run() for _ in range(repeats)]
     stages = {s: statistics.median(r[0][s] for r in runs) for s in runs[0][0]}
     return stages, runs[0][1], runs[0][2], warmup, rss.peak
@@ -193,7 +196,7 @@ def _ttsx(artifact: Artifact, backend: str, workload: Workload, batch: int) -> B
         counted[session.spec.name] = _PhaseClock(session)
         return counted[session.spec.name]
 
-    compiles, started = _CompileCount(backend), []
+    compiles = _CompileCount(backend)
 
     def load() -> Run:
         reference = None
@@ -205,17 +208,14 @@ def _ttsx(artifact: Artifact, backend: str, workload: Workload, batch: int) -> B
 
         def run():
             compiles.mark()
-            if len(started) == 1:  # the warm-up is done: count the timed runs alone
-                for clock in counted.values():
-                    clock.reset()
-            started.append(1)
             speech = pipelines[0](texts, options=options)
             return speech.seconds, sum(len(a) for a in speech.audio) / speech.sample_rate, speech.steps
 
         return run
 
     try:
-        stages, audio, steps, warmup, peak = _timed(load, workload.repeats)
+        stages, audio, steps, warmup, peak = _timed(load, workload.repeats,
+                                                    warmed=lambda: [c.reset() for c in counted.values()])
     finally:
         for pipeline in pipelines:
             pipeline.close()

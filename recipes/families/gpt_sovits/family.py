@@ -10,7 +10,7 @@ class GptSovitsFamily(Family):
     """RVC-Boss's GPT-SoVITS v2 from the user's checkout: a prefix-LM text-to-semantic GPT and a VITS decoder."""
 
     name = "gpt_sovits"
-    on_demand_stages = ("voice",)  # cnhubert and the sv model run once per new voice (`ttsx voice`)
+    on_demand_stages = ("voice", "stream")  # once per new voice (`ttsx voice`); the streamed decode, when streaming
 
     def fingerprint(self, ref) -> str:
         """sha256 over the t2s and SoVITS weights."""
@@ -19,13 +19,17 @@ class GptSovitsFamily(Family):
         return weights_fingerprint(ref.modules())
 
     def write_assets(self, ref, source, out_dir: Path) -> dict:
-        """The checkout's phoneme symbol table, and seeded voices for random weights (a reference's prompt ids,
+        """The checkout's phoneme symbol table with the semantic ids' likeness to silence (streaming's split
+        points), and seeded voices for random weights (a reference's prompt ids,
         phonemes and spectrogram each; a checkpoint's voices come from its users' own reference clips)."""
         from .phonemes import write_symbols
+        from .streaming import write_mute_similarity
         from .voices import draw_voices
 
         voices = draw_voices(ref, out_dir) if source.origin == "random" else {}
-        return {"tokenizer": write_symbols(ref.upstream.symbols2.symbols, out_dir), "voices": voices}
+        tokenizer = write_symbols(ref.upstream.symbols2.symbols, out_dir)
+        write_mute_similarity(ref.t2s, out_dir / tokenizer)
+        return {"tokenizer": tokenizer, "voices": voices}
 
     def calibration_prompts(self) -> tuple[str, ...]:
         """Phoneme texts (ttsx reads them without upstream's front end)."""

@@ -124,6 +124,56 @@ class VitsDecodePro(VitsDecode):
         return self.decode(codes, phoneme_ids, refer, noise, sv_emb)
 
 
+class VitsChunk(VitsDecode):
+    """decode_streaming (v2, speed 1): one streamed chunk's audio and the latent the next chunk fades from.
+
+        (codes [1, 1, T], phoneme_ids [1, X], refer [1, 1025, F], noise [1, inter, frames],
+         overlap [1, hidden, n], fade [2, n]) -> audio [1, 1, frames * hop], latent [1, hidden, frames]
+
+    The text encoder runs over every id so far; its output keeps the last `frames` frames (the noise's
+    length: decode_streaming's result_length, doubled at 25 Hz), whose first n frames become
+    fade[0] * frames + fade[1] * overlap (upstream's sine crossfade with the previous chunk's latent;
+    fade = [1.., 0..] leaves them as they are, as a first chunk's decode does). Then flow and decoder
+    on those frames only, as in decode.
+    """
+
+    def forward(self, codes, phoneme_ids, refer, noise, overlap, fade):
+        return self.chunk(codes, phoneme_ids, refer, noise, overlap, fade, None)
+
+    def chunk(self, codes, phoneme_ids, refer, noise, overlap, fade, sv_emb):
+        v = self.vits
+        enc = v.enc_p
+        refer_mask = torch.ones_like(refer[:1, :1, :])
+        ge = v.ref_enc(refer[:, :704] * refer_mask, refer_mask)
+        text_ge = ge
+        if sv_emb is not None:
+            ge = v.prelu(ge + v.sv_emb(sv_emb).unsqueeze(-1))
+            text_ge = v.ge_to512(ge.transpose(2, 1)).transpose(2, 1)
+        quantized = v.quantizer.decode(codes)
+        y = torch.cat([quantized, quantized]).permute(1, 2, 0).contiguous().view(1, v.ssl_dim, -1)  # 25 -> 50 Hz
+        y_mask = torch.ones_like(y[:1, :1, :])
+        y = enc.ssl_proj(y * y_mask) * y_mask
+        y = enc.encoder_ssl(y * y_mask, y_mask)
+        text_mask = torch.ones_like(phoneme_ids).to(y.dtype).unsqueeze(0)
+        text = enc.encoder_text(enc.text_embedding(phoneme_ids).transpose(1, 2) * text_mask, text_mask)
+        y = enc.mrte(y, y_mask, text, text_mask, text_ge)
+        y = enc.encoder2(y * y_mask, y_mask)
+        y = y[:, :, y.shape[2] - noise.shape[2]:]  # result_length
+        n = overlap.shape[2]
+        y = torch.cat([fade[0] * y[:, :, :n] + fade[1] * overlap, y[:, :, n:]], 2)
+        y_mask = torch.ones_like(y[:1, :1, :])
+        m_p, logs_p = torch.split(enc.proj(y) * y_mask, enc.out_channels, dim=1)
+        z = v.flow(m_p + noise * torch.exp(logs_p) * self.noise_scale, y_mask, g=ge, reverse=True)
+        return v.dec(z * y_mask, g=ge), y
+
+
+class VitsChunkPro(VitsChunk):
+    """v2Pro/ProPlus: VitsChunk's inputs and sv_emb [1, 20480]."""
+
+    def forward(self, codes, phoneme_ids, refer, noise, overlap, fade, sv_emb):
+        return self.chunk(codes, phoneme_ids, refer, noise, overlap, fade, sv_emb)
+
+
 def _constructor_kwargs(vits) -> dict:
     """The keyword arguments the reference SynthesizerTrn was built with (read back from it)."""
     return dict(spec_channels=vits.spec_channels, segment_size=vits.segment_size, inter_channels=vits.inter_channels,

@@ -15,6 +15,8 @@ from ttsx.recipes.causal import CacheShape, CausalKind, row_lengths
 from ttsx.recipes.kinds import Case, GraphKind, outputs_of
 from ttsx.recipes.spec import Conversion, GraphSpec, TensorSpec
 
+from .streaming import sine_fade
+
 EMBEDDING = Conversion(int8=False)  # gathers and one small projection: nothing worth quantizing
 T2S_CONVERT = Conversion(fp32_ops=("LayerNormalization",))
 VITS = Conversion(int8=False, fp32_ops=("LayerNormalization",))  # the audio path stays fp32 in int8
@@ -309,6 +311,100 @@ class Vits(GptSovitsKind):
                 "frames": (2, 500, MAX_FRAMES_PER_ID * ids)}
 
 
+class VitsStream(Vits):
+    """decode_streaming: one streamed chunk's audio from every id so far, and the latent the next one fades from."""
+
+    @property
+    def spec(self):
+        v, t = self.recipe.vits, self.recipe.t2s
+        inputs = (TensorSpec("codes", "int64", (1, 1, "codes"), (0, v.codebook)),
+                  TensorSpec("phoneme_ids", "int64", (1, "phonemes"), (0, t.phonemes)),
+                  TensorSpec("refer", "float32", (1, v.spec_channels, "refer_frames")),
+                  TensorSpec("noise", "float32", (1, v.inter_channels, "frames")),
+                  TensorSpec("overlap", "float32", (1, v.hidden_channels, "overlap_frames")),
+                  TensorSpec("fade", "float32", (2, "overlap_frames")))
+        if v.is_pro:
+            inputs += (TensorSpec("sv_emb", "float32", (1, v.sv_dim)),)
+        return self._spec("vits_stream", "stream", inputs,
+                          (TensorSpec("audio", "float32", (1, 1, "samples")),
+                           TensorSpec("latent", "float32", (1, v.hidden_channels, "frames"))), VITS,
+                          f"{v.version} decode_streaming(codes so far, text, refer{', sv_emb' if v.is_pro else ''}, "
+                          "result_length = frames / 2, overlap_frames = overlap) at speed 1: the text encoder over every "
+                          "id, its last `frames` frames (the noise's length) kept, their first n faded as fade[0] * "
+                          "frames + fade[1] * overlap (upstream's sine window; [1.., 0..] for a first chunk), then "
+                          f"flow and decoder on those; samples = frames * {v.hop}; latent: the kept frames (the next "
+                          "chunk's overlap is its tail).",
+                          min_sizes=(("refer_frames", 8),))
+
+    def module(self, ref, kv_cache="onnxruntime"):
+        from .graphs import VitsChunk, VitsChunkPro
+
+        wrapper = VitsChunkPro if self.recipe.vits.is_pro else VitsChunk
+        return wrapper(ref, self.recipe.sampling.noise_scale)
+
+    def cases(self):
+        """A first chunk (every frame, no fade), a later one (its ids and the 2-id overlap), a short last one
+        (upstream widens the overlap to 10 ids)."""
+        return [Case("first chunk: codes=18", 1, 18), Case("chunk: codes=40, 16 new + 2 overlap ids", 1, 40),
+                Case("short chunk: codes=30, 4 new + 8 overlap ids", 1, 30)]
+
+    def example_case(self):
+        return Case("export", 1, 12)
+
+    def feed(self, ref, spec, case, rng):
+        feed = super().feed(ref, spec, case, rng)
+        v = self.recipe.vits
+        if case.label.startswith("first"):
+            kept, faded = case.length, 1
+            fade = np.stack([np.ones(faded), np.zeros(faded)]).astype(np.float32)
+        else:
+            new = 16 if case.label.startswith("chunk") else 4
+            overlap_ids = 2 if new >= 10 else 2 + 10 - new
+            kept, faded = new + overlap_ids, MAX_FRAMES_PER_ID * overlap_ids
+            fade = sine_fade(faded)
+        feed["noise"] = rng.standard_normal((1, v.inter_channels, MAX_FRAMES_PER_ID * kept)).astype(np.float32)
+        feed["overlap"] = rng.standard_normal((1, v.hidden_channels, faded)).astype(np.float32)
+        feed["fade"] = fade
+        return {name: feed[name] for name in spec.input_names}
+
+    def reference(self, ref, spec, feed):
+        """decode_streaming with result_length and overlap_frames (None for a first chunk's unfaded whole). A fade
+        other than upstream's sine window (parity's changed input) is handed to it through models.WINDOW, the
+        table decode_streaming keeps its windows in; upstream's own window is left to it."""
+        import torch
+
+        fade, frames = feed["fade"], feed["noise"].shape[2]
+        first = np.array_equal(fade, np.stack([np.ones(fade.shape[1]), np.zeros(fade.shape[1])]))
+        if first and frames != MAX_FRAMES_PER_ID * feed["codes"].shape[2]:
+            raise ValueError("an unfaded chunk is a first chunk: its noise covers every id's frames")
+        own = not first and not np.allclose(fade, sine_fade(fade.shape[1]), atol=1e-6)
+        windows = ref.upstream.models.WINDOW
+        saved = dict(windows)
+        if own:
+            windows[fade.shape[1]] = _torch(fade.reshape(-1))
+        sv = {"sv_emb": _torch(feed["sv_emb"])} if "sv_emb" in feed else {}
+        try:
+            with torch.no_grad(), given_noise(_torch(feed["noise"])):
+                audio, latent, _ = ref.vits.decode_streaming(
+                    _torch(feed["codes"]), _torch(feed["phoneme_ids"]), _torch(feed["refer"]),
+                    noise_scale=self.recipe.sampling.noise_scale,
+                    result_length=None if first else frames // MAX_FRAMES_PER_ID,
+                    overlap_frames=None if first else _torch(feed["overlap"]), **sv)
+        finally:
+            windows.clear()
+            windows.update(saved)
+        return outputs_of(spec, [audio, latent])
+
+    def perturb(self, spec, name, feed, rng):
+        """A first chunk's fade and overlap do nothing (nothing is faded): a later chunk's case changes them."""
+        if name in ("fade", "overlap") and not feed["fade"][1].any():
+            return None
+        return super().perturb(spec, name, feed, rng)
+
+    def axis_ranges(self, max_batch):
+        return {**super().axis_ranges(max_batch), "overlap_frames": (1, 4, MAX_FRAMES_PER_ID * 11)}
+
+
 @contextmanager
 def given_noise(noise):
     """torch.randn_like returns `noise` (decode draws its one normal tensor that way) inside the block."""
@@ -328,4 +424,4 @@ def given_noise(noise):
         torch.randn_like = original
 
 
-KINDS = (EmbedText, EmbedAudio, T2S, Vits)  # pipeline order
+KINDS = (EmbedText, EmbedAudio, T2S, Vits, VitsStream)  # pipeline order

@@ -17,18 +17,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from ttsx.artifact.manifest import Artifact
-from ttsx.base.errors import TtsxError
+from ttsx.base.errors import OptionError, TtsxError
 from ttsx.runtimes.causal import CausalRunner
 from ttsx.runtimes.forcing import observe
-from ttsx.runtimes.pipeline import Piece, Pipeline, Progress, Speech, SynthesisOptions, row_random
+from ttsx.runtimes.pipeline import Piece, Pipeline, Progress, Speech, StreamOptions, SynthesisOptions, row_random
 from ttsx.runtimes.logit_filters import SeenPenalty, Temperature, TopK, UpstreamTopP, apply, softmax
 from ttsx.runtimes.sampling import check_sampling
 
 from .phonemes import Phonemizer, split_phonemes
+from .streaming import MIN_CHUNK, SIMILARITY_FILE, Joiner, Splitter, sine_fade
 from .voices import Voice, load_voice
 
 DEFAULT_BATCH = 4
@@ -154,9 +156,62 @@ class GptSovitsPipeline(Pipeline):
             noise = row_random(pieces, 1)
             return [self._decode(codes, text, voice, noise.rows([b])) for b, (codes, text) in enumerate(zip(ids, phonemes))]
 
+    streams_inside_pieces = True
+
+    def check_streaming(self, streaming: StreamOptions) -> None:
+        extra = [n for n in streaming.given() if n != "chunk"]
+        if extra:
+            raise OptionError(f"GPT-SoVITS streams as upstream's TTS.run(streaming_mode=True): its one setting is the "
+                              f"chunk (min_chunk_length, in semantic ids; default {MIN_CHUNK}); not {', '.join(extra)}")
+
+    def stream_piece(self, piece: Piece, voice: Voice, options: GptSovitsOptions, streaming: StreamOptions,
+                     speech: Speech, progress) -> Iterator[np.ndarray]:
+        """TTS.run's streaming (streaming.py): t2s split at mute-like ids every `chunk` or more ids, each chunk's
+        audio decoded over every id so far and joined to the last as upstream joins them."""
+        similarity = np.load(self.artifact.file(f"{self.artifact.manifest['tokenizer']}/{SIMILARITY_FILE}"),
+                             allow_pickle=False)
+        phonemes = np.asarray(self.phonemizer.encode(piece.text), np.int64)
+        splitter, noise = Splitter(similarity, streaming.chunk or MIN_CHUNK), row_random([piece], 1)
+        joiner = Joiner(lambda codes, frames, overlap: self._decode_chunk(codes, frames, overlap, phonemes, voice,
+                                                                          noise), 2 * self.recipe.vits.hop)
+        loop, kept = self._steps([phonemes], voice, options, row_random([piece], 0)), [None]
+        while kept[0] is None:
+            with speech.timed("t2s"):
+                generated, kept = next(loop)
+            for ids, final in splitter.push(generated[0], kept[0] is not None):
+                with speech.timed("vits"):
+                    audio = joiner.push(ids, final)
+                if audio is not None:
+                    yield audio
+        loop.close()
+        speech.record("t2s", [kept[0]])
+
+    def _decode_chunk(self, codes: np.ndarray, frames: int, overlap: np.ndarray | None, phonemes: np.ndarray,
+                      voice: Voice, rng) -> tuple[np.ndarray, np.ndarray]:
+        """decode_streaming of one chunk (vits_stream): every id so far, the last `frames` frames kept, the
+        previous chunk's latent tail faded in (None: a first chunk); its noise from the row's stream."""
+        v = self.recipe.vits
+        if overlap is None:
+            overlap, fade = np.zeros((1, v.hidden_channels, 1), np.float32), np.asarray([[1.0], [0.0]], np.float32)
+        else:
+            fade = sine_fade(overlap.shape[2])
+        feed = {"codes": codes[None, None], "phoneme_ids": phonemes[None], "refer": voice.refer[None],
+                "noise": normal(rng, (1, v.inter_channels, frames)), "overlap": overlap, "fade": fade}
+        if voice.sv_emb is not None:
+            feed["sv_emb"] = voice.sv_emb[None]
+        out = self.sessions["vits_stream"].run(feed)
+        return out["audio"].reshape(-1).astype(np.float32), out["latent"]
+
     def _semantic(self, phonemes: list[np.ndarray], voice: Voice, options: GptSovitsOptions, rng) -> list[np.ndarray]:
         """infer_panel_naive for a batch: the kept semantic ids of each row."""
-        eos, prompt = self.recipe.t2s.eos, voice.prompt_ids
+        for _, kept in self._steps(phonemes, voice, options, rng):
+            pass
+        return kept
+
+    def _steps(self, phonemes: list[np.ndarray], voice: Voice, options: GptSovitsOptions, rng):
+        """infer_panel_naive for a batch, one yield per step: (each row's ids so far, EOS excluded; each row's
+        kept ids once it stopped, else None)."""
+        prompt = voice.prompt_ids
         texts = [np.concatenate([voice.prompt_phonemes, p]) for p in phonemes]
         text_lengths = np.asarray([len(t) for t in texts], np.int32)
         lengths = text_lengths + len(prompt)
@@ -179,11 +234,17 @@ class GptSovitsPipeline(Pipeline):
                 embeds[b, n: n + len(prompt)] = audio
         logits = self.t2s.start({"inputs_embeds": embeds, "text_lengths": text_lengths}, lengths,
                                 options.max_tokens)["logits"]
+        try:
+            yield from self._loop(logits, text_lengths, prompt, options, rng)
+        finally:
+            self.t2s.close()
+
+    def _loop(self, logits, text_lengths, prompt: np.ndarray, options: GptSovitsOptions, rng):
+        eos, batch, cap = self.recipe.t2s.eos, len(logits), options.max_tokens
         seen = np.zeros((batch, self.recipe.t2s.semantic), bool)  # ids earlier in each row, for the penalty
         seen[:, prompt] = True
         generated: list[list[int]] = [[] for _ in range(batch)]
         kept: list[np.ndarray | None] = [None] * batch
-        cap = options.max_tokens
         for idx in range(cap):
             masked = idx < self.recipe.sampling.min_steps or not options.allow_eos
             x = logits[:, :eos] if masked else logits
@@ -199,14 +260,13 @@ class GptSovitsPipeline(Pipeline):
                 seen[b, choice[b]] = True
                 if idx == cap - 1:  # upstream's y[:, -idx:] at the cap: the first id dropped (unless no prompt)
                     kept[b] = np.asarray(generated[b][1:] if len(prompt) else generated[b], np.int64)
+            yield generated, kept
             if all(k is not None for k in kept):
-                break
+                return
             step = np.where(choice == eos, 0, choice)[:, None]
             positions = np.full((batch, 1), len(prompt) + idx, np.int64)
             logits = self.t2s.step({"inputs_embeds": self._embed_audio(step, positions),
                                     "text_lengths": text_lengths})["logits"]
-        self.t2s.close()
-        return kept
 
     def _embed_audio(self, ids: np.ndarray, positions: np.ndarray) -> np.ndarray:
         return self.sessions["embed_audio"].run({"semantic_ids": ids, "positions": positions})["embeds"]

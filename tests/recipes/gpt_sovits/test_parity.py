@@ -7,7 +7,7 @@ import pytest
 
 from ttsx.checks.parity import run_parity
 
-GRAPHS = {"embed_text", "embed_audio", "t2s", "vits", "clip_ids"}
+GRAPHS = {"embed_text", "embed_audio", "t2s", "vits", "vits_stream", "clip_ids"}
 
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
@@ -20,21 +20,22 @@ def test_every_graph_matches_upstream_and_moves_with_every_input(gpt_sovits_arti
             ("t2s", "cache_lengths changed"), ("t2s", "past_key_values.* changed"), ("vits", "codes changed"),
             ("vits", "phoneme_ids changed"), ("vits", "refer changed"), ("vits", "noise changed"),
             ("embed_text", "bert_features changed"), ("embed_audio", "positions changed"),
+            ("vits_stream", "overlap changed"), ("vits_stream", "fade changed"), ("vits_stream", "noise changed"),
             ("clip_ids", "wav16k changed")} <= moved
 
 
 def test_v2pro_graphs_match_upstream_and_the_sv_embedding_moves_the_audio(gpt_sovits_home, tmp_path_factory):
-    """gpt-sovits-v2pro-tiny (seeded): its VITS decode takes sv_emb (decode(..., sv_emb=...)), its speaker graph is
+    """gpt-sovits-v2pro-tiny (seeded): its VITS decodes take sv_emb (decode and decode_streaming), its speaker graph is
     ERes2NetV2.forward3; both move with their inputs."""
     from ttsx.exporter.export import ExportOptions, export_artifact
     from ttsx.recipes.source import ModelSource
 
     out = export_artifact(ExportOptions("gpt-sovits-v2pro-tiny", ModelSource("random", seed=0),
                                         tmp_path_factory.mktemp("v2pro") / "a"))
-    rows = run_parity(out, graphs=("vits", "speaker"), end_to_end=False)
-    assert {r.graph for r in rows} == {"vits", "speaker"} and [r for r in rows if not r.passed] == []
+    rows = run_parity(out, graphs=("vits", "vits_stream", "speaker"), end_to_end=False)
+    assert {r.graph for r in rows} == {"vits", "vits_stream", "speaker"} and [r for r in rows if not r.passed] == []
     moved = {(r.graph, r.case.split(", ")[-1]) for r in rows if r.metric == "moved by"}
-    assert {("vits", "sv_emb changed"), ("speaker", "fbank changed")} <= moved
+    assert {("vits", "sv_emb changed"), ("vits_stream", "sv_emb changed"), ("speaker", "fbank changed")} <= moved
 
 
 def test_the_tensorrt_flavour_is_ready_and_matches_upstream(gpt_sovits_tensorrt_artifact):

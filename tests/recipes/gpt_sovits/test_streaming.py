@@ -112,11 +112,13 @@ def int16(chunk: np.ndarray) -> np.ndarray:
     return (chunk * 32768).astype(np.int16)
 
 
-@pytest.mark.parametrize("chunk", [None, 4], ids=["min_chunk_length 16", "min_chunk_length 4"])
-def test_the_chunks_equal_upstream_streaming(gpt_sovits_artifact, gpt_sovits_reference, gpt_sovits_home, chunk):
+@pytest.mark.parametrize("backend, chunk", [("onnxruntime", None), ("onnxruntime", 4), ("torch", None)],
+                         ids=["min_chunk_length 16", "min_chunk_length 4", "torch backend"])
+def test_the_chunks_equal_upstream_streaming(gpt_sovits_artifact, gpt_sovits_reference, gpt_sovits_home, backend,
+                                             chunk):
     """Same chunk count and lengths; every sample within 2 of upstream's int16 (ttsx's float audio is within 1e-4
     of decode_streaming's; SOLA picks the same offset)."""
-    with ttsx.load(gpt_sovits_artifact) as pipeline:
+    with ttsx.load(gpt_sovits_artifact, backend=backend) as pipeline:
         spy = Spy(pipeline)
         chunks = list(pipeline.stream(TEXT, voice="seed-0", options=GREEDY, streaming=StreamOptions(chunk=chunk)))
         voice = pipeline.load_voice("seed-0")

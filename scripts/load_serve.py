@@ -2,10 +2,12 @@
 
     python scripts/load_serve.py --serve artifacts/bark-small-int8 --max-batch 1 8 --concurrency 1 4 8 --duration 90
     python scripts/load_serve.py --url http://127.0.0.1:8000 --model bark-small-int8 --concurrency 8
+    python scripts/load_serve.py --serve ART_GSV --texts family --voice seed-0 --max-batch 8 --concurrency 1 4 8
 
 With --serve it starts `ttsx serve` once per --max-batch value (1 = batching off), warms it up, runs
 every concurrency level against it and stops it, so all rows come from one run on one machine. Each
-client sends streamed pcm requests back to back (request i: text i mod 8, seed i, --max-tokens);
+client sends streamed pcm requests back to back (request i: text i mod 8, seed i, --max-tokens; with
+--texts family the model's family's `ttsx bench` prompts instead, e.g. phonemes for GPT-SoVITS);
 requests started before the deadline are finished and counted. Per row: requests/s, audio seconds
 per second, p50/p95 time to first audio and total latency, errors, and the server's RSS (its
 /metrics) before and after.
@@ -47,11 +49,11 @@ def rss_mib(url: str) -> float:
 
 
 async def client_loop(http: httpx.AsyncClient, url: str, model: str, index: int, clients: int, deadline: float,
-                      max_tokens: int, rate: int, results: list) -> None:
-    i = index
+                      max_tokens: int, served: dict, results: list) -> None:
+    i, texts, rate = index, served["texts"], served["sample_rate"]
     while time.perf_counter() < deadline:
-        body = {"model": model, "input": TEXTS[i % len(TEXTS)], "seed": i, "max_tokens": max_tokens,
-                "response_format": "pcm", "stream_format": "audio"}
+        body = {"model": model, "input": texts[i % len(texts)], "seed": i, "max_tokens": max_tokens,
+                "response_format": "pcm", "stream_format": "audio", **served["extra"]}
         start, first, size, status = time.perf_counter(), None, 0, 0
         try:
             async with http.stream("POST", f"{url}/v1/audio/speech", json=body) as response:
@@ -67,12 +69,12 @@ async def client_loop(http: httpx.AsyncClient, url: str, model: str, index: int,
         i += clients
 
 
-async def run_level(url: str, model: str, clients: int, duration: float, max_tokens: int, rate: int) -> dict:
+async def run_level(url: str, model: str, clients: int, duration: float, max_tokens: int, served: dict) -> dict:
     results: list = []
     limits = httpx.Limits(max_connections=clients + 2)
     async with httpx.AsyncClient(timeout=httpx.Timeout(600), limits=limits) as http:
         start = time.perf_counter()
-        await asyncio.gather(*(client_loop(http, url, model, c, clients, start + duration, max_tokens, rate, results)
+        await asyncio.gather(*(client_loop(http, url, model, c, clients, start + duration, max_tokens, served, results)
                                for c in range(clients)))
         wall = time.perf_counter() - start
     ok = [r for r in results if r["status"] == 200]
@@ -84,6 +86,20 @@ async def run_level(url: str, model: str, clients: int, duration: float, max_tok
             "ttfa_p95": float(np.percentile(ttfa, 95)) if ttfa else None,
             "total_p50": float(np.percentile(total, 50)) if total else None,
             "total_p95": float(np.percentile(total, 95)) if total else None}
+
+
+def served_settings(url: str, model: str, args) -> dict:
+    """The texts, voice and sample rate the clients use: --texts family asks /v1/models for the model's family."""
+    listed = {m["id"]: m for m in httpx.get(f"{url}/v1/models", timeout=30).json()["data"]}
+    if model not in listed:
+        raise SystemExit(f"the server has no model {model!r} (it has {sorted(listed)}); pass --model")
+    texts = TEXTS
+    if args.texts == "family":
+        from ttsx.recipes import get_family
+
+        texts = list(get_family(listed[model]["family"]).bench_prompts())
+    return {"texts": texts, "sample_rate": args.sample_rate or listed[model]["sample_rate"],
+            "extra": {"voice": args.voice} if args.voice else {}}
 
 
 def free_port() -> int:
@@ -132,7 +148,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--duration", type=float, default=90.0, help="seconds per row")
     parser.add_argument("--max-tokens", type=int, default=64, help="first-stage tokens per request, at most")
-    parser.add_argument("--sample-rate", type=int, default=24_000)
+    parser.add_argument("--sample-rate", type=int, default=None, help="default: the model's, from /v1/models")
+    parser.add_argument("--texts", choices=("english", "family"), default="english",
+                        help="english: 8 short sentences; family: the model's family's `ttsx bench` prompts")
+    parser.add_argument("--voice", help="a voice the model lists (default: the model's default)")
     parser.add_argument("--json", type=Path, help="write the rows here too")
     args = parser.parse_args()
     if bool(args.serve) == bool(args.url):
@@ -145,10 +164,11 @@ def main() -> None:
             process, url = start_server(args.serve, max_batch, args.batch_window_ms,
                                         Path(f"/tmp/load_serve_{max_batch}.log"))
         try:
-            asyncio.run(run_level(url, model, 1, 0.0, args.max_tokens, args.sample_rate))  # warm-up: one request
+            served = served_settings(url, model, args)
+            asyncio.run(run_level(url, model, 1, 0.0, args.max_tokens, served))  # warm-up: one request
             for clients in args.concurrency:
                 before = rss_mib(url)
-                row = asyncio.run(run_level(url, model, clients, args.duration, args.max_tokens, args.sample_rate))
+                row = asyncio.run(run_level(url, model, clients, args.duration, args.max_tokens, served))
                 row.update(max_batch=max_batch, rss_before_mib=before, rss_after_mib=rss_mib(url))
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr, flush=True)
@@ -156,7 +176,8 @@ def main() -> None:
             if process is not None:
                 process.send_signal(signal.SIGTERM)
                 process.wait(300)
-    print(f"\nttsx serve load: {model}, {args.max_tokens} tokens per request, {args.duration:g} s per row, "
+    print(f"\nttsx serve load: {model}, {args.max_tokens} tokens per request, {args.texts} texts, "
+          f"voice {args.voice or 'default'}, {args.duration:g} s per row, "
           f"window {args.batch_window_ms:g} ms; {cpu_name()}, {os.cpu_count()} CPUs")
     print("| max batch | clients | requests | req/s | audio s/s | TTFA p50 | TTFA p95 | total p50 | total p95 | errors "
           "| RSS before -> after (MiB) |")

@@ -101,7 +101,6 @@ class GptSovitsPipeline(Pipeline):
     def __init__(self, artifact: Artifact, sessions: dict):
         super().__init__(artifact, sessions)
         self.phonemizer = Phonemizer(artifact.directory(artifact.manifest["tokenizer"]))
-        self.t2s = CausalRunner(sessions["t2s"])
 
     def first_stage_tokens(self, options: GptSovitsOptions) -> int:
         return options.max_tokens
@@ -232,14 +231,14 @@ class GptSovitsPipeline(Pipeline):
             embeds[b, :n] = text_embeds[b, :n]
             if len(prompt):
                 embeds[b, n: n + len(prompt)] = audio
-        logits = self.t2s.start({"inputs_embeds": embeds, "text_lengths": text_lengths}, lengths,
-                                options.max_tokens)["logits"]
+        t2s = CausalRunner(self.sessions["t2s"])  # one per generation: streams take turns on the session
+        logits = t2s.start({"inputs_embeds": embeds, "text_lengths": text_lengths}, lengths, options.max_tokens)["logits"]
         try:
-            yield from self._loop(logits, text_lengths, prompt, options, rng)
+            yield from self._loop(t2s, logits, text_lengths, prompt, options, rng)
         finally:
-            self.t2s.close()
+            t2s.close()
 
-    def _loop(self, logits, text_lengths, prompt: np.ndarray, options: GptSovitsOptions, rng):
+    def _loop(self, t2s: CausalRunner, logits, text_lengths, prompt: np.ndarray, options: GptSovitsOptions, rng):
         eos, batch, cap = self.recipe.t2s.eos, len(logits), options.max_tokens
         seen = np.zeros((batch, self.recipe.t2s.semantic), bool)  # ids earlier in each row, for the penalty
         seen[:, prompt] = True
@@ -265,8 +264,8 @@ class GptSovitsPipeline(Pipeline):
                 return
             step = np.where(choice == eos, 0, choice)[:, None]
             positions = np.full((batch, 1), len(prompt) + idx, np.int64)
-            logits = self.t2s.step({"inputs_embeds": self._embed_audio(step, positions),
-                                    "text_lengths": text_lengths})["logits"]
+            logits = t2s.step({"inputs_embeds": self._embed_audio(step, positions),
+                               "text_lengths": text_lengths})["logits"]
 
     def _embed_audio(self, ids: np.ndarray, positions: np.ndarray) -> np.ndarray:
         return self.sessions["embed_audio"].run({"semantic_ids": ids, "positions": positions})["embeds"]

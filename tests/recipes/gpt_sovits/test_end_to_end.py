@@ -147,3 +147,26 @@ def test_a_stream_of_several_pieces_takes_the_first_voice_when_none_is_named(gpt
     assert [len(c) for c in chunks] == [len(c) for c in named]
     for a, b in zip(chunks, named):
         np.testing.assert_array_equal(a, b)
+
+
+def test_two_streams_taking_turns_give_each_its_own_chunks(gpt_sovits_artifact):
+    """Streams made chunk by chunk in turns on one pipeline (as `ttsx serve` advances concurrent streamed
+    requests) each give what they give alone: every generation has its own t2s cache."""
+    options = SynthesisOptions(greedy=True, seed=5, max_tokens=60)
+    with ttsx.load(gpt_sovits_artifact) as pipeline:
+        alone = [list(pipeline.stream(t, voice=v, options=options)) for t, v in zip(TEXTS, ("seed-0", "seed-1"))]
+        streams = [pipeline.stream(t, voice=v, options=options) for t, v in zip(TEXTS, ("seed-0", "seed-1"))]
+        turns: list[list[np.ndarray]] = [[], []]
+        live = {0, 1}
+        while live:
+            for i in sorted(live):
+                chunk = next(streams[i], None)
+                if chunk is None:
+                    live.discard(i)
+                else:
+                    turns[i].append(chunk)
+    assert all(len(a) > 1 for a in alone)  # several chunks each: the streams really interleave
+    for mine, solo in zip(turns, alone):
+        assert len(mine) == len(solo)
+        for a, b in zip(mine, solo):
+            np.testing.assert_array_equal(a, b)

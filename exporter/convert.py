@@ -34,6 +34,7 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import onnx
 
@@ -109,15 +110,16 @@ def to_fp16(src: Path, spec: GraphSpec, out_dir: Path) -> list[str]:
     return save_graph(converted, spec.name, out_dir)
 
 
-def to_int8_dynamic(src: Path, spec: GraphSpec, out_dir: Path, name: str | None = None) -> list[str]:
+def to_int8_dynamic(src: Path, spec: GraphSpec, out_dir: Path, name: str | None = None,
+                    keep: Callable[[str], bool] | None = None) -> list[str]:
     """onnxruntime CPU flavour: dynamic quantization of weight MatMuls, int8 per-channel weights (saved as
-    NAME.onnx, default the graph's name)."""
+    NAME.onnx, default the graph's name); `keep(node name)`: weight MatMuls left fp32."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp, _quiet():
         out, copy = Path(tmp) / "quantized.onnx", _copied(src, Path(tmp))
         gemms_as_matmuls(copy)
-        nodes = weight_matmuls(onnx.load(str(copy), load_external_data=False))
+        nodes = [n for n in weight_matmuls(onnx.load(str(copy), load_external_data=False)) if not (keep and keep(n))]
         quantize_dynamic(copy, out, op_types_to_quantize=["MatMul"], nodes_to_quantize=nodes, per_channel=True,
                          reduce_range=REDUCE_RANGE, weight_type=QuantType.QInt8, use_external_data_format=True,
                          extra_options={"MatMulConstBOnly": True})

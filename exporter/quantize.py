@@ -1,6 +1,7 @@
 """`ttsx quantize`: an fp32 artifact -> a new artifact at fp16, int8, int8-qdq or int4 (see recipes/precision.py)."""
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -43,7 +44,8 @@ class QuantizeOptions:
     force: bool = False  # replace an existing artifact at `out`
     prompts: tuple[str, ...] | None = None  # int8-qdq calibration texts; None: the family's calibration_prompts
     calibration_tokens: int = 48  # first-stage tokens per calibration prompt
-    keep_fp32: tuple[str, ...] = ()  # graphs copied unconverted (a per-graph precision mix), int8/int8-qdq/int4 only
+    keep_fp32: tuple[str, ...] = ()  # GRAPH: copied unconverted (a per-graph precision mix), int8/int8-qdq/int4 only;
+    # GRAPH:REGEX (int8 only): GRAPH's weight MatMuls whose node name matches REGEX (re.search) left fp32
 
 
 Capture = Callable[[Artifact, tuple, int], dict]  # (artifact, prompts, tokens) -> {graph: [feed, ...]}
@@ -68,7 +70,7 @@ def quantize_artifact(options: QuantizeOptions, progress: Progress = lambda mess
     if out == root or out.is_relative_to(root) or root.is_relative_to(out):
         raise ArtifactError(f"the output {options.out} would replace or write into the source artifact {root}; "
                             "choose an -o outside it")
-    _check_keep(options.keep_fp32, source, precision)
+    graphs_kept, nodes_kept = _check_keep(options.keep_fp32, source, precision)
     samples, prompts = {}, options.prompts or get_family(source.recipe.family).calibration_prompts()
     if precision.name == "int8-qdq":
         if capture is None:
@@ -84,8 +86,9 @@ def quantize_artifact(options: QuantizeOptions, progress: Progress = lambda mess
         graphs = {}
         for i, spec in enumerate(specs, 1):
             start = time.perf_counter()
-            kept = spec.name in options.keep_fp32
-            graphs[spec.name] = _convert(source, spec, precision, samples.get(spec.name, []), writer.root, kept)
+            kept = spec.name in graphs_kept
+            graphs[spec.name] = _convert(source, spec, precision, samples.get(spec.name, []), writer.root, kept,
+                                         nodes_kept.get(spec.name))
             graphs[spec.name]["tensorrt_problems"] = readiness(writer.root / graphs[spec.name]["file"], spec.name,
                                                                progress if for_tensorrt else None)
             advance(f"{spec.name}: {graphs[spec.name]['precision']} in {time.perf_counter() - start:.1f} s")
@@ -103,20 +106,39 @@ def _precision(name: str) -> Precision:
     return precision
 
 
-def _check_keep(keep: tuple[str, ...], source: Artifact, precision: Precision) -> None:
-    """Graphs to keep fp32 must exist, and the precision must store a kept graph's I/O as it stores a converted
-    one's (fp16 stores KV tensors in float16, so a graph kept fp32 would not match its spec)."""
-    unknown = [name for name in keep if name not in source.graph_names]
-    if unknown:
-        raise TtsxError(f"--keep-fp32 {', '.join(unknown)}: no such graph in {source.root}; its graphs: "
-                        f"{', '.join(source.graph_names)}")
+def _check_keep(keep: tuple[str, ...], source: Artifact, precision: Precision) -> tuple[set, dict]:
+    """(graphs kept fp32, {graph: compiled pattern of its weight MatMuls kept fp32}) from --keep-fp32's GRAPH and
+    GRAPH:REGEX entries. Graphs must exist, and the precision must store a kept graph's I/O as it stores a converted
+    one's (fp16 stores KV tensors in float16, so a graph kept fp32 would not match its spec); node patterns are
+    for int8 (dynamic: a node left fp32 needs no calibration or re-blocking)."""
+    graphs, nodes = set(), {}
+    for entry in keep:
+        graph, _, pattern = entry.partition(":")
+        if graph not in source.graph_names:
+            raise TtsxError(f"--keep-fp32 {entry}: no such graph {graph!r} in {source.root}; its graphs: "
+                            f"{', '.join(source.graph_names)}")
+        if not pattern:
+            graphs.add(graph)
+            continue
+        if precision.name != "int8":
+            raise TtsxError(f"--keep-fp32 {entry}: keeping single MatMuls fp32 is for --precision int8; for "
+                            f"{precision.name} keep the whole graph (--keep-fp32 {graph})")
+        try:
+            compiled = re.compile(pattern)
+        except re.error as exc:
+            raise TtsxError(f"--keep-fp32 {entry}: {pattern!r} is not a regular expression ({exc})") from None
+        previous = nodes.get(graph)
+        nodes[graph] = compiled if previous is None else re.compile(f"(?:{previous.pattern})|(?:{pattern})")
     if keep and precision.kv_dtype != "float32":
         raise TtsxError(f"--keep-fp32 mixes precisions in int8, int8-qdq and int4 artifacts; {precision.name} "
                         "stores converted graphs' KV tensors in its own dtype")
+    return graphs, nodes
 
 
-def _convert(source: Artifact, spec, precision: Precision, samples: list, root: Path, keep: bool = False) -> dict:
-    """Convert one graph into root (or copy it when the spec, or --keep-fp32, keeps it fp32); its manifest entry."""
+def _convert(source: Artifact, spec, precision: Precision, samples: list, root: Path, keep: bool = False,
+             keep_nodes: re.Pattern | None = None) -> dict:
+    """Convert one graph into root (or copy it when the spec, or --keep-fp32, keeps it fp32); its manifest entry.
+    keep_nodes: int8's weight MatMuls left fp32 (names matching it), recorded in the entry."""
     src = source.graph_path(spec.name)
     if keep or not spec.converted(precision):
         files = [f for f in (src.name, src.name + ".data") if (src.parent / f).exists()]
@@ -128,13 +150,36 @@ def _convert(source: Artifact, spec, precision: Precision, samples: list, root: 
     if precision.name == "fp16":
         files = to_fp16(src, spec, root)
     elif precision.name == "int8":
-        files = to_int8_dynamic(src, spec, root)
+        kept_nodes: list[str] = []
+
+        def kept(node: str) -> bool:
+            if keep_nodes is not None and keep_nodes.search(node):
+                kept_nodes.append(node)
+                return True
+            return False
+
+        files = to_int8_dynamic(src, spec, root, keep=kept)
+        if keep_nodes is not None and not kept_nodes:
+            raise TtsxError(f"--keep-fp32 {spec.name}:{keep_nodes.pattern}: no weight MatMul of {spec.name} matches; "
+                            f"its names look like {_matmul_names(src)}")
     else:
         files = to_int8_qdq(src, spec, root, samples)
     entry = {**graph_to_json(spec, files[0]), "precision": precision.name}
+    if precision.name == "int8" and keep_nodes is not None:
+        entry["kept_fp32_matmuls"] = kept_nodes
     if samples:
         entry["calibration_samples"] = len(samples)
     return entry
+
+
+def _matmul_names(src: Path) -> str:
+    """A few of a graph's weight MatMul (and Gemm: quantized as MatMul) names, for an error."""
+    import onnx
+
+    model = onnx.load(str(src), load_external_data=False)
+    weights = {init.name for init in model.graph.initializer}
+    names = [n.name for n in model.graph.node if n.op_type in ("MatMul", "Gemm") and n.input[1] in weights]
+    return ", ".join(names[:3] + (["...", names[-1]] if len(names) > 3 else []))
 
 
 def _int4(src: Path, spec, root: Path) -> dict:

@@ -192,3 +192,43 @@ def test_a_graph_kept_fp32_is_copied_and_the_mix_is_checked(toy_artifact, tmp_pa
         precision = [] if "--precision" in args else ["--precision", "int8"]
         bad = CliRunner().invoke(main, ["quantize", str(toy_artifact), *precision, *args, "-o", str(tmp_path / "x")])
         assert bad.exit_code == 1 and message in bad.output
+
+
+def test_matmuls_kept_fp32_by_name_stay_float_in_an_int8_graph(toy_artifact, tmp_path):
+    """--keep-fp32 GRAPH:REGEX (int8): the matching weight MatMuls stay MatMul on fp32 weights, the rest are
+    quantized, the manifest names them, parity judges the mix; a pattern that matches nothing, or one given with
+    another precision, is refused before anything is written."""
+    import json
+
+    import onnx
+    from click.testing import CliRunner
+
+    from ttsx.app.cli import main
+    from ttsx.checks.parity import run_parity
+
+    def integer_matmuls(root: Path) -> int:
+        graph = onnx.load(str(root / "lm.onnx"), load_external_data=False)
+        return sum(n.op_type == "MatMulInteger" for n in graph.graph.node)
+
+    whole = tmp_path / "whole"
+    quantize_artifact(QuantizeOptions(toy_artifact, "int8", whole))
+    assert integer_matmuls(whole) > 1  # the pattern below keeps one of several
+    out = tmp_path / "mix"
+    result = CliRunner().invoke(main, ["quantize", str(toy_artifact), "--precision", "int8", "-o", str(out),
+                                       "--keep-fp32", "lm:lm_head"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["graphs"]["lm"]["precision"] == "int8"
+    assert manifest["graphs"]["lm"]["kept_fp32_matmuls"] == ["/lm_head/MatMul"]
+    assert manifest["quantization"]["kept_fp32"] == ["lm:lm_head"]
+    ops = {n.name: n.op_type for n in onnx.load(str(out / "lm.onnx"), load_external_data=False).graph.node}
+    assert ops.get("/lm_head/MatMul") == "MatMul"  # kept: the float MatMul under its own name
+    assert integer_matmuls(out) == integer_matmuls(whole) - 1
+    rows = run_parity(out)
+    assert rows and all(r.passed is not False for r in rows)
+    for args, message in ((["--precision", "int8", "--keep-fp32", "lm:no_such_node"], "no weight MatMul of lm matches"),
+                          (["--precision", "int4", "--keep-fp32", "lm:lm_head"], "for --precision int8"),
+                          (["--precision", "int8", "--keep-fp32", "lm:("], "not a regular expression")):
+        bad = CliRunner().invoke(main, ["quantize", str(toy_artifact), *args, "-o", str(tmp_path / "x")])
+        assert bad.exit_code == 1 and message in bad.output, bad.output
+        assert not (tmp_path / "x").exists()

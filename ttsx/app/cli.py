@@ -96,8 +96,10 @@ def export_command(recipe_name, model, random_weights, seed, output, force, kv_c
 @click.option("--force", is_flag=True, help="Replace an existing artifact at --output.")
 @click.option("--calibration-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="UTF-8 prompts, one per line, for int8-qdq calibration (default: built-in prompts).")
-@click.option("--keep-fp32", "keep_fp32", multiple=True, metavar="GRAPH",
-              help="Leave this graph fp32 (repeatable): a per-graph mix, for int8, int8-qdq and int4.")
+@click.option("--keep-fp32", "keep_fp32", multiple=True, metavar="GRAPH[:REGEX]",
+              help="Leave this graph fp32 (repeatable): a per-graph mix, for int8, int8-qdq and int4. "
+                   "GRAPH:REGEX (int8): only GRAPH's weight MatMuls whose node name matches REGEX, e.g. "
+                   "'decoder:heads_module'.")
 @_friendly_errors
 def quantize_command(source, precision, output, force, calibration_file, keep_fp32) -> None:
     """Make a reduced-precision artifact from the fp32 artifact SOURCE (check it with `ttsx parity`)."""

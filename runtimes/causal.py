@@ -4,6 +4,8 @@
                                   (the graph's present outputs ARE these buffers), with `bound` inputs
                                   that hold for the whole generation (an encoder's keys and values) --> prefill
     step(feed)                 -- one token per row; only the step's small inputs cross each call
+    reserve(rows, positions)   -- caches and no prefill: rows join later (continuous batching) by
+    admit(row, prefilled)         copying a runner's prefilled row in; step(feed, idle) leaves free rows empty
 
 Several runners may take turns on one session (streams made chunk by chunk): each binds its own caches
 again when the session last ran another's, unless the session pools its caches (`pooled_caches`: one
@@ -47,10 +49,32 @@ class CausalRunner:
         self.cache_lengths = np.zeros(len(lengths), np.int32)
         return self._run(feed, lengths)
 
-    def step(self, feed: dict) -> dict[str, np.ndarray]:
-        """One token per row (feed [B, 1, ...]); the next outputs."""
+    def reserve(self, rows: int, positions: int) -> None:
+        """Caches for `rows` rows of at least `positions` positions each, empty: rows join with admit()."""
+        self.capacity = self.spec.capacity_for(positions)
+        self._bound = self.session.new_cache(rows, self.capacity)
+        self.session.attach(self._bound)
+        self.session.bound_for = self
+        self.cache_lengths = np.zeros(rows, np.int32)
+
+    def admit(self, row: int, prefilled: "CausalRunner", prefilled_row: int = 0) -> None:
+        """Row `row` goes on from `prefilled`'s row (a generation prefilled alone): its cached positions copied
+        in, its length taken. The row must be free (its generation gone) and hold them."""
+        if self.cache_lengths is None or prefilled.cache_lengths is None:
+            raise TtsxError(f"{self.spec.name}: admit() needs reserved caches and a prefilled runner")
+        positions = int(prefilled.cache_lengths[prefilled_row])
+        if positions > self.capacity:
+            raise TtsxError(f"{self.spec.name}: a row of {positions} positions does not fit caches of {self.capacity}")
+        self.session.copy_cache_row(self._bound, row, prefilled._bound, prefilled_row, positions)
+        self.cache_lengths[row] = positions
+
+    def step(self, feed: dict, idle: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """One token per row (feed [B, 1, ...]); the next outputs. `idle` (bool [B]): free rows, emptied before
+        the step (their outputs are nobody's)."""
         if self.cache_lengths is None:
             raise TtsxError(f"{self.spec.name}: step() before start(); run the prefill first")
+        if idle is not None:
+            self.cache_lengths = np.where(idle, 0, self.cache_lengths).astype(np.int32)
         if int(self.cache_lengths.max()) + 1 > self.capacity:
             raise TtsxError(f"{self.spec.name}: the cache holds {self.capacity} positions and is full; "
                             "ask for fewer new tokens")

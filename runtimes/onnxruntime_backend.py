@@ -71,6 +71,14 @@ class OnnxruntimeSession(StageSession):
             caches[name] = value
         return caches
 
+    def copy_cache_row(self, dst: dict, row: int, src: dict, src_row: int, positions: int) -> None:
+        """On the CPU: through the numpy arrays the cache OrtValues were made over (new_cache)."""
+        for pair in self.spec.cache:
+            to, frm = getattr(dst[pair.past], "_numpy_obj", None), getattr(src[pair.past], "_numpy_obj", None)
+            if self._device != "cpu" or to is None or frm is None:
+                super().copy_cache_row(dst, row, src, src_row, positions)
+            to[row, :, :positions] = frm[src_row, :, :positions]
+
     def attach(self, caches: dict) -> None:
         """Bind each cache OrtValue as its input and as its present output, and any other attached input, once."""
         super().attach(caches)

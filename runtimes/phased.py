@@ -30,6 +30,10 @@ class PhasedSession(StageSession):
         """The step session's cache buffers (both sessions run on one device)."""
         return self.step.new_cache(batch, capacity)
 
+    def copy_cache_row(self, dst: dict, row: int, src: dict, src_row: int, positions: int) -> None:
+        """As the step session copies (one cache for both)."""
+        self.step.copy_cache_row(dst, row, src, src_row, positions)
+
     def attach(self, caches: dict) -> None:
         """Bind the caches to both sessions."""
         super().attach(caches)

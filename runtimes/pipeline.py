@@ -119,6 +119,44 @@ class Piece:
         return self.seed, self.index, stage
 
 
+@dataclass
+class Turn:
+    """What one step of a StreamPool did for one of its pieces: the chunks it finished (maybe none), whether the
+    piece is done, or the error that ended it."""
+
+    handle: object  # what StreamPool.add returned
+    chunks: list[np.ndarray]
+    done: bool
+    error: BaseException | None = None
+
+
+class StreamPool(ABC):
+    """Pieces streamed inside themselves whose decoding shares one batch (continuous batching): a piece joins at
+    a step boundary (prefilled alone, its cache row copied into a free row) and leaves when done, freeing its row
+    at once; each keeps its own random streams, so a seeded piece streams as it does alone."""
+
+    @property
+    @abstractmethod
+    def free(self) -> int:
+        """Rows free now."""
+
+    @abstractmethod
+    def add(self, piece: "Piece", streaming: "StreamOptions") -> object:
+        """Prefill the piece and give it a free row; a handle that advance()'s turns name."""
+
+    @abstractmethod
+    def advance(self) -> list[Turn]:
+        """One step of every piece in the pool (one batched call), and the chunks each finished."""
+
+    @abstractmethod
+    def cancel(self, handle: object) -> None:
+        """Drop a piece (its request is gone); its row is free."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the pool's caches."""
+
+
 def fresh_seed() -> int:
     """A seed from the OS's entropy, for a call that names none (its pieces still get their own streams)."""
     return secrets.randbits(63)
@@ -213,6 +251,11 @@ class Pipeline(ABC):
         return chunks()
 
     streams_inside_pieces = False  # whether stream_piece sends audio before its piece is done
+
+    def stream_pool(self, voice, options, rows: int) -> StreamPool | None:
+        """A StreamPool of `rows` rows for streamed pieces of one voice and options (the seed aside), or None where
+        the family has none (its streams take turns chunk by chunk)."""
+        return None
 
     @property
     def interleaves_streams(self) -> bool:

@@ -64,6 +64,12 @@ class StageSession(ABC):
         inputs among them are bound as inputs of every later run."""
         self.attached, self._attached_checked = dict(caches), False
 
+    def copy_cache_row(self, dst: dict, row: int, src: dict, src_row: int, positions: int) -> None:
+        """Copy the first `positions` cached positions of `src`'s row `src_row` into `dst`'s row `row` (caches from
+        new_cache, [batch, heads, capacity, head_dim]): a generation prefilled alone joins a running batch."""
+        raise FeedError(f"{self.spec.name}: the {self.backend} backend can't copy cache rows, so rows can't join "
+                        "a running batch on it")
+
     def detach(self) -> None:
         """Stop binding the attached caches (and let them go)."""
         self.attached, self._attached_checked = {}, False
@@ -207,6 +213,10 @@ class SessionWrapper(StageSession):
     def new_cache(self, batch: int, capacity: int) -> dict:
         """The wrapped backend's caches."""
         return self.inner.new_cache(batch, capacity)
+
+    def copy_cache_row(self, dst: dict, row: int, src: dict, src_row: int, positions: int) -> None:
+        """As the wrapped backend copies."""
+        self.inner.copy_cache_row(dst, row, src, src_row, positions)
 
     def attach(self, caches: dict) -> None:
         """Attach to both: the wrapped session binds them."""

@@ -32,6 +32,12 @@ class TorchSession(StageSession):
                 for name, (shape, dtype) in self.cache_shapes(batch, capacity).items()}
 
     @torch.no_grad()
+    def copy_cache_row(self, dst: dict, row: int, src: dict, src_row: int, positions: int) -> None:
+        """Tensor rows."""
+        for pair in self.spec.cache:
+            dst[pair.past][row, :, :positions] = src[pair.past][src_row, :, :positions]
+
+    @torch.no_grad()
     def _run(self, feed: dict, host) -> dict:
         args = [_tensor(feed[name]) for name in self.spec.input_names]
         outputs = self._module(*args)

@@ -185,6 +185,13 @@ class GptSovitsPipeline(Pipeline):
         loop.close()
         speech.record("t2s", [kept[0]])
 
+    def stream_pool(self, voice, options, rows: int):
+        """Streamed pieces whose t2s rows decode together (pool.py): rows join at a step and leave when done."""
+        from .pool import GptSovitsStreamPool
+
+        return GptSovitsStreamPool(self, self.load_voice(voice) if isinstance(voice, (str, Path)) else voice,
+                                   self.options(options), rows)
+
     def _decode_chunk(self, codes: np.ndarray, frames: int, overlap: np.ndarray | None, phonemes: np.ndarray,
                       voice: Voice, rng) -> tuple[np.ndarray, np.ndarray]:
         """decode_streaming of one chunk (vits_stream): every id so far, the last `frames` frames kept, the
@@ -210,6 +217,14 @@ class GptSovitsPipeline(Pipeline):
     def _steps(self, phonemes: list[np.ndarray], voice: Voice, options: GptSovitsOptions, rng):
         """infer_panel_naive for a batch, one yield per step: (each row's ids so far, EOS excluded; each row's
         kept ids once it stopped, else None)."""
+        t2s, logits, text_lengths = self._prefill(phonemes, voice, options.max_tokens)
+        try:
+            yield from self._loop(t2s, logits, text_lengths, voice.prompt_ids, options, rng)
+        finally:
+            t2s.close()
+
+    def _prefill(self, phonemes: list[np.ndarray], voice: Voice, room: int) -> tuple[CausalRunner, np.ndarray, np.ndarray]:
+        """The t2s prefill of a batch on a runner of its own with `room` steps left: (runner, logits, text_lengths)."""
         prompt = voice.prompt_ids
         texts = [np.concatenate([voice.prompt_phonemes, p]) for p in phonemes]
         text_lengths = np.asarray([len(t) for t in texts], np.int32)
@@ -232,11 +247,8 @@ class GptSovitsPipeline(Pipeline):
             if len(prompt):
                 embeds[b, n: n + len(prompt)] = audio
         t2s = CausalRunner(self.sessions["t2s"])  # one per generation: streams take turns on the session
-        logits = t2s.start({"inputs_embeds": embeds, "text_lengths": text_lengths}, lengths, options.max_tokens)["logits"]
-        try:
-            yield from self._loop(t2s, logits, text_lengths, prompt, options, rng)
-        finally:
-            t2s.close()
+        logits = t2s.start({"inputs_embeds": embeds, "text_lengths": text_lengths}, lengths, room)["logits"]
+        return t2s, logits, text_lengths
 
     def _loop(self, t2s: CausalRunner, logits, text_lengths, prompt: np.ndarray, options: GptSovitsOptions, rng):
         eos, batch, cap = self.recipe.t2s.eos, len(logits), options.max_tokens

@@ -1,0 +1,131 @@
+"""GPT-SoVITS streamed pieces decoded together (continuous batching): `ttsx serve`'s concurrent streams.
+
+    add(piece)  ── t2s prefill alone ──> its cache row copied into a free row of the pool's t2s caches
+    advance()   ── per row: infer_panel_naive's choice from its logits, the streaming split, each finished
+                   chunk's decode_streaming (streaming.py) ──> one t2s step of every row still going
+    a row that stops frees its row at once; a piece that comes joins at the next step
+
+Each row keeps its own random streams, step count, EOS mask and repetition history, so a seeded piece gets
+the ids and chunks it gets streamed alone (pipeline.stream_piece), up to the float rounding of a wider batch.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ttsx.base.errors import TtsxError
+from ttsx.runtimes.causal import CausalRunner
+from ttsx.runtimes.pipeline import Piece, StreamOptions, StreamPool, Turn, row_random
+
+from .streaming import MIN_CHUNK, SIMILARITY_FILE, Joiner, Splitter
+
+
+class _Row:
+    """One piece's infer_panel_naive state and its streamer."""
+
+    def __init__(self, pipeline, piece: Piece, phonemes: np.ndarray, voice, options, streaming: StreamOptions,
+                 similarity: np.ndarray, logits: np.ndarray):
+        from .pipeline import choose, exponential  # the module that opens pools
+
+        self._choose, self._exponential = choose, exponential
+        self.piece, self.options, self.logits = piece, options, logits
+        self.rng = row_random([piece], 0)
+        self.seen = np.zeros((1, pipeline.recipe.t2s.semantic), bool)
+        self.seen[:, voice.prompt_ids] = True
+        self.generated: list[int] = []
+        self.kept: np.ndarray | None = None
+        self.step, self.prompt = 0, len(voice.prompt_ids)
+        noise = row_random([piece], 1)
+        self.splitter = Splitter(similarity, streaming.chunk or MIN_CHUNK)
+        self.joiner = Joiner(lambda codes, frames, overlap: pipeline._decode_chunk(codes, frames, overlap, phonemes,
+                                                                                 voice, noise),
+                             2 * pipeline.recipe.vits.hop)
+
+    def turn(self, eos: int, min_steps: int) -> list[np.ndarray]:
+        """One choice (GptSovitsPipeline._loop's, for one row) and the chunks it completes."""
+        options, idx = self.options, self.step
+        masked = idx < min_steps or not options.allow_eos
+        x = self.logits[None, :eos] if masked else self.logits[None]
+        choice = int(self._choose(x, self.seen, options, self._exponential(self.rng, x.shape), None if masked else eos,
+                                  np.asarray([True]))[0])
+        if choice == eos:
+            self.kept = np.asarray(self.generated, np.int64)
+        else:
+            self.generated.append(choice)
+            self.seen[0, choice] = True
+            if idx == options.max_tokens - 1:
+                self.kept = np.asarray(self.generated[1:] if self.prompt else self.generated, np.int64)
+        self.step += 1
+        chunks = []
+        for ids, final in self.splitter.push(self.generated, self.kept is not None):
+            audio = self.joiner.push(ids, final)
+            if audio is not None:
+                chunks.append(audio)
+        return chunks
+
+
+class GptSovitsStreamPool(StreamPool):
+    """`rows` t2s rows of one voice and options; see the module docstring."""
+
+    def __init__(self, pipeline, voice, options, rows: int):
+        self.pipeline, self.voice, self.options = pipeline, voice, options
+        self.similarity = np.load(pipeline.artifact.file(f"{pipeline.artifact.manifest['tokenizer']}/{SIMILARITY_FILE}"),
+                                  allow_pickle=False)
+        self.t2s = CausalRunner(pipeline.sessions["t2s"])
+        self.t2s.reserve(rows, pipeline.recipe.max_prompt + options.max_tokens)
+        self.rows: list[_Row | None] = [None] * rows
+        self.text_lengths = np.zeros(rows, np.int32)
+
+    @property
+    def free(self) -> int:
+        return sum(r is None for r in self.rows)
+
+    def add(self, piece: Piece, streaming: StreamOptions) -> _Row:
+        if not self.free:
+            raise TtsxError("the stream pool is full; wait for a row to free")
+        self.pipeline.check_streaming(streaming)
+        phonemes = np.asarray(self.pipeline.phonemizer.encode(piece.text), np.int64)
+        solo, logits, text_lengths = self.pipeline._prefill([phonemes], self.voice, self.options.max_tokens)
+        r = self.rows.index(None)
+        try:
+            self.t2s.admit(r, solo)
+        finally:
+            solo.close()
+        self.rows[r] = _Row(self.pipeline, piece, phonemes, self.voice, self.options, streaming, self.similarity,
+                            logits[0])
+        self.text_lengths[r] = text_lengths[0]
+        return self.rows[r]
+
+    def advance(self) -> list[Turn]:
+        eos, min_steps = self.pipeline.recipe.t2s.eos, self.pipeline.recipe.sampling.min_steps
+        turns = []
+        for r, row in enumerate(self.rows):
+            if row is None:
+                continue
+            try:
+                chunks = row.turn(eos, min_steps)
+            except BaseException as exc:  # noqa: BLE001 - that piece fails, the others go on
+                self.rows[r] = None
+                turns.append(Turn(row, [], True, exc))
+                continue
+            turns.append(Turn(row, chunks, row.kept is not None))
+            if row.kept is not None:
+                self.rows[r] = None
+        going = [r for r, row in enumerate(self.rows) if row is not None]
+        if going:
+            ids, positions = np.zeros((len(self.rows), 1), np.int64), np.zeros((len(self.rows), 1), np.int64)
+            for r in going:
+                row = self.rows[r]
+                ids[r, 0], positions[r, 0] = row.generated[-1], row.prompt + row.step - 1
+            idle = np.asarray([row is None for row in self.rows])
+            embeds = self.pipeline._embed_audio(ids, positions)
+            logits = self.t2s.step({"inputs_embeds": embeds, "text_lengths": self.text_lengths}, idle)["logits"]
+            for r in going:
+                self.rows[r].logits = logits[r]
+        return turns
+
+    def cancel(self, handle: _Row) -> None:
+        self.rows = [None if row is handle else row for row in self.rows]
+
+    def close(self) -> None:
+        self.t2s.close()
+        self.rows = [None] * len(self.rows)

@@ -54,6 +54,7 @@ class OnnxruntimeSession(StageSession):
         self._ort = onnxruntime
         self._session = onnxruntime.InferenceSession(str(path), options, providers=list(providers))
         self._device = "cuda" if providers[0] == "CUDAExecutionProvider" else "cpu"
+        self.copies_cache_rows = self._device == "cpu"  # through the numpy arrays under the cache OrtValues
         self._binding = None  # kept while caches are attached
         self._host_arrays: dict = {}  # host output name -> preallocated array bound as that output
 

@@ -21,6 +21,7 @@ class PhasedSession(StageSession):
         super().__init__(step.spec)
         self.prefill, self.step = prefill, step
         self.backend, self.pooled_caches = step.backend, step.pooled_caches
+        self.copies_cache_rows = step.copies_cache_rows
 
     def describe(self, value):
         """As the step session's backend describes its values."""

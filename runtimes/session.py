@@ -26,6 +26,7 @@ class StageSession(ABC):
 
     backend = "abstract"
     pooled_caches = False  # new_cache hands out the same buffers again: one generation at a time on this session
+    copies_cache_rows = False  # copy_cache_row works: rows can join a running batch (StreamPool)
     bound_for = None  # the CausalRunner whose caches are attached now (runners taking turns rebind theirs)
 
     def __init__(self, spec: GraphSpec):
@@ -205,6 +206,7 @@ class SessionWrapper(StageSession):
         super().__init__(inner.spec)
         self.inner = inner
         self.backend, self.pooled_caches = inner.backend, inner.pooled_caches
+        self.copies_cache_rows = inner.copies_cache_rows
 
     def describe(self, value):
         """As the wrapped backend describes its values."""

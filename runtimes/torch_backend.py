@@ -15,6 +15,7 @@ class TorchSession(StageSession):
     """
 
     backend = "torch"
+    copies_cache_rows = True
 
     def __init__(self, module: torch.nn.Module, spec: GraphSpec):
         super().__init__(spec)

@@ -433,16 +433,19 @@ def voice_command(artifact, clip, transcript, output, preset, force, backend) ->
               help="Text pieces per batch; 1 turns request batching off.")
 @click.option("--max-queue", type=click.IntRange(min=1), default=64, show_default=True,
               help="Text pieces waiting at most; past it requests get 429 with Retry-After.")
+@click.option("--join/--no-join", default=True, show_default=True,
+              help="Streamed requests join a running batch at a decode step and leave it when done (continuous "
+                   "batching, where the family has it: GPT-SoVITS); --no-join: streams take turns chunk by chunk.")
 @click.option("--ray", is_flag=True, help="Deploy on Ray Serve (a local instance unless RAY_ADDRESS is set).")
 @click.option("--replicas", type=click.IntRange(min=1), default=1, show_default=True,
               help="With --ray: replicas per artifact.")
 @_friendly_errors
-def serve_command(artifacts, host, port, backend, engines, api_key, batch_window_ms, max_batch, max_queue, ray,
+def serve_command(artifacts, host, port, backend, engines, api_key, batch_window_ms, max_batch, max_queue, join, ray,
                   replicas) -> None:
     """Serve ARTIFACT... ([NAME=]DIR; the name is the request's `model`) at POST /v1/audio/speech (OpenAI's API)."""
     from ttsx.app.serving.server import Batching, serve
 
-    batching = Batching(batch_window_ms, max_batch, max_queue)
+    batching = Batching(batch_window_ms, max_batch, max_queue, join)
     options = _engine_options(backend, engines)
     if ray:
         from ttsx.app.serving.ray_app import serve_on_ray

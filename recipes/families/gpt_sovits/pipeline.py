@@ -186,9 +186,13 @@ class GptSovitsPipeline(Pipeline):
         speech.record("t2s", [kept[0]])
 
     def stream_pool(self, voice, options, rows: int):
-        """Streamed pieces whose t2s rows decode together (pool.py): rows join at a step and leave when done."""
+        """Streamed pieces whose t2s rows decode together (pool.py): rows join at a step and leave when done;
+        None where the t2s session can't copy cache rows (TensorRT's pooled device caches, onnxruntime on CUDA)."""
         from .pool import GptSovitsStreamPool
 
+        if not self.sessions["t2s"].copies_cache_rows:
+            return None
+        voice = self._named_voice(voice)
         return GptSovitsStreamPool(self, self.load_voice(voice) if isinstance(voice, (str, Path)) else voice,
                                    self.options(options), rows)
 

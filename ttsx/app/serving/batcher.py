@@ -4,6 +4,8 @@
         pipeline.run_pieces(batch) ──> one future per piece (audio)
     streamed piece (a sink) ──> pipeline.stream_piece: one chunk per turn, its streams taking turns with each
         other and with the batches, each chunk handed to the sink as soon as it is made
+    ... or, where the family has a StreamPool (join=True): the piece joins the pool's running batch at the
+        next step (continuous batching) and leaves it when done; one pool step per turn
 
 Only pieces of the same group (voice and options, the seed aside) share a batch; each piece keeps its
 own random streams (runtimes/pipeline.py), so a seeded or greedy request gets the same audio batched
@@ -25,7 +27,7 @@ from typing import Callable
 import numpy as np
 
 from ttsx.base.errors import TtsxError
-from ttsx.runtimes.pipeline import Piece, Pipeline, Speech, StreamOptions
+from ttsx.runtimes.pipeline import Piece, Pipeline, Speech, StreamOptions, StreamPool
 
 
 class ChunkSink:
@@ -85,7 +87,7 @@ class Batcher:
     """
 
     def __init__(self, pipeline: Pipeline, window_s: float = 0.02, max_batch: int = 8, max_queue: int = 64,
-                 on_batch: Callable[[BatchReport], None] = lambda report: None):
+                 on_batch: Callable[[BatchReport], None] = lambda report: None, join: bool = True):
         if max_batch < 1 or max_queue < 1 or window_s < 0:
             raise ValueError("max_batch and max_queue must be >= 1 and window_s >= 0")
         self.pipeline, self.window_s, self.max_batch, self.max_queue = pipeline, window_s, max_batch, max_queue
@@ -97,6 +99,10 @@ class Batcher:
         self._streams: list[tuple] = []  # (job, its chunk generator, start time, [samples sent]), taking turns
         self._streaming: set[int] = set()  # requests with a piece streaming now
         self._interleave = pipeline.interleaves_streams
+        self._join = join and max_batch > 1 and self._interleave  # streamed pieces join a StreamPool's batch
+        self._pool: StreamPool | None = None  # of one group, max_batch rows; closed when it empties
+        self._pool_group: tuple | None = None
+        self._pooled: dict[int, tuple] = {}  # id(handle) -> (job, handle, start time, [samples sent])
         self._voices: dict[str, object] = {}
         self._batch_seconds = 1.0  # running mean, for Retry-After
         self._thread = threading.Thread(target=self._loop, name="ttsx-batcher", daemon=True)
@@ -138,7 +144,7 @@ class Batcher:
 
     def _loop(self) -> None:
         while True:
-            batch = self._gather(wait=not self._streams)
+            batch = self._gather(wait=not self._busy)
             if batch is None:
                 return
             live = [j for j in batch if j.future.set_running_or_notify_cancel()]
@@ -150,7 +156,14 @@ class Batcher:
                 self._run(rest)
             self._advance_streams()
 
+    @property
+    def _busy(self) -> bool:
+        """Streams are running (the worker must not sleep waiting for new pieces)."""
+        return bool(self._streams or self._pooled)
+
     def _start_stream(self, job: Job) -> None:
+        if self._join_pool(job):
+            return
         try:
             chunks = self.pipeline.stream_piece(job.piece, self._voice(job.voice), job.options, StreamOptions(),
                                                 Speech([], self.pipeline.sample_rate), lambda m: None)
@@ -160,8 +173,69 @@ class Batcher:
         self._streams.append((job, chunks, time.perf_counter(), [0]))
         self._streaming.add(job.request)
 
+    def _join_pool(self, job: Job) -> bool:
+        """Put a streamed piece into the pool's running batch (opening a pool for its group if none is open);
+        False where it can't join (no pool for this family, another group's pool, no free row)."""
+        if not self._join:
+            return False
+        try:
+            if self._pool is None:
+                self._pool = self.pipeline.stream_pool(self._voice(job.voice), job.options, self.max_batch)
+                if self._pool is None:
+                    self._join = False  # the family has none: its streams take turns
+                    return False
+                self._pool_group = job.group
+            if self._pool_group != job.group or not self._pool.free:
+                return False
+            handle = self._pool.add(job.piece, StreamOptions())
+        except BaseException as exc:  # noqa: BLE001 - the request gets the error, the thread lives on
+            self._end_stream(job, exc)
+            self._close_pool_if_empty()
+            return True
+        self._pooled[id(handle)] = (job, handle, time.perf_counter(), [0])
+        self._streaming.add(job.request)
+        return True
+
+    def _advance_pool(self) -> None:
+        """One step of the pool's batch: each piece's finished chunks to its sink; ended pieces leave."""
+        for key, (job, handle, _, _) in list(self._pooled.items()):
+            if job.sink.cancelled:
+                self._pool.cancel(handle)
+                del self._pooled[key]
+                self._end_stream(job, None, cancelled=True)
+        if not self._pooled:
+            self._close_pool_if_empty()
+            return
+        try:
+            turns = self._pool.advance()
+        except BaseException as exc:  # noqa: BLE001 - the batch's requests get the error, the thread lives on
+            for job, _, _, _ in self._pooled.values():
+                self._end_stream(job, exc)
+            self._pooled.clear()
+            self._close_pool_if_empty(force=True)
+            return
+        for turn in turns:
+            job, _, started, samples = self._pooled[id(turn.handle)]
+            for chunk in turn.chunks:
+                samples[0] += len(chunk)
+                job.sink.put(np.asarray(chunk, np.float32))
+            if turn.done:
+                del self._pooled[id(turn.handle)]
+                self._end_stream(job, turn.error)
+                if turn.error is None:
+                    seconds = time.perf_counter() - started
+                    self._on_batch(BatchReport(1, seconds, samples[0] / self.pipeline.sample_rate))
+        self._close_pool_if_empty()
+
+    def _close_pool_if_empty(self, force: bool = False) -> None:
+        if self._pool is not None and (force or not self._pooled):
+            self._pool.close()
+            self._pool, self._pool_group = None, None
+
     def _advance_streams(self) -> None:
         """One chunk of every running stream, in turn; a stream whose request is gone is closed."""
+        if self._pool is not None:
+            self._advance_pool()
         for entry in list(self._streams):
             job, chunks, started, samples = entry
             if job.sink.cancelled:
@@ -202,7 +276,7 @@ class Batcher:
         With streams running (wait False) nothing is waited for: what is eligible now, maybe nothing."""
         with self._cond:
             while (group := self._head_group()) is None:
-                if self._stopping and not self._queue and not self._streams:
+                if self._stopping and not self._queue and not self._busy:
                     return None
                 if not wait:
                     return []

@@ -113,10 +113,10 @@ class LocalModel:
     """An artifact served from this process: its pipeline behind a Batcher."""
 
     def __init__(self, name: str, pipeline: Pipeline, window_s: float, max_batch: int, max_queue: int,
-                 on_batch=lambda name, report: None):
+                 on_batch=lambda name, report: None, join: bool = True):
         self.pipeline = pipeline
         self.info = model_info(name, pipeline)
-        self.batcher = Batcher(pipeline, window_s, max_batch, max_queue, lambda r: on_batch(name, r))
+        self.batcher = Batcher(pipeline, window_s, max_batch, max_queue, lambda r: on_batch(name, r), join)
 
     @classmethod
     def load(cls, name: str, artifact: str | Path, backend: str = "onnxruntime", session_options: dict | None = None,

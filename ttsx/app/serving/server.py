@@ -18,6 +18,7 @@ class Batching:
     window_ms: float = 20.0  # how long a batch's first piece waits for company
     max_batch: int = 8  # pieces per batch; 1 turns batching off
     max_queue: int = 64  # pieces waiting, at most; past it: 429 with Retry-After
+    join: bool = True  # streamed pieces join a running batch at a step (families with a StreamPool)
 
     def __post_init__(self):
         if self.window_ms < 0 or self.max_batch < 1 or self.max_queue < 1:
@@ -79,6 +80,7 @@ def serve(artifacts: list[str], host: str = "127.0.0.1", port: int = 8000, backe
             log(f"loading {name} from {path} ({backend})")
             models[name] = LocalModel.load(name, path, backend, session_options, window_s=batching.window_ms / 1000,
                                            max_batch=batching.max_batch, max_queue=batching.max_queue,
+                                           join=batching.join,
                                            on_batch=metrics.batch)
     except BaseException:
         for model in models.values():
@@ -91,5 +93,6 @@ def serve(artifacts: list[str], host: str = "127.0.0.1", port: int = 8000, backe
 
     app = create_app(models, api_key, metrics, on_shutdown=close_all)
     log(f"serving {', '.join(names)} on http://{host}:{port}/v1/audio/speech "
-        f"(batching: window {batching.window_ms:g} ms, max batch {batching.max_batch}, queue {batching.max_queue})")
+        f"(batching: window {batching.window_ms:g} ms, max batch {batching.max_batch}, queue {batching.max_queue}, "
+        f"streams joining a running batch: {'on' if batching.join else 'off'})")
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=300)

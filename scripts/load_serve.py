@@ -108,10 +108,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(artifact: str, max_batch: int, window_ms: float, log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(artifact: str, max_batch: int, window_ms: float, log: Path, join: bool = True
+                 ) -> tuple[subprocess.Popen, str]:
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "ttsx", "serve", artifact, "--port", str(port), "--max-batch",
-                                str(max_batch), "--batch-window-ms", str(window_ms), "--max-queue", "256"],
+                                str(max_batch), "--batch-window-ms", str(window_ms), "--max-queue", "256",
+                                "--join" if join else "--no-join"],
                                stdout=log.open("w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
@@ -145,6 +147,9 @@ def main() -> None:
     parser.add_argument("--model", help="model name (default: the artifact directory's name)")
     parser.add_argument("--max-batch", type=int, nargs="+", default=[1, 8], help="with --serve; 1 = batching off")
     parser.add_argument("--batch-window-ms", type=float, default=20.0)
+    parser.add_argument("--join", choices=("on", "off"), nargs="+", default=["on"],
+                        help="with --serve: streamed requests joining a running batch (ttsx serve --join/--no-join), "
+                             "one server per value")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--duration", type=float, default=90.0, help="seconds per row")
     parser.add_argument("--max-tokens", type=int, default=64, help="first-stage tokens per request, at most")
@@ -158,18 +163,19 @@ def main() -> None:
         parser.error("give --serve ARTIFACT or --url URL")
     model = args.model or Path(args.serve or "").resolve().name
     rows = []
-    for max_batch in (args.max_batch if args.serve else [None]):
+    runs = [(b, j) for j in args.join for b in args.max_batch] if args.serve else [(None, None)]
+    for max_batch, join in runs:
         process, url = (None, args.url)
         if args.serve:
             process, url = start_server(args.serve, max_batch, args.batch_window_ms,
-                                        Path(f"/tmp/load_serve_{max_batch}.log"))
+                                        Path(f"/tmp/load_serve_{max_batch}_{join}.log"), join == "on")
         try:
             served = served_settings(url, model, args)
             asyncio.run(run_level(url, model, 1, 0.0, args.max_tokens, served))  # warm-up: one request
             for clients in args.concurrency:
                 before = rss_mib(url)
                 row = asyncio.run(run_level(url, model, clients, args.duration, args.max_tokens, served))
-                row.update(max_batch=max_batch, rss_before_mib=before, rss_after_mib=rss_mib(url))
+                row.update(max_batch=max_batch, join=join, rss_before_mib=before, rss_after_mib=rss_mib(url))
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr, flush=True)
         finally:
@@ -179,11 +185,11 @@ def main() -> None:
     print(f"\nttsx serve load: {model}, {args.max_tokens} tokens per request, {args.texts} texts, "
           f"voice {args.voice or 'default'}, {args.duration:g} s per row, "
           f"window {args.batch_window_ms:g} ms; {cpu_name()}, {os.cpu_count()} CPUs")
-    print("| max batch | clients | requests | req/s | audio s/s | TTFA p50 | TTFA p95 | total p50 | total p95 | errors "
-          "| RSS before -> after (MiB) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| max batch | join | clients | requests | req/s | audio s/s | TTFA p50 | TTFA p95 | total p50 | total p95 "
+          "| errors | RSS before -> after (MiB) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['max_batch'] or '-'} | {r['clients']} | {r['requests']} | {r['requests_per_s']:.3f} | "
+        print(f"| {r['max_batch'] or '-'} | {r['join'] or '-'} | {r['clients']} | {r['requests']} | {r['requests_per_s']:.3f} | "
               f"{r['audio_s_per_s']:.3f} | {fmt(r['ttfa_p50'])} | {fmt(r['ttfa_p95'])} | {fmt(r['total_p50'])} | "
               f"{fmt(r['total_p95'])} | {r['errors']} | {r['rss_before_mib']:.0f} -> {r['rss_after_mib']:.0f} |")
     if args.json:

@@ -4,6 +4,9 @@
     advance()   ── per row: infer_panel_naive's choice from its logits, the streaming split, each finished
                    chunk's decode_streaming (streaming.py) ──> one t2s step of every row still going
     a row that stops frees its row at once; a piece that comes joins at the next step
+    the batch is the smallest power of two that holds the rows going (at most `rows`): it grows when a piece
+    finds no free row and shrinks when half of it is free, the rows going copied over (a step costs what
+    its batch costs, so one request alone steps at batch 1)
 
 Each row keeps its own random streams, step count, EOS mask and repetition history, so a seeded piece gets
 the ids and chunks it gets streamed alone (pipeline.stream_piece), up to the float rounding of a wider batch.
@@ -67,17 +70,29 @@ class GptSovitsStreamPool(StreamPool):
     """`rows` t2s rows of one voice and options; see the module docstring."""
 
     def __init__(self, pipeline, voice, options, rows: int):
-        self.pipeline, self.voice, self.options = pipeline, voice, options
+        self.pipeline, self.voice, self.options, self.limit = pipeline, voice, options, rows
         self.similarity = np.load(pipeline.artifact.file(f"{pipeline.artifact.manifest['tokenizer']}/{SIMILARITY_FILE}"),
                                   allow_pickle=False)
-        self.t2s = CausalRunner(pipeline.sessions["t2s"])
-        self.t2s.reserve(rows, pipeline.recipe.max_prompt + options.max_tokens)
-        self.rows: list[_Row | None] = [None] * rows
-        self.text_lengths = np.zeros(rows, np.int32)
+        self.positions = pipeline.recipe.max_prompt + options.max_tokens
+        self.t2s: CausalRunner | None = None
+        self.rows: list[_Row | None] = []
+        self.text_lengths = np.zeros(0, np.int32)
 
     @property
     def free(self) -> int:
-        return sum(r is None for r in self.rows)
+        return self.limit - sum(r is not None for r in self.rows)
+
+    def _resize(self, size: int) -> None:
+        """A batch of `size` rows with the rows going copied in, in order."""
+        t2s = CausalRunner(self.pipeline.sessions["t2s"])
+        t2s.reserve(size, self.positions)
+        rows, lengths = [None] * size, np.zeros(size, np.int32)
+        for new, old in enumerate(r for r, row in enumerate(self.rows) if row is not None):
+            t2s.admit(new, self.t2s, old)
+            rows[new], lengths[new] = self.rows[old], self.text_lengths[old]
+        if self.t2s is not None:
+            self.t2s.close()
+        self.t2s, self.rows, self.text_lengths = t2s, rows, lengths
 
     def add(self, piece: Piece, streaming: StreamOptions) -> _Row:
         if not self.free:
@@ -85,6 +100,8 @@ class GptSovitsStreamPool(StreamPool):
         self.pipeline.check_streaming(streaming)
         phonemes = np.asarray(self.pipeline.phonemizer.encode(piece.text), np.int64)
         solo, logits, text_lengths = self.pipeline._prefill([phonemes], self.voice, self.options.max_tokens)
+        if None not in self.rows:
+            self._resize(min(self.limit, max(1, 2 * len(self.rows))))
         r = self.rows.index(None)
         try:
             self.t2s.admit(r, solo)
@@ -121,11 +138,14 @@ class GptSovitsStreamPool(StreamPool):
             logits = self.t2s.step({"inputs_embeds": embeds, "text_lengths": self.text_lengths}, idle)["logits"]
             for r in going:
                 self.rows[r].logits = logits[r]
+        if len(self.rows) > 1 and 2 * len(going) <= len(self.rows):  # half free or more: a smaller batch
+            self._resize(1 << max(0, len(going) - 1).bit_length())
         return turns
 
     def cancel(self, handle: _Row) -> None:
         self.rows = [None if row is handle else row for row in self.rows]
 
     def close(self) -> None:
-        self.t2s.close()
-        self.rows = [None] * len(self.rows)
+        if self.t2s is not None:
+            self.t2s.close()
+        self.t2s, self.rows = None, []

@@ -20,8 +20,9 @@ def solo(pipeline, text, seed, tokens, chunk):
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
 def test_pieces_joining_a_running_batch_stream_as_alone(gpt_sovits_artifact, backend):
-    """Piece 0 starts alone; piece 1 joins 5 steps later; piece 2 waits for a free row (the pool has 2) and takes
-    the row the first piece to end frees. Each piece's chunks equal its solo stream's."""
+    """Piece 0 starts alone (a batch of 1); piece 1 joins 5 steps later (the batch grows to 2, piece 0's row
+    copied over); piece 2 waits for a free row (the pool has 2) and takes the place the first piece to end frees
+    (the batch shrinks to 1, then grows again). Each piece's chunks equal its solo stream's."""
     tokens, chunk = 40, 8
     with ttsx.load(gpt_sovits_artifact, backend=backend) as pipeline:
         alone = [solo(pipeline, t, s, tokens, chunk) for t, s in zip(TEXTS, SEEDS)]

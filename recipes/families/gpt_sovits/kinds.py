@@ -247,17 +247,20 @@ def _flat_to_heads(cache, heads: int):
 class Vits(GptSovitsKind):
     """SynthesizerTrn.decode: semantic ids, the text's phonemes, a reference spectrogram and noise -> audio."""
 
-    @property
-    def spec(self):
+    def decode_inputs(self, *extra: TensorSpec) -> tuple[TensorSpec, ...]:
+        """decode's inputs (codes, phonemes, the reference spectrogram, the noise), then `extra`, then v2Pro's sv_emb."""
         v, t = self.recipe.vits, self.recipe.t2s
         inputs = (TensorSpec("codes", "int64", (1, 1, "codes"), (0, v.codebook)),
                   TensorSpec("phoneme_ids", "int64", (1, "phonemes"), (0, t.phonemes)),
                   TensorSpec("refer", "float32", (1, v.spec_channels, "refer_frames")),
-                  TensorSpec("noise", "float32", (1, v.inter_channels, "frames")))
-        if v.is_pro:
-            inputs += (TensorSpec("sv_emb", "float32", (1, v.sv_dim)),)
+                  TensorSpec("noise", "float32", (1, v.inter_channels, "frames")), *extra)
+        return inputs + ((TensorSpec("sv_emb", "float32", (1, v.sv_dim)),) if v.is_pro else ())
+
+    @property
+    def spec(self):
+        v = self.recipe.vits
         sv = " and the reference's speaker-verification embedding (sv_emb)" if v.is_pro else ""
-        return self._spec("vits", "vits", inputs, (TensorSpec("audio", "float32", (1, 1, "samples")),), VITS,
+        return self._spec("vits", "vits", self.decode_inputs(), (TensorSpec("audio", "float32", (1, 1, "samples")),), VITS,
                           f"{v.version} decode(codes, text, refer{', sv_emb=' if v.is_pro else ''}) at speed 1, "
                           f"noise_scale {self.recipe.sampling.noise_scale}; noise is decode's randn_like, "
                           f"[1, {v.inter_channels}, 2 * codes]{sv}; samples = 2 * codes * {v.hop}; one row per call "
@@ -316,15 +319,9 @@ class VitsStream(Vits):
 
     @property
     def spec(self):
-        v, t = self.recipe.vits, self.recipe.t2s
-        inputs = (TensorSpec("codes", "int64", (1, 1, "codes"), (0, v.codebook)),
-                  TensorSpec("phoneme_ids", "int64", (1, "phonemes"), (0, t.phonemes)),
-                  TensorSpec("refer", "float32", (1, v.spec_channels, "refer_frames")),
-                  TensorSpec("noise", "float32", (1, v.inter_channels, "frames")),
-                  TensorSpec("overlap", "float32", (1, v.hidden_channels, "overlap_frames")),
-                  TensorSpec("fade", "float32", (2, "overlap_frames")))
-        if v.is_pro:
-            inputs += (TensorSpec("sv_emb", "float32", (1, v.sv_dim)),)
+        v = self.recipe.vits
+        inputs = self.decode_inputs(TensorSpec("overlap", "float32", (1, v.hidden_channels, "overlap_frames")),
+                                    TensorSpec("fade", "float32", (2, "overlap_frames")))
         return self._spec("vits_stream", "stream", inputs,
                           (TensorSpec("audio", "float32", (1, 1, "samples")),
                            TensorSpec("latent", "float32", (1, v.hidden_channels, "frames"))), VITS,

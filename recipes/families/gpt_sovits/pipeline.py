@@ -16,6 +16,7 @@ ids it keeps them all). Rows stop on their own, so texts of different lengths sh
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Iterator
 
@@ -80,6 +81,19 @@ def choose(logits: np.ndarray, seen: np.ndarray, options: GptSovitsOptions, nois
     if eos is not None:
         ids = np.where(stop, eos, ids)
     return observe(ids, counted)
+
+
+def after_choice(choice: int, generated: list[int], seen: np.ndarray, idx: int, cap: int, eos: int,
+                 prompted: bool) -> np.ndarray | None:
+    """One row after step idx's choice: the id kept (and marked seen) unless it is EOS; the row's kept ids once it
+    stops (at EOS, or at the cap, where upstream's y[:, -idx:] drops the first id unless there was no prompt)."""
+    if choice == eos:
+        return np.asarray(generated, np.int64)
+    generated.append(choice)
+    seen[choice] = True
+    if idx == cap - 1:
+        return np.asarray(generated[1:] if prompted else generated, np.int64)
+    return None
 
 
 def exponential(rng, shape) -> np.ndarray:
@@ -167,12 +181,8 @@ class GptSovitsPipeline(Pipeline):
                      speech: Speech, progress) -> Iterator[np.ndarray]:
         """TTS.run's streaming (streaming.py): t2s split at mute-like ids every `chunk` or more ids, each chunk's
         audio decoded over every id so far and joined to the last as upstream joins them."""
-        similarity = np.load(self.artifact.file(f"{self.artifact.manifest['tokenizer']}/{SIMILARITY_FILE}"),
-                             allow_pickle=False)
         phonemes = np.asarray(self.phonemizer.encode(piece.text), np.int64)
-        splitter, noise = Splitter(similarity, streaming.chunk or MIN_CHUNK), row_random([piece], 1)
-        joiner = Joiner(lambda codes, frames, overlap: self._decode_chunk(codes, frames, overlap, phonemes, voice,
-                                                                          noise), 2 * self.recipe.vits.hop)
+        splitter, joiner = self.streamer(piece, phonemes, voice, streaming)
         loop, kept = self._steps([phonemes], voice, options, row_random([piece], 0)), [None]
         while kept[0] is None:
             with speech.timed("t2s"):
@@ -195,6 +205,22 @@ class GptSovitsPipeline(Pipeline):
         voice = self._named_voice(voice)
         return GptSovitsStreamPool(self, self.load_voice(voice) if isinstance(voice, (str, Path)) else voice,
                                    self.options(options), rows)
+
+    @cached_property
+    def mute_similarity(self) -> np.ndarray:
+        """Each semantic id's likeness to silence, written at export (streaming.write_mute_similarity)."""
+        return np.load(self.artifact.file(f"{self.artifact.manifest['tokenizer']}/{SIMILARITY_FILE}"),
+                       allow_pickle=False)
+
+    def streamer(self, piece: Piece, phonemes: np.ndarray, voice: Voice,
+                 streaming: StreamOptions) -> tuple[Splitter, Joiner]:
+        """One piece's split of its t2s ids and join of their audio (streaming.py); VITS noise from its own stream."""
+        noise = row_random([piece], 1)
+
+        def decode(codes, frames, overlap):
+            return self._decode_chunk(codes, frames, overlap, phonemes, voice, noise)
+
+        return Splitter(self.mute_similarity, streaming.chunk or MIN_CHUNK), Joiner(decode, 2 * self.recipe.vits.hop)
 
     def _decode_chunk(self, codes: np.ndarray, frames: int, overlap: np.ndarray | None, phonemes: np.ndarray,
                       voice: Voice, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -266,15 +292,8 @@ class GptSovitsPipeline(Pipeline):
             choice = choose(x, seen, options, exponential(rng, x.shape), None if masked else eos,
                             np.asarray([k is None for k in kept]))
             for b in range(batch):
-                if kept[b] is not None:
-                    continue
-                if choice[b] == eos:
-                    kept[b] = np.asarray(generated[b], np.int64)
-                    continue
-                generated[b].append(int(choice[b]))
-                seen[b, choice[b]] = True
-                if idx == cap - 1:  # upstream's y[:, -idx:] at the cap: the first id dropped (unless no prompt)
-                    kept[b] = np.asarray(generated[b][1:] if len(prompt) else generated[b], np.int64)
+                if kept[b] is None:
+                    kept[b] = after_choice(int(choice[b]), generated[b], seen[b], idx, cap, eos, len(prompt) > 0)
             yield generated, kept
             if all(k is not None for k in kept):
                 return

@@ -19,17 +19,14 @@ from ttsx.base.errors import TtsxError
 from ttsx.runtimes.causal import CausalRunner
 from ttsx.runtimes.pipeline import Piece, StreamOptions, StreamPool, Turn, row_random
 
-from .streaming import MIN_CHUNK, SIMILARITY_FILE, Joiner, Splitter
+from .pipeline import after_choice, choose, exponential
 
 
 class _Row:
     """One piece's infer_panel_naive state and its streamer."""
 
     def __init__(self, pipeline, piece: Piece, phonemes: np.ndarray, voice, options, streaming: StreamOptions,
-                 similarity: np.ndarray, logits: np.ndarray):
-        from .pipeline import choose, exponential  # the module that opens pools
-
-        self._choose, self._exponential = choose, exponential
+                 logits: np.ndarray):
         self.piece, self.options, self.logits = piece, options, logits
         self.rng = row_random([piece], 0)
         self.seen = np.zeros((1, pipeline.recipe.t2s.semantic), bool)
@@ -37,26 +34,16 @@ class _Row:
         self.generated: list[int] = []
         self.kept: np.ndarray | None = None
         self.step, self.prompt = 0, len(voice.prompt_ids)
-        noise = row_random([piece], 1)
-        self.splitter = Splitter(similarity, streaming.chunk or MIN_CHUNK)
-        self.joiner = Joiner(lambda codes, frames, overlap: pipeline._decode_chunk(codes, frames, overlap, phonemes,
-                                                                                 voice, noise),
-                             2 * pipeline.recipe.vits.hop)
+        self.splitter, self.joiner = pipeline.streamer(piece, phonemes, voice, streaming)
 
     def turn(self, eos: int, min_steps: int) -> list[np.ndarray]:
         """One choice (GptSovitsPipeline._loop's, for one row) and the chunks it completes."""
         options, idx = self.options, self.step
         masked = idx < min_steps or not options.allow_eos
         x = self.logits[None, :eos] if masked else self.logits[None]
-        choice = int(self._choose(x, self.seen, options, self._exponential(self.rng, x.shape), None if masked else eos,
-                                  np.asarray([True]))[0])
-        if choice == eos:
-            self.kept = np.asarray(self.generated, np.int64)
-        else:
-            self.generated.append(choice)
-            self.seen[0, choice] = True
-            if idx == options.max_tokens - 1:
-                self.kept = np.asarray(self.generated[1:] if self.prompt else self.generated, np.int64)
+        choice = int(choose(x, self.seen, options, exponential(self.rng, x.shape), None if masked else eos,
+                            np.asarray([True]))[0])
+        self.kept = after_choice(choice, self.generated, self.seen[0], idx, options.max_tokens, eos, self.prompt > 0)
         self.step += 1
         chunks = []
         for ids, final in self.splitter.push(self.generated, self.kept is not None):
@@ -71,8 +58,6 @@ class GptSovitsStreamPool(StreamPool):
 
     def __init__(self, pipeline, voice, options, rows: int):
         self.pipeline, self.voice, self.options, self.limit = pipeline, voice, options, rows
-        self.similarity = np.load(pipeline.artifact.file(f"{pipeline.artifact.manifest['tokenizer']}/{SIMILARITY_FILE}"),
-                                  allow_pickle=False)
         self.positions = pipeline.recipe.max_prompt + options.max_tokens
         self.t2s: CausalRunner | None = None
         self.rows: list[_Row | None] = []
@@ -107,8 +92,7 @@ class GptSovitsStreamPool(StreamPool):
             self.t2s.admit(r, solo)
         finally:
             solo.close()
-        self.rows[r] = _Row(self.pipeline, piece, phonemes, self.voice, self.options, streaming, self.similarity,
-                            logits[0])
+        self.rows[r] = _Row(self.pipeline, piece, phonemes, self.voice, self.options, streaming, logits[0])
         self.text_lengths[r] = text_lengths[0]
         return self.rows[r]
 
